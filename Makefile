@@ -1,0 +1,48 @@
+# morm: `make demo` runs the app, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The suite runs a second time on Postgres when this server answers.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/morm
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install demo test test-sqlite test-postgres clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "morm is starting at http://$(HOST):$(PORT)/  (log in with one of the logins above; Ctrl-C stops web and worker)"
+	@echo
+	@unset DATABASE_URL CELERY_BROKER_URL; trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A config worker --queues default,training --concurrency 1 --loglevel INFO & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	unset DATABASE_URL; $(BIN)/python -m pytest -m "not postgres"
+
+# With REQUIRE_SERVICES=1 (CI) an unreachable Postgres fails instead of skipping.
+test-postgres: install
+	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect('$(TEST_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
+		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest; \
+	elif [ "$$REQUIRE_SERVICES" = "1" ]; then \
+		echo "Postgres at $(TEST_DATABASE_URL) is unreachable and REQUIRE_SERVICES=1" >&2; exit 1; \
+	else \
+		echo "Postgres at $(TEST_DATABASE_URL) is unreachable: skipped the Postgres run (set REQUIRE_SERVICES=1 to fail instead)"; \
+	fi
+
+clean:
+	rm -rf var .pytest_cache

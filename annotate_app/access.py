@@ -1,0 +1,62 @@
+"""The one place that decides who may see and do what.
+
+Roles are per project (``Membership``); the Django groups of the same names say which
+roles a user holds anywhere, and the ``admin`` group may create projects. Lookups of a
+project a user is not a member of raise ``Http404``, not 403: a guessed slug reveals
+nothing. Superusers act as project admins everywhere.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import Membership, Project, Role, Task
+
+ALL_ROLES = frozenset(Role)
+DATA_ROLES = frozenset({Role.ADMIN, Role.RESEARCHER})
+
+
+def project_role(user: AbstractBaseUser, project: Project) -> Role | None:
+    """The user's role in the project, or None for a non-member."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    return Role(role) if role else None
+
+
+def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:
+    """Projects the user is a member of (all of them for a superuser)."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)
+
+
+def project_for(user: AbstractBaseUser, slug: str, *, roles: frozenset[Role] = ALL_ROLES) -> Project:
+    """The project with this slug if the user may act on it in one of ``roles``.
+
+    Raises Http404 for non-members and unknown slugs alike, PermissionDenied for a
+    member whose role is not enough.
+    """
+    project = Project.objects.filter(slug=slug).first()
+    role = project_role(user, project) if project else None
+    if role is None:
+        raise Http404("No such project.")
+    if role not in roles:
+        raise PermissionDenied(f"This needs the {' or '.join(sorted(roles))} role in the project.")
+    return project
+
+
+def can_create_projects(user: AbstractBaseUser) -> bool:
+    return user.is_authenticated and (user.is_superuser or user.groups.filter(name=Role.ADMIN).exists())
+
+
+def tasks_of(user: AbstractBaseUser) -> QuerySet[Task]:
+    """Tasks the user may act on: only their own, whatever their role."""
+    if not user.is_authenticated:
+        return Task.objects.none()
+    return Task.objects.filter(annotator=user)

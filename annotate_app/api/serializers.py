@@ -1,0 +1,139 @@
+"""API shapes. No business logic: validation of meaning lives in the services."""
+
+from rest_framework import serializers
+
+from ..importers import FORMATS
+from ..models import Choice, ImportBatch, Objective, Project, Role, Task
+
+
+class ObjectiveSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Objective
+        fields = ["key", "name", "guideline", "order"]
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    objectives = ObjectiveSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug", "name", "description", "overlap_k", "lease_minutes", "shuffle_sides",
+            "ask_likert", "ask_flags", "flag_options", "objectives", "created_at",
+        ]
+
+
+class ObjectiveInputSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=100)
+    guideline = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=64, required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    objectives = ObjectiveInputSerializer(many=True, required=False)
+    overlap_k = serializers.IntegerField(min_value=1, max_value=50, default=3)
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, default=30)
+    shuffle_sides = serializers.BooleanField(default=True)
+    ask_likert = serializers.BooleanField(default=False)
+    ask_flags = serializers.BooleanField(default=False)
+    flag_options = serializers.ListField(child=serializers.SlugField(), required=False)
+
+
+class MembershipInputSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
+    objective = serializers.SlugField(required=False, allow_blank=True, default="")
+
+
+class ImportBatchSerializer(serializers.ModelSerializer):
+    created = serializers.IntegerField(source="created_count")
+    skipped = serializers.IntegerField(source="skipped_count")
+    labels = serializers.IntegerField(source="label_count")
+
+    class Meta:
+        model = ImportBatch
+        fields = ["id", "filename", "format", "objective", "created", "skipped", "labels", "created_at"]
+
+
+class ShownResponseSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    text = serializers.CharField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    """A task as its annotator sees it: responses in shown order, labeled A (left) and B.
+
+    The canonical orientation and model names are never sent, so they cannot bias the
+    annotator; submits are in the shown orientation and the service maps them back.
+    """
+
+    project = serializers.CharField(source="project.slug")
+    prompt = serializers.SerializerMethodField()
+    responses = serializers.SerializerMethodField()
+    objectives = serializers.SerializerMethodField()
+    ask_likert = serializers.BooleanField(source="project.ask_likert")
+    flag_options = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = ["id", "project", "status", "prompt", "responses", "objectives", "ask_likert", "flag_options",
+                  "expires_at"]
+
+    def get_prompt(self, task) -> list[dict]:
+        return task.comparison.prompt_turns
+
+    def get_responses(self, task) -> list[dict]:
+        texts = [task.comparison.response_a, task.comparison.response_b]
+        if task.shown_swapped:
+            texts.reverse()
+        return [{"label": "A", "text": texts[0]}, {"label": "B", "text": texts[1]}]
+
+    def get_objectives(self, task) -> list[dict]:
+        return ObjectiveSerializer(task.project.objectives.all(), many=True).data
+
+    def get_flag_options(self, task) -> list[str]:
+        return task.project.flag_options if task.project.ask_flags else []
+
+
+class JudgmentInputSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=Choice.values)
+    strength = serializers.IntegerField(required=False, allow_null=True, default=None)
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    likert_a = serializers.IntegerField(required=False, allow_null=True, default=None)
+    likert_b = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class SubmitInputSerializer(serializers.Serializer):
+    judgments = serializers.DictField(child=JudgmentInputSerializer(), allow_empty=False)
+    flags_a = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    flags_b = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    time_spent_ms = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+
+
+class SubmittedJudgmentSerializer(serializers.Serializer):
+    """A judgment echoed back to its annotator, in the orientation they saw."""
+
+    objective = serializers.CharField()
+    choice = serializers.CharField()
+    strength = serializers.IntegerField(allow_null=True)
+    rationale = serializers.CharField()
+
+
+class AnnotationResultSerializer(serializers.Serializer):
+    annotation_id = serializers.IntegerField()
+    task_id = serializers.IntegerField()
+    created = serializers.BooleanField()
+    judgments = SubmittedJudgmentSerializer(many=True)
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    remaining = serializers.IntegerField()

@@ -1,0 +1,17 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import views
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("projects/", views.ProjectListCreate.as_view(), name="api-projects"),
+    path("projects/<slug:slug>/", views.ProjectDetail.as_view(), name="api-project"),
+    path("projects/<slug:slug>/members/", views.ProjectMembers.as_view(), name="api-project-members"),
+    path("projects/<slug:slug>/comparisons/import", views.ComparisonImport.as_view(), name="api-import"),
+    path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
+    path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
+    path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),
+]

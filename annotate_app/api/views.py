@@ -1,0 +1,135 @@
+"""REST API views: validate input, call one service or selector, serialize."""
+
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import access
+from ..models import Role
+from ..selectors.tasks import annotator_progress, task_next_for
+from ..services.annotations import JudgmentInput, MIRRORED, annotation_submit, task_skip
+from ..services.imports import comparison_import_upload
+from ..services.projects import membership_set, project_create
+from .permissions import CanCreateProjects
+from .serializers import (
+    AnnotationResultSerializer,
+    ImportBatchSerializer,
+    ImportInputSerializer,
+    MembershipInputSerializer,
+    ProgressSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    TaskSerializer,
+    SubmitInputSerializer,
+)
+
+
+class ProjectListCreate(generics.ListAPIView):
+    """Projects the user is a member of; POST creates one (admin group only)."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = generics.ListAPIView.permission_classes + [CanCreateProjects]
+
+    def get_queryset(self):
+        return access.projects_visible_to(self.request.user).prefetch_related("objectives").distinct()
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def post(self, request):
+        data = ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_create(**data.validated_data, created_by=request.user)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetail(APIView):
+    @extend_schema(responses=ProjectSerializer)
+    def get(self, request, slug):
+        return Response(ProjectSerializer(access.project_for(request.user, slug)).data)
+
+
+class ProjectMembers(APIView):
+    """Add a member or change their role (project admins)."""
+
+    @extend_schema(request=MembershipInputSerializer, responses={200: MembershipInputSerializer})
+    def post(self, request, slug):
+        project = access.project_for(request.user, slug, roles=frozenset({Role.ADMIN}))
+        data = MembershipInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
+        if user is None:
+            return Response({"detail": "No user with that username."}, status=status.HTTP_400_BAD_REQUEST)
+        membership = membership_set(project=project, user=user, role=data.validated_data["role"])
+        return Response({"username": user.get_username(), "role": membership.role})
+
+
+class ComparisonImport(APIView):
+    """Upload a comparison file (multipart: file, format, objective); all or nothing."""
+
+    @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses={201: ImportBatchSerializer})
+    def post(self, request, slug):
+        project = access.project_for(request.user, slug, roles=frozenset({Role.ADMIN}))
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        batch = comparison_import_upload(
+            project=project,
+            upload=data.validated_data["file"],
+            format=data.validated_data["format"],
+            objective=data.validated_data["objective"] or None,
+            user=request.user,
+        )
+        return Response(ImportBatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+
+class TaskNext(APIView):
+    """The caller's current task in the project, leasing a new one if needed; 204 when none is left."""
+
+    @extend_schema(responses={200: TaskSerializer, 204: OpenApiResponse(description="No task left for you.")})
+    def get(self, request, slug):
+        project = access.project_for(request.user, slug)
+        task = task_next_for(project=project, user=request.user)
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        payload = TaskSerializer(task).data
+        payload["progress"] = ProgressSerializer(annotator_progress(project=project, user=request.user)).data
+        return Response(payload)
+
+
+class TaskSubmit(APIView):
+    """Submit judgments in the shown orientation; resubmitting returns the same annotation."""
+
+    @extend_schema(request=SubmitInputSerializer, responses={200: AnnotationResultSerializer,
+                                                            201: AnnotationResultSerializer})
+    def post(self, request, task_id):
+        task = get_object_or_404(access.tasks_of(request.user), pk=task_id)
+        data = SubmitInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = annotation_submit(
+            task=task,
+            user=request.user,
+            judgments={key: JudgmentInput(**value) for key, value in data.validated_data["judgments"].items()},
+            flags_a=data.validated_data["flags_a"],
+            flags_b=data.validated_data["flags_b"],
+            time_spent_ms=data.validated_data["time_spent_ms"],
+        )
+        shown = [
+            {
+                "objective": judgment.objective.key,
+                "choice": MIRRORED[judgment.choice] if task.shown_swapped else judgment.choice,
+                "strength": judgment.strength,
+                "rationale": judgment.rationale,
+            }
+            for judgment in result.judgments
+        ]
+        body = {"annotation_id": result.annotation.pk, "task_id": task.pk, "created": result.created,
+                "judgments": shown}
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class TaskSkip(APIView):
+    @extend_schema(request=None, responses=TaskSerializer)
+    def post(self, request, task_id):
+        task = get_object_or_404(access.tasks_of(request.user), pk=task_id)
+        return Response(TaskSerializer(task_skip(task=task, user=request.user)).data)

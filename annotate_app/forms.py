@@ -1,0 +1,129 @@
+"""Browser forms. They check shapes; the services check meaning."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .importers import FORMATS
+from .models import Project, Role
+from .scale import choice_from_score, scale_points
+from .services.annotations import JudgmentInput
+from .services.projects import DEFAULT_OBJECTIVES
+
+
+class ProjectForm(forms.ModelForm):
+    objectives = forms.MultipleChoiceField(
+        choices=[(o["key"], o["name"]) for o in DEFAULT_OBJECTIVES],
+        initial=[o["key"] for o in DEFAULT_OBJECTIVES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    extra_objectives = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="More objectives, one per line: key | name | guideline.",
+    )
+
+    class Meta:
+        model = Project
+        fields = ["name", "slug", "description", "overlap_k", "lease_minutes", "shuffle_sides", "ask_likert",
+                  "ask_flags"]
+
+    def clean_extra_objectives(self) -> list[dict]:
+        specs = []
+        for number, line in enumerate(self.cleaned_data["extra_objectives"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) < 2 or not parts[0] or not parts[1]:
+                raise forms.ValidationError(f"Line {number}: write key | name | guideline.")
+            specs.append({"key": parts[0], "name": parts[1], "guideline": parts[2] if len(parts) > 2 else ""})
+        return specs
+
+    def objective_specs(self) -> list[dict]:
+        chosen = set(self.cleaned_data["objectives"])
+        return [o for o in DEFAULT_OBJECTIVES if o["key"] in chosen] + self.cleaned_data["extra_objectives"]
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField()
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def clean_username(self):
+        user = get_user_model().objects.filter(username=self.cleaned_data["username"]).first()
+        if user is None:
+            raise forms.ValidationError("No user with that username.")
+        return user
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField()
+    format = forms.ChoiceField(choices=[("auto", "auto-detect")] + [(f, f) for f in FORMATS], initial="auto")
+    objective = forms.SlugField(
+        required=False, help_text="What a trl/hh preference is about; for native/pku, import only this objective."
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["objective"] = forms.ChoiceField(
+            required=False,
+            choices=[("", "—")] + [(o.key, o.name) for o in project.objectives.all()],
+            help_text=self.fields["objective"].help_text,
+        )
+
+
+class JudgmentForm(forms.Form):
+    """The annotation form of one task: a 7-point choice per objective, in shown orientation."""
+
+    time_spent_ms = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.objectives = list(project.objectives.all())
+        likert = [(str(v), str(v)) for v in range(1, 8)]
+        for objective in self.objectives:
+            self.fields[f"choice_{objective.key}"] = forms.TypedChoiceField(
+                choices=[(str(v), label) for v, label in scale_points()],
+                coerce=int,
+                widget=forms.RadioSelect,
+                label=objective.name,
+                error_messages={"required": f"Choose a judgment for {objective.name}."},
+            )
+            self.fields[f"rationale_{objective.key}"] = forms.CharField(
+                required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=10000
+            )
+            if project.ask_likert:
+                for side in ("a", "b"):
+                    self.fields[f"likert_{side}_{objective.key}"] = forms.TypedChoiceField(
+                        choices=[("", "—")] + likert, coerce=int, empty_value=None, required=False
+                    )
+        if project.ask_flags:
+            flag_choices = [(f, f.replace("_", " ")) for f in project.flag_options]
+            for side in ("a", "b"):
+                self.fields[f"flags_{side}"] = forms.MultipleChoiceField(
+                    choices=flag_choices, required=False, widget=forms.CheckboxSelectMultiple
+                )
+
+    def rows(self):
+        """Per-objective bound fields for the template."""
+        for objective in self.objectives:
+            yield {
+                "objective": objective,
+                "choice": self[f"choice_{objective.key}"],
+                "rationale": self[f"rationale_{objective.key}"],
+                "likert_a": self[f"likert_a_{objective.key}"] if self.project.ask_likert else None,
+                "likert_b": self[f"likert_b_{objective.key}"] if self.project.ask_likert else None,
+            }
+
+    def judgments(self) -> dict[str, JudgmentInput]:
+        result = {}
+        for objective in self.objectives:
+            choice, strength = choice_from_score(self.cleaned_data[f"choice_{objective.key}"])
+            result[objective.key] = JudgmentInput(
+                choice=choice,
+                strength=strength,
+                rationale=self.cleaned_data[f"rationale_{objective.key}"],
+                likert_a=self.cleaned_data.get(f"likert_a_{objective.key}"),
+                likert_b=self.cleaned_data.get(f"likert_b_{objective.key}"),
+            )
+        return result

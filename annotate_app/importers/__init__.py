@@ -1,0 +1,16 @@
+"""Parsing comparison import files (native, TRL, Anthropic HH, PKU-SafeRLHF); no Django here."""
+
+from .base import CHOICES, FORMATS, ImportFormatError, ParsedComparison, ParsedLabel
+from .detect import detect_format
+from .files import iter_records, parse_file
+
+__all__ = [
+    "CHOICES",
+    "FORMATS",
+    "ImportFormatError",
+    "ParsedComparison",
+    "ParsedLabel",
+    "detect_format",
+    "iter_records",
+    "parse_file",
+]

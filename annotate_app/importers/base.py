@@ -1,0 +1,72 @@
+"""What an importer produces from one file line, and the error a user sees when a line is wrong.
+
+Nothing in this package imports Django: it turns bytes into plain dataclasses, and the
+import service decides what to store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+FORMATS = ("native", "trl", "hh", "pku")
+CHOICES = ("A", "B", "tie")
+
+Prompt = str | list[dict]
+
+
+class ImportFormatError(ValueError):
+    """A problem in an import file that the user can fix; says where (line, field) and what."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
+        self.message = message
+        self.line = line
+        self.field = field
+        where = []
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text that is the same for equal values, whatever the key order: the input to hashes."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedLabel:
+    """A preference read from the file, oriented to the comparison's A/B sides."""
+
+    objective: str
+    choice: str
+    strength: int | None
+    field: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedComparison:
+    """One comparison read from one line; response_a/response_b are the stored orientation."""
+
+    line: int
+    external_id: str
+    prompt: Prompt
+    response_a: str
+    response_b: str
+    model_a: str = ""
+    model_b: str = ""
+    labels: tuple[ParsedLabel, ...] = ()
+    meta: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the prompt and the unordered pair of responses.
+
+        The responses are sorted so that the same pair imported with its sides swapped
+        (another shuffle, another file) is recognised as the same comparison.
+        """
+        payload = canonical_json([self.prompt, sorted([self.response_a, self.response_b])])
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()

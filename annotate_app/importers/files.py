@@ -1,0 +1,120 @@
+"""Reading an import file: lines to JSON records, records to parsed comparisons."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, NoReturn
+
+from . import fields, hh, native, pku, trl
+from .base import FORMATS, ImportFormatError, ParsedComparison
+from .detect import detect_format
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARSERS: dict[str, Callable[..., ParsedComparison]] = {
+    "native": native.parse_record,
+    "trl": trl.parse_record,
+    "hh": hh.parse_record,
+    "pku": pku.parse_record,
+}
+
+
+def parse_file(
+    fileobj: BinaryIO, *, format: str = "auto", objective: str | None = None
+) -> list[ParsedComparison]:
+    """Parse every line of a JSONL (optionally gzipped) file in the given format.
+
+    "auto" picks the format from the first record and uses it for every line. Raises
+    ImportFormatError at the first bad line; `objective` labels trl/hh preferences.
+    """
+    if format != "auto" and format not in FORMATS:
+        raise ImportFormatError(
+            f"unknown format {fields.describe(format)}; use one of auto, {', '.join(FORMATS)}",
+            field="format",
+        )
+    if objective is not None:
+        fields.objective_key(objective, "objective")
+    parse_record = None if format == "auto" else _PARSERS[format]
+    comparisons = []
+    for line, record in iter_records(fileobj):
+        try:
+            if parse_record is None:
+                parse_record = _PARSERS[detect_format(record)]
+            comparisons.append(parse_record(record, line=line, objective=objective))
+        except ImportFormatError as exc:
+            raise ImportFormatError(exc.message, line=line, field=exc.field) from None
+    if not comparisons:
+        raise ImportFormatError("file has no records")
+    return comparisons
+
+
+def iter_records(fileobj: BinaryIO) -> Iterator[tuple[int, dict]]:
+    """Yield (1-based line number, JSON object) for each non-blank line of `fileobj`.
+
+    Gzip is recognised by its magic bytes, not the file name, since uploads are often
+    renamed. Invalid UTF-8, invalid JSON or a line that is not an object raises
+    ImportFormatError naming the line.
+    """
+    head = fileobj.read(2)
+    stream: BinaryIO = io.BufferedReader(_Rewound(head, fileobj))
+    if head == _GZIP_MAGIC:
+        stream = gzip.GzipFile(fileobj=stream)
+    try:
+        for line, raw in enumerate(stream, start=1):
+            if raw.strip():
+                yield line, _record(raw, line)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ImportFormatError(f"the file starts like gzip but cannot be decompressed: {exc}") from None
+
+
+def _record(raw: bytes, line: int) -> dict:
+    try:
+        # utf-8-sig: editors on Windows put a byte-order mark before the first line.
+        # The line end goes so that a JSON error at the end of the line gets this line's column.
+        text = raw.rstrip(b"\r\n").decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(
+            f"is not valid UTF-8 (byte {exc.start + 1}); save the file as UTF-8", line=line
+        ) from None
+    try:
+        value = json.loads(text, parse_constant=_reject_non_json_constant)
+    except json.JSONDecodeError as exc:
+        raise ImportFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})", line=line) from None
+    except ValueError as exc:
+        raise ImportFormatError(f"invalid JSON: {exc}", line=line) from None
+    if not isinstance(value, dict):
+        raise ImportFormatError(f"must be a JSON object, got {fields.describe(value)}", line=line)
+    return value
+
+
+def _reject_non_json_constant(name: str) -> NoReturn:
+    # Python's json reads NaN and Infinity, which are not JSON and which database JSON
+    # columns refuse.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+class _Rewound(io.RawIOBase):
+    """`rest` with the bytes already read to sniff for gzip put back in front.
+
+    Closing it leaves `rest` open: the caller owns that file.
+    """
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

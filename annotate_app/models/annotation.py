@@ -1,0 +1,103 @@
+"""Annotations (one submit, or one imported label set) and their per-objective judgments.
+
+Choices are stored in canonical A/B orientation, whatever side the annotator saw on the
+left. Signed scores read like the 7-point scale: negative means A is better, positive
+means B is better, 0 is a tie; the magnitude is the strength (1 slight, 2 clear, 3 strong).
+"""
+
+from django.conf import settings
+from django.db import models
+
+from .comparison import Comparison, ImportBatch
+from .project import Objective
+from .task import Task
+
+
+class Choice(models.TextChoices):
+    A = "A", "A is better"
+    B = "B", "B is better"
+    TIE = "tie", "Tie"
+
+
+class Annotation(models.Model):
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
+    )
+    # Imported labels have a source instead of an annotator.
+    source = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="annotations"
+    )
+    task = models.OneToOneField(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotation")
+    flags_a = models.JSONField(default=list, blank=True)
+    flags_b = models.JSONField(default=list, blank=True)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "annotator"],
+                condition=models.Q(annotator__isnull=False),
+                name="annotation_once_per_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["comparison", "source"],
+                condition=models.Q(source__isnull=False),
+                name="annotation_once_per_import",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(annotator__isnull=False, source__isnull=True)
+                | models.Q(annotator__isnull=True, source__isnull=False),
+                name="annotation_has_annotator_xor_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.annotator or self.source
+        return f"annotation {self.pk} by {who}"
+
+
+class Judgment(models.Model):
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="judgments")
+    objective = models.ForeignKey(Objective, on_delete=models.CASCADE, related_name="judgments")
+    choice = models.CharField(max_length=3, choices=Choice.choices)
+    # 1 slight, 2 clear, 3 strong; none for a tie, and none for an imported label that
+    # only says which side won.
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    likert_a = models.PositiveSmallIntegerField(null=True, blank=True)
+    likert_b = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "objective"], name="judgment_once_per_objective"),
+            models.CheckConstraint(condition=models.Q(choice__in=Choice.values), name="judgment_choice_valid"),
+            models.CheckConstraint(
+                condition=models.Q(choice=Choice.TIE, strength__isnull=True)
+                | models.Q(choice__in=[Choice.A, Choice.B], strength__isnull=True)
+                | models.Q(choice__in=[Choice.A, Choice.B], strength__gte=1, strength__lte=3),
+                name="judgment_strength_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(likert_a__isnull=True) | models.Q(likert_a__gte=1, likert_a__lte=7),
+                name="judgment_likert_a_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(likert_b__isnull=True) | models.Q(likert_b__gte=1, likert_b__lte=7),
+                name="judgment_likert_b_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.objective.key}: {self.choice}{self.strength or ''}"
+
+    @property
+    def signed_score(self) -> int:
+        """-3..3: negative favours A, positive favours B; an unspecified strength counts as 1."""
+        if self.choice == Choice.TIE:
+            return 0
+        magnitude = self.strength or 1
+        return -magnitude if self.choice == Choice.A else magnitude

@@ -1,0 +1,69 @@
+"""Comparisons (a prompt and two responses) and the import batches that created them."""
+
+from django.conf import settings
+from django.db import models
+
+from .project import Project
+
+
+class ImportBatch(models.Model):
+    """One imported file: where comparisons and imported labels came from."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
+    filename = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=16)
+    objective = models.CharField(max_length=64, blank=True)
+    created_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    label_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format}:{self.filename or self.pk}"
+
+
+class Comparison(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    external_id = models.CharField(max_length=255, blank=True)
+    # Plain text, or chat turns [{"role": ..., "content": ...}] exactly as imported.
+    prompt = models.JSONField()
+    response_a = models.TextField()
+    response_b = models.TextField()
+    model_a = models.CharField(max_length=200, blank=True)
+    model_b = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # sha256 of (prompt, sorted responses): the same pair with sides swapped is the same comparison.
+    content_hash = models.CharField(max_length=64)
+    import_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="comparison_external_id_unique_per_project",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "content_hash"], name="comparison_content_unique_per_project"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or f"comparison {self.pk}"
+
+    @property
+    def prompt_turns(self) -> list[dict]:
+        """The prompt as chat turns; a plain-text prompt is one user turn."""
+        if isinstance(self.prompt, str):
+            return [{"role": "user", "content": self.prompt}]
+        return list(self.prompt)

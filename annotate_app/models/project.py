@@ -1,0 +1,88 @@
+"""Projects (labeling campaigns), their objectives and their members."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+DEFAULT_FLAG_OPTIONS = ["unsafe", "factually_wrong", "refuses_needlessly"]
+
+
+def default_flag_options() -> list[str]:
+    return list(DEFAULT_FLAG_OPTIONS)
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    ADMIN = "admin", "Admin"
+    RESEARCHER = "researcher", "Researcher"
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    overlap_k = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Annotations wanted per comparison.",
+    )
+    lease_minutes = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="How long a task stays reserved for the annotator who got it.",
+    )
+    shuffle_sides = models.BooleanField(
+        default=True, help_text="Show the two responses in random order, against position bias."
+    )
+    ask_likert = models.BooleanField(
+        default=False, help_text="Ask a 1-7 rating of each response on every objective."
+    )
+    ask_flags = models.BooleanField(default=False, help_text="Ask for content flags on each response.")
+    flag_options = models.JSONField(default=default_flag_options, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(overlap_k__gte=1), name="project_overlap_k_positive"),
+            models.CheckConstraint(condition=models.Q(lease_minutes__gte=1), name="project_lease_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Objective(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="objectives")
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=100)
+    guideline = models.TextField(blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="objective_key_unique_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}:{self.key}"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.project.slug} ({self.role})"

@@ -1,0 +1,161 @@
+"""Submitting and skipping tasks."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Annotation, Choice, Comparison, Judgment, Task, TaskStatus
+from ..selectors.tasks import slots_taken
+
+MIRRORED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE}
+
+
+class TaskConflict(Exception):
+    """The task can no longer be submitted (skipped, or its lease expired and the slot is gone)."""
+
+
+@dataclass(frozen=True)
+class JudgmentInput:
+    """One objective's judgment as the annotator saw it: A is the response shown left."""
+
+    choice: str
+    strength: int | None = None
+    rationale: str = ""
+    likert_a: int | None = None
+    likert_b: int | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    annotation: Annotation
+    created: bool
+    judgments: list[Judgment] = field(default_factory=list)
+
+
+def annotation_submit(
+    *,
+    task: Task,
+    user: AbstractBaseUser,
+    judgments: Mapping[str, JudgmentInput],
+    flags_a: list[str] | None = None,
+    flags_b: list[str] | None = None,
+    time_spent_ms: int | None = None,
+) -> SubmitResult:
+    """Store the annotator's judgments for a task, in canonical A/B orientation.
+
+    ``judgments`` maps every objective key of the project to what the annotator chose,
+    in the orientation they were shown. Idempotent: submitting a submitted task again
+    returns the stored annotation and creates nothing. Locks the comparison row, then
+    the task (the queue's lock order), so a submit after the lease expired cannot take
+    a slot someone else got meanwhile.
+    """
+    if task.annotator_id != user.pk:
+        raise PermissionError("Tasks are submitted by the annotator they were leased to.")
+    with transaction.atomic():
+        comparison = Comparison.objects.select_for_update().select_related("project").get(pk=task.comparison_id)
+        task = Task.objects.select_for_update().get(pk=task.pk)
+        if task.status == TaskStatus.SUBMITTED:
+            annotation = Annotation.objects.get(task=task)
+            return SubmitResult(annotation=annotation, created=False, judgments=list(annotation.judgments.all()))
+        if task.status == TaskStatus.SKIPPED:
+            raise TaskConflict("This task was skipped and cannot be submitted.")
+        project = comparison.project
+        now = timezone.now()
+        if task.expires_at <= now and slots_taken(comparison, now=now, excluding=user) >= project.overlap_k:
+            raise TaskConflict("The lease on this task expired and the comparison was given to someone else.")
+        rows = _judgment_rows(project, judgments, swapped=task.shown_swapped)
+        shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
+        if time_spent_ms is not None and time_spent_ms < 0:
+            raise ValidationError({"time_spent_ms": "Must not be negative."})
+        flags_a, flags_b = reversed(shown_flags) if task.shown_swapped else shown_flags
+        annotation = Annotation.objects.create(
+            comparison=comparison,
+            annotator=user,
+            task=task,
+            flags_a=flags_a,
+            flags_b=flags_b,
+            time_spent_ms=time_spent_ms,
+        )
+        for row in rows:
+            row.annotation = annotation
+        created_judgments = Judgment.objects.bulk_create(rows)
+        task.status = TaskStatus.SUBMITTED
+        task.finished_at = now
+        task.save(update_fields=["status", "finished_at"])
+    return SubmitResult(annotation=annotation, created=True, judgments=created_judgments)
+
+
+def _judgment_rows(project, judgments: Mapping[str, JudgmentInput], *, swapped: bool) -> list[Judgment]:
+    objectives = {o.key: o for o in project.objectives.all()}
+    missing = sorted(set(objectives) - set(judgments))
+    unknown = sorted(set(judgments) - set(objectives))
+    errors = {}
+    if missing:
+        errors["judgments"] = f"Missing a judgment for: {', '.join(missing)}."
+    if unknown:
+        errors["judgments"] = f"Unknown objective: {', '.join(unknown)}."
+    if errors:
+        raise ValidationError(errors)
+    rows = []
+    for key, given in judgments.items():
+        _check_judgment(key, given, ask_likert=project.ask_likert)
+        choice = MIRRORED[Choice(given.choice)] if swapped else Choice(given.choice)
+        likert_a, likert_b = (given.likert_b, given.likert_a) if swapped else (given.likert_a, given.likert_b)
+        rows.append(
+            Judgment(
+                objective=objectives[key],
+                choice=choice,
+                strength=given.strength,
+                rationale=given.rationale.strip(),
+                likert_a=likert_a,
+                likert_b=likert_b,
+            )
+        )
+    return rows
+
+
+def _check_judgment(key: str, given: JudgmentInput, *, ask_likert: bool) -> None:
+    if given.choice not in Choice.values:
+        raise ValidationError({key: f"choice must be one of {', '.join(Choice.values)}."})
+    if given.choice == Choice.TIE and given.strength is not None:
+        raise ValidationError({key: "A tie has no strength."})
+    if given.choice != Choice.TIE and given.strength not in (1, 2, 3):
+        raise ValidationError({key: "strength must be 1 (slight), 2 (clear) or 3 (strong)."})
+    for name in ("likert_a", "likert_b"):
+        value = getattr(given, name)
+        if value is None:
+            continue
+        if not ask_likert:
+            raise ValidationError({key: "This project does not ask for Likert ratings."})
+        if value not in range(1, 8):
+            raise ValidationError({key: f"{name} must be between 1 and 7."})
+
+
+def _valid_flags(project, flags: list[str] | None, name: str) -> list[str]:
+    flags = list(flags or [])
+    if flags and not project.ask_flags:
+        raise ValidationError({name: "This project does not ask for flags."})
+    unknown = sorted(set(flags) - set(project.flag_options))
+    if unknown:
+        raise ValidationError({name: f"Unknown flag: {', '.join(unknown)}."})
+    return sorted(set(flags))
+
+
+def task_skip(*, task: Task, user: AbstractBaseUser) -> Task:
+    """Give the task back: the slot frees up and the user never gets this comparison again."""
+    if task.annotator_id != user.pk:
+        raise PermissionError("Tasks are skipped by the annotator they were leased to.")
+    with transaction.atomic():
+        Comparison.objects.select_for_update().filter(pk=task.comparison_id).first()
+        task = Task.objects.select_for_update().get(pk=task.pk)
+        if task.status == TaskStatus.SUBMITTED:
+            raise TaskConflict("This task was already submitted.")
+        if task.status != TaskStatus.SKIPPED:
+            task.status = TaskStatus.SKIPPED
+            task.finished_at = timezone.now()
+            task.save(update_fields=["status", "finished_at"])
+    return task

@@ -1,0 +1,1 @@
+"""Training code: plain PyTorch/transformers, never imports Django."""

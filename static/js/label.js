@@ -1,0 +1,67 @@
+// Keyboard-first labeling. The form works without this script; it only adds keys.
+(function () {
+  "use strict";
+  const form = document.getElementById("judgment-form");
+  if (!form) return;
+  const objectives = Array.from(form.querySelectorAll("fieldset.objective"));
+  const started = performance.now();
+  let active = 0;
+
+  function setActive(index) {
+    active = Math.max(0, Math.min(objectives.length - 1, index));
+    objectives.forEach((fieldset, i) => fieldset.classList.toggle("active", i === active));
+    objectives[active].scrollIntoView({ block: "nearest" });
+  }
+
+  function firstUnanswered() {
+    return objectives.findIndex((fieldset) => !fieldset.querySelector("input[type=radio]:checked"));
+  }
+
+  function submit() {
+    const missing = firstUnanswered();
+    if (missing !== -1) {
+      setActive(missing);
+      objectives[missing].classList.add("missing");
+      return;
+    }
+    form.querySelector("input[name=time_spent_ms]").value = Math.round(performance.now() - started);
+    form.submit();
+  }
+
+  objectives.forEach((fieldset, i) => {
+    fieldset.addEventListener("click", () => setActive(i));
+    fieldset.addEventListener("change", () => fieldset.classList.remove("missing"));
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.matches("textarea, input[type=text], select");
+    if (typing) {
+      if (event.key === "Escape") event.target.blur();
+      else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (/^[1-7]$/.test(event.key)) {
+      const radios = objectives[active].querySelectorAll("input[type=radio]");
+      radios[Number(event.key) - 1].checked = true;
+      objectives[active].classList.remove("missing");
+      if (active < objectives.length - 1) setActive(active + 1);
+      event.preventDefault();
+    } else if (event.key === "ArrowDown" || event.key === "j") {
+      setActive(active + 1); event.preventDefault();
+    } else if (event.key === "ArrowUp" || event.key === "k") {
+      setActive(active - 1); event.preventDefault();
+    } else if (event.key === "r") {
+      objectives[active].querySelector("textarea").focus(); event.preventDefault();
+    } else if (event.key === "Enter") {
+      event.preventDefault(); submit();
+    } else if (event.key === "s") {
+      event.preventDefault(); document.getElementById("skip-form").submit();
+    }
+  });
+
+  form.addEventListener("submit", () => {
+    form.querySelector("input[name=time_spent_ms]").value = Math.round(performance.now() - started);
+  });
+  setActive(Math.max(0, firstUnanswered()));
+})();

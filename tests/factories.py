@@ -1,0 +1,56 @@
+"""Small factories: objects built through the services, as users would create them."""
+
+import io
+import itertools
+import json
+
+from django.contrib.auth import get_user_model
+
+from annotate_app.models import Role
+from annotate_app.services.imports import comparison_import
+from annotate_app.services.projects import membership_set, project_create
+
+_counter = itertools.count(1)
+
+
+def make_user(username: str | None = None, *, password: str = "pw-for-tests", **extra):
+    username = username or f"user{next(_counter)}"
+    return get_user_model().objects.create_user(username=username, password=password, **extra)
+
+
+def make_project(*, members: dict | None = None, comparisons: int = 0, **options):
+    """A project with the default objectives, ``comparisons`` native pairs, and members {user: role}."""
+    n = next(_counter)
+    options.setdefault("name", f"Project {n}")
+    options.setdefault("slug", f"project-{n}")
+    project = project_create(**options)
+    for user, role in (members or {}).items():
+        membership_set(project=project, user=user, role=role)
+    if comparisons:
+        import_lines(project, [native_line(i) for i in range(comparisons)])
+    return project
+
+
+def native_line(i: int, **fields) -> dict:
+    line = {
+        "id": f"c{i}",
+        "prompt": [{"role": "user", "content": f"Question number {i}?"}],
+        "response_a": f"First answer to {i}.",
+        "response_b": f"Second answer to {i}.",
+    }
+    line.update(fields)
+    return line
+
+
+def jsonl(records) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+def import_lines(project, records, **options):
+    return comparison_import(project=project, fileobj=io.BytesIO(jsonl(records)), **options)
+
+
+def member(project, role: str = Role.ANNOTATOR, **user_options):
+    user = make_user(**user_options)
+    membership_set(project=project, user=user, role=role)
+    return user
