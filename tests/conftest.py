@@ -1,6 +1,7 @@
 """Shared test setup: service detection (skip locally, fail in CI) and clients."""
 
 import os
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -25,3 +26,13 @@ def _offline(monkeypatch):
 @pytest.fixture
 def api():
     return APIClient()
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data_file(name: str):
+    """A file from ../shared/data (beside the repo); skip, or fail in CI, when absent."""
+    path = SHARED_DATA / name
+    require(path.is_file(), f"../shared/data not present ({path} is missing): real-data test skipped")
+    return path

@@ -1,0 +1,68 @@
+"""manage.py import_pairs and seed_demo."""
+
+import gzip
+import json
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from annotate_app.models import Comparison, Membership, Project
+from tests.factories import jsonl, make_project, native_line
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_pairs_prints_counts_and_is_idempotent(tmp_path, capsys):
+    project = make_project()
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(jsonl([native_line(i) for i in range(3)]))
+    call_command("import_pairs", project.slug, str(path))
+    assert "created 3, skipped 0" in capsys.readouterr().out
+    call_command("import_pairs", project.slug, str(path), "--format", "native")
+    assert "created 0, skipped 3" in capsys.readouterr().out
+
+
+def test_import_pairs_hh_with_objective(tmp_path, capsys):
+    project = make_project()
+    path = tmp_path / "hh.jsonl.gz"
+    record = {"chosen": "\n\nHuman: hi\n\nAssistant: hello there", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}
+    path.write_bytes(gzip.compress((json.dumps(record) + "\n").encode()))
+    call_command("import_pairs", project.slug, str(path), "--objective", "harmless")
+    assert "created 1, skipped 0, labels 1" in capsys.readouterr().out
+    assert Comparison.objects.get().prompt == [{"role": "user", "content": "hi"}]
+
+
+def test_import_pairs_bad_line_names_line_and_field_and_imports_nothing(tmp_path):
+    project = make_project()
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(jsonl([native_line(1), native_line(2, labels={"helpful": 5})]))
+    with pytest.raises(CommandError, match=r"line 2, field 'labels.helpful'.*Nothing was imported"):
+        call_command("import_pairs", project.slug, str(path))
+    assert not Comparison.objects.exists()
+
+
+def test_import_pairs_unknown_project_or_file(tmp_path):
+    with pytest.raises(CommandError, match="No project"):
+        call_command("import_pairs", "nope", str(tmp_path / "x.jsonl"))
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("import_pairs", make_project().slug, str(tmp_path / "missing.jsonl"))
+
+
+def test_seed_demo_creates_project_users_and_tradeoff_comparisons(capsys):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    project = Project.objects.get(slug="demo")
+    assert list(project.objectives.values_list("key", flat=True)) == ["helpful", "harmless", "honest"]
+    assert project.comparisons.count() >= 30
+    tradeoffs = set(project.comparisons.values_list("metadata__tradeoff", flat=True))
+    assert {"helpful_vs_harmless", "needless_refusal", "hallucination", "sycophancy"} <= tradeoffs
+    assert any(isinstance(c.prompt, list) and len(c.prompt) >= 3 for c in project.comparisons.all())
+    for username, role in [("admin", "admin"), ("researcher", "researcher"), ("annotator", "annotator")]:
+        assert f"{username} / morm-{username}" in out
+        assert authenticate(username=username, password=f"morm-{username}") is not None
+        assert Membership.objects.get(project=project, user__username=username).role == role
+    count = project.comparisons.count()
+    call_command("seed_demo")  # re-running changes nothing
+    assert Project.objects.filter(slug="demo").count() == 1
+    assert project.comparisons.count() == count
