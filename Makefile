@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/morm
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-sqlite test-postgres clean
+.PHONY: install demo test lint test-sqlite test-postgres clean
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,10 @@ demo: install
 	$(BIN)/celery -A config worker --queues default,training --concurrency 1 --loglevel INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
-test: install test-sqlite test-postgres
+test: install lint test-sqlite test-postgres
+
+lint: install
+	$(BIN)/ruff check .
 
 test-sqlite: install
 	unset DATABASE_URL; $(BIN)/python -m pytest -m "not postgres"

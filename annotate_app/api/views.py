@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from .. import access
 from ..models import Role
 from ..selectors.tasks import annotator_progress, task_next_for
-from ..services.annotations import JudgmentInput, MIRRORED, annotation_submit, task_skip
+from ..services.annotations import MIRRORED, JudgmentInput, annotation_submit, task_skip
 from ..services.imports import comparison_import_upload
 from ..services.projects import membership_set, project_create
 from .permissions import CanCreateProjects
@@ -22,8 +22,8 @@ from .serializers import (
     ProgressSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
-    TaskSerializer,
     SubmitInputSerializer,
+    TaskSerializer,
 )
 
 

@@ -25,7 +25,8 @@
       return;
     }
     form.querySelector("input[name=time_spent_ms]").value = Math.round(performance.now() - started);
-    form.submit();
+    // Not form.submit(): the button with id="submit" shadows that method on the form element.
+    HTMLFormElement.prototype.submit.call(form);
   }
 
   objectives.forEach((fieldset, i) => {
@@ -41,21 +42,23 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (/^[1-7]$/.test(event.key)) {
+    // Letter keys work with Shift or Caps Lock too.
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    if (/^[1-7]$/.test(key)) {
       const radios = objectives[active].querySelectorAll("input[type=radio]");
-      radios[Number(event.key) - 1].checked = true;
+      radios[Number(key) - 1].checked = true;
       objectives[active].classList.remove("missing");
       if (active < objectives.length - 1) setActive(active + 1);
       event.preventDefault();
-    } else if (event.key === "ArrowDown" || event.key === "j") {
+    } else if (key === "ArrowDown" || key === "j") {
       setActive(active + 1); event.preventDefault();
-    } else if (event.key === "ArrowUp" || event.key === "k") {
+    } else if (key === "ArrowUp" || key === "k") {
       setActive(active - 1); event.preventDefault();
-    } else if (event.key === "r") {
+    } else if (key === "r") {
       objectives[active].querySelector("textarea").focus(); event.preventDefault();
-    } else if (event.key === "Enter") {
+    } else if (key === "Enter") {
       event.preventDefault(); submit();
-    } else if (event.key === "s") {
+    } else if (key === "s") {
       event.preventDefault(); document.getElementById("skip-form").submit();
     }
   });

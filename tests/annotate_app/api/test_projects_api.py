@@ -34,7 +34,8 @@ def test_custom_objectives_and_options(api):
                "ask_likert": True, "ask_flags": True, "lease_minutes": 5}
     body = api.post("/api/v1/projects/", payload, format="json").json()
     assert [o["key"] for o in body["objectives"]] == ["concise"]
-    assert (body["shuffle_sides"], body["ask_likert"], body["ask_flags"], body["lease_minutes"]) == (False, True, True, 5)
+    options = (body["shuffle_sides"], body["ask_likert"], body["ask_flags"], body["lease_minutes"])
+    assert options == (False, True, True, 5)
 
 
 @pytest.mark.parametrize(

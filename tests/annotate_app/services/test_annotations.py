@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from annotate_app.models import Annotation, Judgment, Role, Task, TaskStatus
+from annotate_app.models import Annotation, Judgment, Role, Task
 from annotate_app.selectors.tasks import task_next_for
 from annotate_app.services.annotations import JudgmentInput, TaskConflict, annotation_submit, task_skip
 from tests.factories import make_project, member

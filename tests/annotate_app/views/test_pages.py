@@ -140,7 +140,8 @@ def test_anonymous_is_sent_to_login():
 
 
 def test_home_lists_only_member_projects_with_progress():
-    mine, other = make_project(comparisons=2, name="Mine"), make_project(name="Not mine")
+    mine = make_project(comparisons=2, name="Mine")
+    make_project(name="Not mine")
     html = _client(member(mine)).get("/").content.decode()
     assert "Mine" in html and "Not mine" not in html
 
