@@ -17,7 +17,7 @@ import re
 
 from . import fields
 from .base import ImportFormatError, ParsedComparison
-from .pairs import orient, split_final_replies
+from .pairs import preference_comparison, split_final_replies
 
 # A turn starts at the beginning of the transcript or after a blank line.
 _TURN_MARKER = re.compile(r"(?:\A\s*|\n\n)(Human|Assistant):")
@@ -31,15 +31,8 @@ def parse_record(record: dict, *, line: int, objective: str | None) -> ParsedCom
     )
     if not prompt:
         raise ImportFormatError("has no Human turn before the final Assistant turn", field="chosen")
-    response_a, response_b, labels = orient(prompt, chosen, rejected, objective=objective)
-    return ParsedComparison(
-        line=line,
-        external_id="",
-        prompt=prompt,
-        response_a=response_a,
-        response_b=response_b,
-        labels=labels,
-        meta={"source_format": "hh"},
+    return preference_comparison(
+        line=line, prompt=prompt, chosen=chosen, rejected=rejected, objective=objective, meta={"source_format": "hh"}
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .base import ImportFormatError, ParsedLabel, Prompt, canonical_json
+from .base import ImportFormatError, ParsedComparison, ParsedLabel, Prompt, canonical_json
 
 
 def split_final_replies(
@@ -31,10 +31,10 @@ def split_final_replies(
     return chosen[:-1], chosen[-1]["content"], rejected[-1]["content"]
 
 
-def orient(
-    prompt: Prompt, chosen: str, rejected: str, *, objective: str | None
-) -> tuple[str, str, tuple[ParsedLabel, ...]]:
-    """Put the chosen response on side A or B; return (response_a, response_b, labels).
+def preference_comparison(
+    *, line: int, prompt: Prompt, chosen: str, rejected: str, objective: str | None, meta: dict
+) -> ParsedComparison:
+    """A comparison from a chosen/rejected pair, the chosen response put on side A or B.
 
     Chosen-first files would teach annotators and models that A wins, so sides are
     shuffled. The side comes from a hash of the content rather than a random draw so that
@@ -43,7 +43,13 @@ def orient(
     digest = hashlib.sha256(canonical_json([prompt, chosen, rejected]).encode("utf-8")).digest()
     chosen_is_a = digest[0] & 1 == 0
     response_a, response_b = (chosen, rejected) if chosen_is_a else (rejected, chosen)
-    if objective is None:
-        return response_a, response_b, ()
-    label = ParsedLabel(objective, "A" if chosen_is_a else "B", None, "chosen")
-    return response_a, response_b, (label,)
+    labels = () if objective is None else (ParsedLabel(objective, "A" if chosen_is_a else "B", None, "chosen"),)
+    return ParsedComparison(
+        line=line,
+        external_id="",
+        prompt=prompt,
+        response_a=response_a,
+        response_b=response_b,
+        labels=labels,
+        meta=meta,
+    )

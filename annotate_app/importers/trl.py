@@ -16,24 +16,17 @@ from __future__ import annotations
 
 from . import fields
 from .base import ImportFormatError, ParsedComparison, Prompt
-from .pairs import orient, split_final_replies
+from .pairs import preference_comparison, split_final_replies
 
 
 def parse_record(record: dict, *, line: int, objective: str | None) -> ParsedComparison:
     """Parse one TRL record, shuffling chosen/rejected onto sides A/B."""
     prompt, chosen, rejected = _prompt_and_replies(record)
-    response_a, response_b, labels = orient(prompt, chosen, rejected, objective=objective)
     meta: dict = {"source_format": "trl"}
     if record.get("margin") is not None:
         meta["margin"] = fields.number(record["margin"], "margin")
-    return ParsedComparison(
-        line=line,
-        external_id="",
-        prompt=prompt,
-        response_a=response_a,
-        response_b=response_b,
-        labels=labels,
-        meta=meta,
+    return preference_comparison(
+        line=line, prompt=prompt, chosen=chosen, rejected=rejected, objective=objective, meta=meta
     )
 
 

@@ -1,6 +1,7 @@
 """GET tasks/next, POST tasks/{id}/submit and skip over REST."""
 
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -161,3 +162,22 @@ def test_anonymous_is_401_or_403(setup):
     project, _ = setup
     response = APIClient().get(f"/api/v1/projects/{project.slug}/tasks/next")
     assert response.status_code in (401, 403) and "detail" in response.json()
+
+
+def test_an_annotator_never_sees_another_annotators_judgments(api):
+    project = make_project(comparisons=1, overlap_k=2)
+    first, second = member(project), member(project)
+    api.force_authenticate(first)
+    task_id = _next(api, project).json()["id"]
+    judgments = {**TIES, "honest": {"choice": "B", "strength": 2, "rationale": "SECRET-RATIONALE"}}
+    api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": judgments}, format="json")
+
+    api.force_authenticate(second)
+    body = _next(api, project).json()
+    assert body["id"] != task_id and Task.objects.get(pk=body["id"]).comparison_id == project.comparisons.get().pk
+    assert "SECRET-RATIONALE" not in str(body) and "judgments" not in body
+    client = Client()
+    client.force_login(second)
+    assert "SECRET-RATIONALE" not in client.get(f"/projects/{project.slug}/label/").content.decode()
+    assert "SECRET-RATIONALE" not in client.get("/").content.decode()
+    assert api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": judgments}, format="json").status_code == 404

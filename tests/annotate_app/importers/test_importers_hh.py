@@ -2,14 +2,11 @@
 
 import io
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from annotate_app.importers import ImportFormatError, parse_file
-
-SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+from tests.conftest import shared_data_file
 
 
 def jsonl(*records: dict) -> io.BytesIO:
@@ -138,12 +135,7 @@ def test_rejects_bad_records(record, field, message):
 
 
 def test_real_hh_harmless_dev_file():
-    path = SHARED_DATA / "hh_harmless_dev.jsonl.gz"
-    if not path.exists():
-        reason = f"../shared/data not present ({path} is missing)"
-        if os.environ.get("REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    path = shared_data_file("hh_harmless_dev.jsonl.gz")
 
     with path.open("rb") as fileobj:
         comparisons = parse_file(fileobj, format="hh", objective="harmless")
