@@ -26,7 +26,7 @@ class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
         fields = ["name", "slug", "description", "overlap_k", "lease_minutes", "shuffle_sides", "ask_likert",
-                  "ask_flags"]
+                  "ask_flags", "gold_rate", "gold_pass_accuracy"]
 
     def clean_extra_objectives(self) -> list[dict]:
         specs = []

@@ -186,3 +186,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Exports with at least this many judgments in scope are built by a Celery worker
+# (progress on the export page) instead of inside the request.
+MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 20000))

@@ -7,6 +7,9 @@ import json
 from django.contrib.auth import get_user_model
 
 from annotate_app.models import Role
+from annotate_app.scale import choice_from_score
+from annotate_app.selectors.tasks import task_next_for
+from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.imports import comparison_import
 from annotate_app.services.projects import membership_set, project_create
 
@@ -54,3 +57,21 @@ def member(project, role: str = Role.ANNOTATOR, **user_options):
     user = make_user(**user_options)
     membership_set(project=project, user=user, role=role)
     return user
+
+
+def annotate(project, user, scores: dict[str, int]):
+    """Label the user's next task with canonical scores (-3..3, negative = A better) per objective.
+
+    Objectives left out are judged ties. Returns the task. The scores are mirrored into the
+    shown orientation first, so what is stored is exactly ``scores``.
+    """
+    task = task_next_for(project=project, user=user)
+    assert task is not None, "no task left for this user"
+    judgments = {}
+    for objective in project.objectives.all():
+        score = scores.get(objective.key, 0)
+        shown = -score if task.shown_swapped else score
+        choice, strength = choice_from_score(shown)
+        judgments[objective.key] = JudgmentInput(choice=choice, strength=strength)
+    annotation_submit(task=task, user=user, judgments=judgments)
+    return task

@@ -19,7 +19,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = [
             "slug", "name", "description", "overlap_k", "lease_minutes", "shuffle_sides",
-            "ask_likert", "ask_flags", "flag_options", "objectives", "created_at",
+            "ask_likert", "ask_flags", "flag_options", "gold_rate", "gold_pass_accuracy", "objectives", "created_at",
         ]
 
 
@@ -40,6 +40,8 @@ class ProjectCreateSerializer(serializers.Serializer):
     ask_likert = serializers.BooleanField(default=False)
     ask_flags = serializers.BooleanField(default=False)
     flag_options = serializers.ListField(child=serializers.SlugField(), required=False)
+    gold_rate = serializers.FloatField(min_value=0, max_value=1, default=0.1)
+    gold_pass_accuracy = serializers.FloatField(min_value=0, max_value=1, default=0.7)
 
 
 class MembershipInputSerializer(serializers.Serializer):

@@ -45,6 +45,9 @@ class ParsedLabel:
     choice: str
     strength: int | None
     field: str
+    # The exact signed score when the file gave a number (an export's mean, say), so that
+    # re-importing an export keeps its labels; None when the file only named a side.
+    score: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,7 +103,7 @@ def _label(objective: str, value: Any) -> ParsedLabel:
             field=field,
         )
     if score == 0:
-        return ParsedLabel(objective, "tie", None, field)
+        return ParsedLabel(objective, "tie", None, field, score=0.0)
     # Half up rather than round(): Python rounds 2.5 to the even 2, which would weaken it.
     strength = min(MAX_SCORE, max(1, math.floor(abs(score) + 0.5)))
-    return ParsedLabel(objective, "A" if score < 0 else "B", strength, field)
+    return ParsedLabel(objective, "A" if score < 0 else "B", strength, field, score=float(score))

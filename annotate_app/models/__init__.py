@@ -1,8 +1,9 @@
 """Domain models of morm; see DESIGN.md "Domain"."""
 
-from .annotation import Annotation, Choice, Judgment
+from .annotation import Annotation, Choice, Judgment, signed_score
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
+from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
 from .task import Task, TaskStatus
 
 __all__ = [
@@ -15,6 +16,10 @@ __all__ = [
     "Objective",
     "Project",
     "Role",
+    "Snapshot",
+    "SnapshotFormat",
+    "SnapshotStatus",
     "Task",
     "TaskStatus",
+    "signed_score",
 ]

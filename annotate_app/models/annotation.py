@@ -69,6 +69,9 @@ class Judgment(models.Model):
     rationale = models.TextField(blank=True)
     likert_a = models.PositiveSmallIntegerField(null=True, blank=True)
     likert_b = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Exact signed score -3..3 of an imported numeric label (e.g. a re-imported export's
+    # mean); None for human judgments, whose score follows from choice and strength.
+    score = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -80,6 +83,13 @@ class Judgment(models.Model):
                 | models.Q(choice__in=[Choice.A, Choice.B], strength__isnull=True)
                 | models.Q(choice__in=[Choice.A, Choice.B], strength__gte=1, strength__lte=3),
                 name="judgment_strength_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(score__isnull=True)
+                | models.Q(choice=Choice.TIE, score=0)
+                | models.Q(choice=Choice.A, score__gte=-3, score__lt=0)
+                | models.Q(choice=Choice.B, score__gt=0, score__lte=3),
+                name="judgment_score_matches_choice",
             ),
             models.CheckConstraint(
                 condition=models.Q(likert_a__isnull=True) | models.Q(likert_a__gte=1, likert_a__lte=7),
@@ -95,9 +105,16 @@ class Judgment(models.Model):
         return f"{self.objective.key}: {self.choice}{self.strength or ''}"
 
     @property
-    def signed_score(self) -> int:
-        """-3..3: negative favours A, positive favours B; an unspecified strength counts as 1."""
-        if self.choice == Choice.TIE:
-            return 0
-        magnitude = self.strength or 1
-        return -magnitude if self.choice == Choice.A else magnitude
+    def signed_score(self) -> float:
+        """-3..3: negative favours A, positive favours B (see ``signed_score``)."""
+        return signed_score(self.choice, self.strength, self.score)
+
+
+def signed_score(choice: str, strength: int | None, score: float | None = None) -> float:
+    """A judgment's position on the -3..3 scale; an unspecified strength counts as 1 (slight)."""
+    if score is not None:
+        return score
+    if choice == Choice.TIE:
+        return 0.0
+    magnitude = float(strength or 1)
+    return -magnitude if choice == Choice.A else magnitude

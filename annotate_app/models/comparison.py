@@ -40,6 +40,10 @@ class Comparison(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # sha256 of (prompt, sorted responses): the same pair with sides swapped is the same comparison.
     content_hash = models.CharField(max_length=64)
+    # Gold items have known answers; they are mixed into every annotator's queue (no
+    # overlap cap) to measure annotator accuracy, and are never marked as such on screen.
+    is_gold = models.BooleanField(default=False)
+    gold_expected = models.JSONField(default=dict, blank=True, help_text='{"<objective>": "A" | "B" | "tie"}')
     import_batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
     )

@@ -39,6 +39,16 @@ class Project(models.Model):
     )
     ask_flags = models.BooleanField(default=False, help_text="Ask for content flags on each response.")
     flag_options = models.JSONField(default=default_flag_options, blank=True)
+    gold_rate = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of tasks drawn from gold items while an annotator has gold items left.",
+    )
+    gold_pass_accuracy = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Gold accuracy below which an annotator can be excluded from exports.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -49,6 +59,7 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(overlap_k__gte=1), name="project_overlap_k_positive"),
             models.CheckConstraint(condition=models.Q(lease_minutes__gte=1), name="project_lease_positive"),
+            models.CheckConstraint(condition=models.Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate"),
         ]
 
     def __str__(self) -> str:

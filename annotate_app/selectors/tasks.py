@@ -7,6 +7,9 @@ comparison row, so counting slots after taking that lock sees every committed ch
 On Postgres candidates are locked with ``SELECT ... FOR UPDATE SKIP LOCKED`` so
 annotators asking at once take different comparisons instead of queueing on one row;
 on SQLite every transaction is ``BEGIN IMMEDIATE`` (settings), which serializes them.
+
+Gold items sit outside the slot rules: every annotator may get each one once, drawn at
+the project's ``gold_rate`` while ordinary comparisons remain for them.
 """
 
 import random
@@ -27,8 +30,16 @@ def _slot_holders(now: datetime) -> Q:
     return Q(status=TaskStatus.SUBMITTED) | Q(status=TaskStatus.LEASED, expires_at__gt=now)
 
 
+def _not_finished_by(user: AbstractBaseUser) -> Exists:
+    return Exists(
+        Task.objects.filter(
+            comparison=OuterRef("pk"), annotator=user, status__in=[TaskStatus.SUBMITTED, TaskStatus.SKIPPED]
+        )
+    )
+
+
 def _available_comparisons(project: Project, user: AbstractBaseUser, now: datetime) -> QuerySet[Comparison]:
-    """Comparisons the user may still be handed: not done or skipped by them, slots free."""
+    """Ordinary comparisons the user may still be handed: not done or skipped by them, slots free."""
     taken_by_others = (
         Task.objects.filter(_slot_holders(now), comparison=OuterRef("pk"))
         .exclude(annotator=user)
@@ -37,17 +48,17 @@ def _available_comparisons(project: Project, user: AbstractBaseUser, now: dateti
         .annotate(n=Count("pk"))
         .values("n")
     )
-    finished_by_user = Task.objects.filter(
-        comparison=OuterRef("pk"),
-        annotator=user,
-        status__in=[TaskStatus.SUBMITTED, TaskStatus.SKIPPED],
-    )
     return (
-        Comparison.objects.filter(project=project)
+        Comparison.objects.filter(project=project, is_gold=False)
         .annotate(taken=Coalesce(Subquery(taken_by_others, output_field=IntegerField()), Value(0)))
         .filter(taken__lt=project.overlap_k)
-        .exclude(Exists(finished_by_user))
+        .exclude(_not_finished_by(user))
     )
+
+
+def _gold_candidate(project: Project, user: AbstractBaseUser) -> Comparison | None:
+    gold = Comparison.objects.filter(project=project, is_gold=True).exclude(_not_finished_by(user))
+    return gold.order_by("?").first()
 
 
 def slots_taken(comparison: Comparison, *, now: datetime, excluding: AbstractBaseUser | None = None) -> int:
@@ -89,6 +100,9 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
             )
             if candidate is None:
                 return None
+            if project.gold_rate and random.random() < project.gold_rate:
+                if (gold := _gold_candidate(project, user)) is not None:
+                    return _lease(gold, user, now)
             # The candidate query ran on a snapshot taken before we held the row lock;
             # recount now that no other lease or submit can touch this comparison.
             if slots_taken(candidate, now=now, excluding=user) < project.overlap_k:

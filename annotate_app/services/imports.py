@@ -135,6 +135,7 @@ def _create_labels(batch: ImportBatch, pairs, objectives: dict[str, Objective], 
             objective=objectives[label.objective],
             choice=label.choice,
             strength=label.strength,
+            score=label.score,
         )
         for annotation, (_, labels) in zip(annotations, labelled)
         for label in labels

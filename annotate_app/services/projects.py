@@ -43,6 +43,8 @@ def project_create(
     ask_likert: bool = False,
     ask_flags: bool = False,
     flag_options: list[str] | None = None,
+    gold_rate: float = 0.1,
+    gold_pass_accuracy: float = 0.7,
     created_by: AbstractBaseUser | None = None,
 ) -> Project:
     """Create a project with its objectives (the three defaults unless given).
@@ -58,6 +60,8 @@ def project_create(
         shuffle_sides=shuffle_sides,
         ask_likert=ask_likert,
         ask_flags=ask_flags,
+        gold_rate=gold_rate,
+        gold_pass_accuracy=gold_pass_accuracy,
         created_by=created_by,
     )
     if flag_options is not None:

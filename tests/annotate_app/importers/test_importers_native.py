@@ -44,8 +44,8 @@ def test_full_record_keeps_the_file_orientation():
     assert (comparison.model_a, comparison.model_b) == ("m1", "m2")
     assert comparison.labels == (
         ParsedLabel("helpful", "A", None, "labels.helpful"),
-        ParsedLabel("harmless", "B", 2, "labels.harmless"),
-        ParsedLabel("honest", "tie", None, "labels.honest"),
+        ParsedLabel("harmless", "B", 2, "labels.harmless", score=2.0),
+        ParsedLabel("honest", "tie", None, "labels.honest", score=0.0),
     )
     assert comparison.meta == {"source_format": "native", "source": "unit"}
 
@@ -114,7 +114,9 @@ def test_objective_option_is_ignored():
 def test_label_values(value, choice, strength):
     [comparison] = parse_file(jsonl(native_record(labels={"helpful": value})), format="native")
 
-    assert comparison.labels == (ParsedLabel("helpful", choice, strength, "labels.helpful"),)
+    number = value["score"] if isinstance(value, dict) else value
+    score = float(number) if not isinstance(number, str) else None
+    assert comparison.labels == (ParsedLabel("helpful", choice, strength, "labels.helpful", score=score),)
 
 
 @pytest.mark.parametrize(

@@ -154,11 +154,12 @@ def test_admin_creates_a_project_adds_a_member_and_imports_in_the_browser():
     response = client.post(
         "/projects/new/",
         {"name": "Browser made", "slug": "browser-made", "overlap_k": "2", "lease_minutes": "15",
-         "shuffle_sides": "on", "objectives": ["helpful", "harmless"],
+         "shuffle_sides": "on", "objectives": ["helpful", "harmless"], "gold_rate": "0.05", "gold_pass_accuracy": "0.8",
          "extra_objectives": "concise | Concision | Shorter is better"},
     )
     assert response.status_code == 302
     project = Project.objects.get(slug="browser-made")
+    assert (project.gold_rate, project.gold_pass_accuracy) == (0.05, 0.8)
     assert list(project.objectives.values_list("key", flat=True)) == ["helpful", "harmless", "concise"]
     annotator = make_user()
     client.post(f"/projects/{project.slug}/members/", {"action": "add", "username": annotator.username,

@@ -1,0 +1,1 @@
+"""Turning judgments into datasets: aggregation, agreement, and the export writers."""

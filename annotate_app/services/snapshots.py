@@ -1,0 +1,230 @@
+"""Creating snapshots: immutable dataset exports with a manifest."""
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ..datasets.rows import Selection, judgments_in_scope, stream_records
+from ..datasets.writers import WRITERS
+from ..models import Project, Snapshot, SnapshotFormat, SnapshotStatus
+from ..selectors.gold import annotators_failing_gold
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """What goes into a snapshot. Stored in the snapshot's manifest as given."""
+
+    objectives: list[str] = field(default_factory=list)  # empty: all of the project's
+    min_annotations: int = 1  # judgments per comparison and objective
+    min_agreement: float = 0.0  # share of judgments pointing the majority way
+    include_imported: bool = True  # imported labels count as judgments
+    exclude_failing_gold: bool = False  # drop annotators under the gold accuracy threshold
+    gold_threshold: float | None = None  # default: the project's gold_pass_accuracy
+    margin: bool = False  # trl: write |mean score| as "margin"
+
+
+def snapshot_create(
+    *,
+    project: Project,
+    format: str,
+    objective: str = "",
+    filters: ExportFilters | None = None,
+    user: AbstractBaseUser | None = None,
+    background: bool | None = None,
+) -> Snapshot:
+    """Validate the request and create a snapshot; build it now or on a Celery worker.
+
+    ``background=None`` builds in the request when the project has fewer judgments in
+    scope than ``MORM_EXPORT_BACKGROUND_ROWS`` and queues it otherwise.
+    """
+    filters = filters or ExportFilters()
+    objectives = _check(project, format, objective, filters)
+    selection = _selection(project, objectives, filters)
+    rows_total = judgments_in_scope(project, selection).count()
+    snapshot = Snapshot.objects.create(
+        project=project,
+        format=format,
+        objective=objective,
+        filters={**asdict(filters), "objectives": list(objectives)},
+        rows_total=rows_total,
+        created_by=user,
+    )
+    if background is None:
+        background = rows_total >= settings.MORM_EXPORT_BACKGROUND_ROWS
+    if background:
+        from rm_worker.tasks import build_snapshot
+
+        transaction.on_commit(lambda: build_snapshot.delay(snapshot.pk))
+        return snapshot
+    return snapshot_build(snapshot_id=snapshot.pk)
+
+
+def _check(project: Project, format: str, objective: str, filters: ExportFilters) -> tuple[str, ...]:
+    keys = list(project.objectives.values_list("key", flat=True))
+    errors = {}
+    if format not in SnapshotFormat.values:
+        errors["format"] = f"Unknown format {format!r}; use one of {', '.join(SnapshotFormat.values)}."
+    if format == SnapshotFormat.TRL and not objective:
+        errors["objective"] = "The trl format holds one objective: name it."
+    if objective and objective not in keys:
+        errors["objective"] = f"Unknown objective {objective!r}; this project has {', '.join(keys)}."
+    unknown = sorted(set(filters.objectives) - set(keys))
+    if unknown:
+        errors["objectives"] = f"Unknown objective: {', '.join(unknown)}."
+    if filters.min_annotations < 1:
+        errors["min_annotations"] = "Must be at least 1."
+    if not 0 <= filters.min_agreement <= 1:
+        errors["min_agreement"] = "Must be between 0 and 1."
+    if filters.gold_threshold is not None and not 0 <= filters.gold_threshold <= 1:
+        errors["gold_threshold"] = "Must be between 0 and 1."
+    if errors:
+        raise ValidationError(errors)
+    if objective:
+        return (objective,)
+    return tuple(k for k in keys if not filters.objectives or k in filters.objectives)
+
+
+def _selection(project: Project, objectives: tuple[str, ...], filters: ExportFilters) -> Selection:
+    excluded = (
+        frozenset(annotators_failing_gold(project, filters.gold_threshold))
+        if filters.exclude_failing_gold
+        else frozenset()
+    )
+    return Selection(
+        objectives=objectives,
+        min_annotations=filters.min_annotations,
+        min_agreement=filters.min_agreement,
+        include_imported=filters.include_imported,
+        excluded_annotators=excluded,
+    )
+
+
+def snapshot_build(*, snapshot_id: int) -> Snapshot:
+    """Write a queued snapshot's file and manifest; idempotent (a finished one is returned as is).
+
+    Claims the snapshot under ``select_for_update`` so two workers never both build it.
+    The file is written under a temporary name and renamed when complete, so a reader
+    never sees half a file.
+    """
+    with transaction.atomic():
+        snapshot = Snapshot.objects.select_for_update().select_related("project").get(pk=snapshot_id)
+        if snapshot.status != SnapshotStatus.QUEUED:
+            return snapshot
+        snapshot.status = SnapshotStatus.RUNNING
+        snapshot.save(update_fields=["status"])
+    try:
+        _write(snapshot)
+    except Exception as error:
+        # Record any failure on the snapshot for the user to see, then let it propagate:
+        # it is a bug or an infrastructure problem, not something to hide.
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            status=SnapshotStatus.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
+        )
+        raise
+    return Snapshot.objects.get(pk=snapshot.pk)
+
+
+def _write(snapshot: Snapshot) -> None:
+    project = snapshot.project
+    filters = ExportFilters(**snapshot.filters)
+    objectives = tuple(filters.objectives)
+    selection = _selection(project, objectives, filters)
+    relative = Path("snapshots") / project.slug / snapshot.filename
+    path = Path(settings.MEDIA_ROOT) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+
+    def progress(count: int) -> None:
+        Snapshot.objects.filter(pk=snapshot.pk).update(rows_written=count)
+
+    counts = _Counts()
+    records = counts.watch(stream_records(project, selection, on_judgments=progress))
+    with partial.open("wb") as out:
+        rows = WRITERS[snapshot.format](records, out, objective=snapshot.objective, margin=filters.margin)
+    os.replace(partial, path)
+    sha256 = _sha256(path)
+    manifest = {
+        "snapshot": snapshot.pk,
+        "project": project.slug,
+        "format": snapshot.format,
+        "objective": snapshot.objective or None,
+        "filters": snapshot.filters,
+        "excluded_annotators": sorted(selection.excluded_annotators),
+        "rows": rows,
+        "comparisons": counts.comparisons,
+        "objectives": counts.per_objective(),
+        "sha256": sha256,
+        "size_bytes": path.stat().st_size,
+        "created_by": snapshot.created_by.get_username() if snapshot.created_by else None,
+        "created_at": snapshot.created_at.isoformat(),
+    }
+    Snapshot.objects.filter(pk=snapshot.pk).update(
+        status=SnapshotStatus.READY,
+        file=str(relative),
+        sha256=sha256,
+        size_bytes=manifest["size_bytes"],
+        manifest=manifest,
+        rows_written=counts.judgments,
+        finished_at=timezone.now(),
+    )
+    logger.info("snapshot %s written: %s rows, sha256 %s", snapshot.pk, rows, sha256)
+
+
+class _Counts:
+    """Counts per objective over the records as they stream past the writer."""
+
+    def __init__(self):
+        self.comparisons = 0
+        self.judgments = 0
+        self.labels: Counter = Counter()
+        self.ties: Counter = Counter()
+        self.objective_judgments: Counter = Counter()
+        self.agreement_sum: Counter = Counter()
+
+    def watch(self, records):
+        for record in records:
+            self.comparisons += 1
+            self.judgments += len(record.judgments)
+            for judgment in record.judgments:
+                self.objective_judgments[judgment["objective"]] += 1
+            for objective, label in record.labels.items():
+                self.labels[objective] += 1
+                self.ties[objective] += label.choice == "tie"
+                self.agreement_sum[objective] += label.agreement
+            yield record
+
+    def per_objective(self) -> dict:
+        return {
+            objective: {
+                "comparisons": self.labels[objective],
+                "judgments": self.objective_judgments[objective],
+                "ties": self.ties[objective],
+                "pairs": self.labels[objective] - self.ties[objective],
+                "mean_agreement": round(self.agreement_sum[objective] / self.labels[objective], 4),
+            }
+            for objective in self.labels
+        }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def snapshot_path(snapshot: Snapshot) -> Path:
+    """Where a ready snapshot's file lies."""
+    return Path(settings.MEDIA_ROOT) / snapshot.file
