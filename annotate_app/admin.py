@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
 
-from .models import Annotation, Comparison, ImportBatch, Judgment, Membership, Objective, Project, Task
+from .models import Annotation, Comparison, ImportBatch, Judgment, Membership, Objective, Project, Snapshot, Task
+from .selectors.stats import project_stats
 
 
 class ObjectiveInline(admin.TabularInline):
@@ -19,6 +21,22 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "overlap_k", "lease_minutes", "shuffle_sides", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ObjectiveInline, MembershipInline]
+    readonly_fields = ["label_quality"]
+
+    @admin.display(description="Label quality (read-only; computed from the judgments)")
+    def label_quality(self, project):
+        if project.pk is None:
+            return "—"
+        stats = project_stats(project)
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong>: Krippendorff α {}, agreement {}, left side won {} (n={})</div>",
+            (
+                (o["name"], o["alpha"], o["percent_agreement"], o["position_bias"]["left_won"],
+                 o["position_bias"]["n"])
+                for o in stats["objectives"]
+            ),
+        )
 
 
 @admin.register(Comparison)
@@ -50,3 +68,22 @@ class TaskAdmin(admin.ModelAdmin):
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "filename", "format", "created_count", "skipped_count", "label_count"]
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(admin.ModelAdmin):
+    """Snapshots are immutable: viewable here, made only by the export service."""
+
+    list_display = ["id", "project", "format", "objective", "status", "rows_written", "sha256", "created_by",
+                    "created_at"]
+    list_filter = ["project", "format", "status"]
+    readonly_fields = [f.name for f in Snapshot._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

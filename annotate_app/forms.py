@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from .importers import FORMATS
-from .models import Project, Role
+from .models import Project, Role, SnapshotFormat
 from .scale import choice_from_score, scale_points
 from .services.annotations import JudgmentInput
 from .services.projects import DEFAULT_OBJECTIVES
@@ -127,3 +127,59 @@ class JudgmentForm(forms.Form):
                 likert_b=self.cleaned_data.get(f"likert_b_{objective.key}"),
             )
         return result
+
+
+class ExportForm(forms.Form):
+    """The export page's request; the snapshot service validates meaning."""
+
+    format = forms.ChoiceField(choices=SnapshotFormat.choices, initial=SnapshotFormat.JSONL)
+    objective = forms.ChoiceField(required=False, help_text="The one objective of a trl export.")
+    objectives = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="Objectives to keep (none ticked: all)."
+    )
+    min_annotations = forms.IntegerField(min_value=1, initial=1)
+    min_agreement = forms.FloatField(min_value=0, max_value=1, initial=0.0)
+    include_imported = forms.BooleanField(required=False, initial=True, label="Include imported labels")
+    exclude_failing_gold = forms.BooleanField(required=False, label="Exclude annotators who fail gold items")
+    gold_threshold = forms.FloatField(
+        required=False, min_value=0, max_value=1, help_text="Gold accuracy needed; blank: the project's setting."
+    )
+    margin = forms.BooleanField(required=False, label="trl: label strength as margin")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(o.key, o.name) for o in project.objectives.all()]
+        self.fields["objective"].choices = [("", "—")] + choices
+        self.fields["objectives"].choices = choices
+
+
+class GoldForm(forms.Form):
+    """Mark a comparison (by external id or number) as gold with expected choices."""
+
+    comparison = forms.CharField(help_text="External id, or the comparison's number.")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        for objective in project.objectives.all():
+            self.fields[f"expected_{objective.key}"] = forms.ChoiceField(
+                required=False, label=f"Expected: {objective.name}",
+                choices=[("", "—"), ("A", "A better"), ("B", "B better"), ("tie", "Tie")],
+            )
+
+    def clean_comparison(self):
+        value = self.cleaned_data["comparison"].strip()
+        comparisons = self.project.comparisons
+        found = comparisons.filter(external_id=value).first()
+        if found is None and value.isdigit():
+            found = comparisons.filter(pk=int(value)).first()
+        if found is None:
+            raise forms.ValidationError("No comparison with that id in this project.")
+        return found
+
+    def expected(self) -> dict[str, str]:
+        return {
+            name.removeprefix("expected_"): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("expected_") and value
+        }

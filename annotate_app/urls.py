@@ -1,12 +1,17 @@
 from django.urls import path
 
-from .views import labeling, projects
+from .views import datasets, labeling, projects, stats
 
 urlpatterns = [
     path("", projects.home, name="home"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<slug:slug>/members/", projects.project_members, name="project-members"),
     path("projects/<slug:slug>/import/", projects.project_import, name="project-import"),
+    path("projects/<slug:slug>/stats/", stats.project_stats_page, name="project-stats"),
+    path("projects/<slug:slug>/exports/", datasets.project_exports, name="project-exports"),
+    path("projects/<slug:slug>/gold/", datasets.project_gold, name="project-gold"),
+    path("projects/<slug:slug>/gold/<int:comparison_id>/remove/", datasets.project_gold_remove,
+         name="project-gold-remove"),
     path("projects/<slug:slug>/label/", labeling.label, name="label"),
     path("projects/<slug:slug>/tasks/<int:task_id>/submit/", labeling.label_submit, name="label-submit"),
     path("projects/<slug:slug>/tasks/<int:task_id>/skip/", labeling.label_skip, name="label-skip"),

@@ -152,6 +152,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-objective preference data: projects, imports, annotation tasks.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ImportFormatEnum": ["auto", "native", "trl", "hh", "pku"],
+        "SnapshotFormatEnum": "annotate_app.models.snapshot.SnapshotFormat",
+    },
 }
 
 # Celery: the embedded default is kombu's filesystem transport, so `make demo` runs a

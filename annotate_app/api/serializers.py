@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from ..importers import FORMATS
-from ..models import Choice, ImportBatch, Objective, Project, Role, Task
+from ..models import Choice, ImportBatch, Objective, Project, Role, Snapshot, SnapshotFormat, Task
 
 
 class ObjectiveSerializer(serializers.ModelSerializer):
@@ -139,3 +139,28 @@ class AnnotationResultSerializer(serializers.Serializer):
 class ProgressSerializer(serializers.Serializer):
     done = serializers.IntegerField()
     remaining = serializers.IntegerField()
+
+
+class SnapshotCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=SnapshotFormat.choices)
+    objective = serializers.SlugField(required=False, allow_blank=True, default="")
+    objectives = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
+    min_annotations = serializers.IntegerField(min_value=1, default=1)
+    min_agreement = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+    include_imported = serializers.BooleanField(default=True)
+    exclude_failing_gold = serializers.BooleanField(default=False)
+    gold_threshold = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True, default=None)
+    margin = serializers.BooleanField(default=False)
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = Snapshot
+        fields = ["id", "format", "objective", "filters", "status", "rows_total", "rows_written", "sha256",
+                  "size_bytes", "manifest", "error", "created_by", "created_at", "finished_at"]
+
+
+class GoldInputSerializer(serializers.Serializer):
+    expected = serializers.DictField(child=serializers.ChoiceField(choices=Choice.values), allow_empty=False)

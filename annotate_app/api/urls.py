@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import views
+from . import dataset_views, stats_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -11,6 +11,14 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.ProjectDetail.as_view(), name="api-project"),
     path("projects/<slug:slug>/members/", views.ProjectMembers.as_view(), name="api-project-members"),
     path("projects/<slug:slug>/comparisons/import", views.ComparisonImport.as_view(), name="api-import"),
+    path("projects/<slug:slug>/stats", stats_views.ProjectStats.as_view(), name="api-project-stats"),
+    path("projects/<slug:slug>/snapshots/", dataset_views.SnapshotListCreate.as_view(), name="api-snapshots"),
+    path("projects/<slug:slug>/snapshots/<int:snapshot_id>/", dataset_views.SnapshotDetail.as_view(),
+         name="api-snapshot"),
+    path("projects/<slug:slug>/snapshots/<int:snapshot_id>/download", dataset_views.SnapshotDownload.as_view(),
+         name="api-snapshot-download"),
+    path("projects/<slug:slug>/comparisons/<int:comparison_id>/gold", dataset_views.ComparisonGold.as_view(),
+         name="api-comparison-gold"),
     path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
     path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
     path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),
