@@ -10,6 +10,7 @@ from django.utils import timezone
 from annotate_app.models import Annotation, Role, Task, TaskStatus
 from annotate_app.selectors.tasks import annotator_progress, task_next_for
 from annotate_app.services.annotations import JudgmentInput, annotation_submit, task_skip
+from annotate_app.services.gold import comparison_mark_gold
 from tests.conftest import require
 from tests.factories import make_project, member
 
@@ -158,3 +159,42 @@ def test_twenty_annotators_at_once_fill_every_comparison_exactly_k_times():
         annotators_of = list(comparison.annotations.values_list("annotator_id", flat=True))
         assert len(annotators_of) == 2 and len(set(annotators_of)) == 2
     assert not Task.objects.filter(project=project, status=TaskStatus.LEASED).exists()
+
+
+@pytest.mark.django_db
+def test_gold_items_are_drawn_at_the_gold_rate_outside_the_overlap_cap():
+    never = make_project(comparisons=6, gold_rate=0.0)
+    comparison_mark_gold(comparison=never.comparisons.first(), expected={"helpful": "A"})
+    user = member(never)
+    served = []
+    while (task := task_next_for(project=never, user=user)) is not None:
+        served.append(task.comparison.is_gold)
+        task_skip(task=task, user=user)
+    assert served == [False] * 5  # gold_rate 0: no gold, and gold never fills a regular slot
+
+    always = make_project(comparisons=4, overlap_k=1, gold_rate=1.0)
+    for comparison in always.comparisons.all()[:2]:
+        comparison_mark_gold(comparison=comparison, expected={"honest": "tie"})
+    for _ in range(3):  # every annotator gets every gold item, whatever overlap_k says
+        user = member(always)
+        for _ in range(2):
+            task = task_next_for(project=always, user=user)
+            assert task.comparison.is_gold
+            annotation_submit(task=task, user=user, judgments=ALL_TIES)
+    assert Annotation.objects.filter(comparison__project=always, comparison__is_gold=True).count() == 6
+
+
+@pytest.mark.django_db
+def test_gold_items_are_mixed_in_at_roughly_the_rate(monkeypatch):
+    project = make_project(comparisons=40, overlap_k=1, gold_rate=0.25, shuffle_sides=False)
+    for comparison in project.comparisons.all()[:10]:
+        comparison_mark_gold(comparison=comparison, expected={"helpful": "B"})
+    draws = iter([0.1, 0.9, 0.9, 0.9] * 20)  # one in four draws falls under the rate
+    monkeypatch.setattr("annotate_app.selectors.tasks.random.random", lambda: next(draws))
+    user = member(project)
+    served = []
+    for _ in range(8):
+        task = task_next_for(project=project, user=user)
+        served.append(task.comparison.is_gold)
+        task_skip(task=task, user=user)
+    assert served == [True, False, False, False] * 2
