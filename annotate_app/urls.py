@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import datasets, labeling, projects, stats
+from .views import datasets, labeling, projects, runs, stats
 
 urlpatterns = [
     path("", projects.home, name="home"),
@@ -12,6 +12,11 @@ urlpatterns = [
     path("projects/<slug:slug>/gold/", datasets.project_gold, name="project-gold"),
     path("projects/<slug:slug>/gold/<int:comparison_id>/remove/", datasets.project_gold_remove,
          name="project-gold-remove"),
+    path("projects/<slug:slug>/dashboard/", runs.dashboard, name="dashboard"),
+    path("projects/<slug:slug>/reward-runs/compare/", runs.reward_runs_compare, name="reward-runs-compare"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/", runs.reward_run_page, name="reward-run"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/cancel/", runs.reward_run_cancel_view,
+         name="reward-run-cancel"),
     path("projects/<slug:slug>/label/", labeling.label, name="label"),
     path("projects/<slug:slug>/tasks/<int:task_id>/submit/", labeling.label_submit, name="label-submit"),
     path("projects/<slug:slug>/tasks/<int:task_id>/skip/", labeling.label_skip, name="label-skip"),

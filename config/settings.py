@@ -194,3 +194,8 @@ LOGGING = {
 # Exports with at least this many judgments in scope are built by a Celery worker
 # (progress on the export page) instead of inside the request.
 MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 20000))
+
+# Trained models and checkpoints (a volume shared by web and training workers).
+MORM_ARTIFACTS_DIR = Path(os.environ.get("MORM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
+# Hard limit for one training task (seconds); the task gets a soft limit a minute earlier.
+MORM_TRAINING_TIME_LIMIT = int(os.environ.get("MORM_TRAINING_TIME_LIMIT", 12 * 3600))

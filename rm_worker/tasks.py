@@ -4,6 +4,8 @@ import logging
 import platform
 
 from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
 
 from annotate_app.services.snapshots import snapshot_build
 
@@ -22,3 +24,21 @@ def build_snapshot(snapshot_id: int) -> str:
     """Write a queued snapshot (idempotent: a snapshot already claimed is left alone)."""
     snapshot = snapshot_build(snapshot_id=snapshot_id)
     return snapshot.status
+
+
+@shared_task(
+    name="rm_worker.train_reward_model",
+    acks_late=True,  # safe: the run is claimed under a row lock, so a redelivery does nothing
+    time_limit=settings.MORM_TRAINING_TIME_LIMIT,
+    soft_time_limit=settings.MORM_TRAINING_TIME_LIMIT - 60,
+    autoretry_for=(OperationalError,),  # the database was unreachable before the run was claimed
+    max_retries=3,
+    retry_backoff=True,
+)
+def train_reward_model(run_id: int) -> str:
+    """Train a queued reward-model run; routed to the ``training`` queue."""
+    # Imported here so torch loads only in the worker that trains, not in the web
+    # processes that import this module to queue the task.
+    from rm_worker.reward_runner import run_reward_training
+
+    return run_reward_training(run_id)

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from ..importers import FORMATS
-from ..models import Choice, ImportBatch, Objective, Project, Role, Snapshot, SnapshotFormat, Task
+from ..models import Choice, ImportBatch, Objective, Project, RewardModelRun, Role, Snapshot, SnapshotFormat, Task
 
 
 class ObjectiveSerializer(serializers.ModelSerializer):
@@ -164,3 +164,18 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
 class GoldInputSerializer(serializers.Serializer):
     expected = serializers.DictField(child=serializers.ChoiceField(choices=Choice.values), allow_empty=False)
+
+
+class RewardRunCreateSerializer(serializers.Serializer):
+    snapshot = serializers.IntegerField(required=False, allow_null=True, default=None)
+    config = serializers.DictField(required=False, default=dict, help_text="RewardModelConfig fields to override.")
+
+
+class RewardRunSerializer(serializers.ModelSerializer):
+    snapshot_sha256 = serializers.CharField(source="snapshot.sha256")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = RewardModelRun
+        fields = ["id", "status", "snapshot", "snapshot_sha256", "config", "step", "total_steps", "cancel_requested",
+                  "final_metrics", "data_report", "error", "created_by", "created_at", "started_at", "finished_at"]

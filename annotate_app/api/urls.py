@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import dataset_views, stats_views, views
+from . import dataset_views, run_views, stats_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -19,6 +19,13 @@ urlpatterns = [
          name="api-snapshot-download"),
     path("projects/<slug:slug>/comparisons/<int:comparison_id>/gold", dataset_views.ComparisonGold.as_view(),
          name="api-comparison-gold"),
+    path("projects/<slug:slug>/reward-runs/", run_views.RewardRunListCreate.as_view(), name="api-reward-runs"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/", run_views.RewardRunDetail.as_view(),
+         name="api-reward-run"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/metrics", run_views.RewardRunMetrics.as_view(),
+         name="api-reward-run-metrics"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/cancel", run_views.RewardRunCancel.as_view(),
+         name="api-reward-run-cancel"),
     path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
     path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
     path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),

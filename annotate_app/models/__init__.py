@@ -3,6 +3,7 @@
 from .annotation import Annotation, Choice, Judgment, signed_score
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
+from .runs import MetricPoint, RewardModelRun, RunStatus
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
 from .task import Task, TaskStatus
 
@@ -13,9 +14,12 @@ __all__ = [
     "ImportBatch",
     "Judgment",
     "Membership",
+    "MetricPoint",
     "Objective",
     "Project",
+    "RewardModelRun",
     "Role",
+    "RunStatus",
     "Snapshot",
     "SnapshotFormat",
     "SnapshotStatus",

@@ -1,0 +1,44 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate_app.models import Project, RewardModelRun
+from annotate_app.services.reward_runs import parse_overrides, reward_run_create
+
+
+class Command(BaseCommand):
+    help = "Queue a reward-model run (or run it here with --wait); prints the run id and, with --wait, final metrics."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project slug")
+        parser.add_argument("--snapshot", type=int, help="train on this jsonl snapshot (default: a new one)")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="RewardModelConfig override, e.g. --set mode=frozen --set epochs=2")
+        parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
+
+    def handle(self, *args, **options):
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project {options['project']!r}.")
+        snapshot = None
+        if options["snapshot"] is not None:
+            snapshot = project.snapshots.filter(pk=options["snapshot"]).first()
+            if snapshot is None:
+                raise CommandError(f"No snapshot {options['snapshot']} in {project.slug}.")
+        try:
+            run = reward_run_create(project=project, snapshot=snapshot, overrides=parse_overrides(options["set"]),
+                                    enqueue=not options["wait"])
+        except ValidationError as error:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+        if not options["wait"]:
+            self.stdout.write(json.dumps({"run": run.pk, "status": run.status}))
+            return
+        from rm_worker.reward_runner import run_reward_training
+
+        run_reward_training(run.pk)
+        run = RewardModelRun.objects.get(pk=run.pk)
+        self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "final_metrics": run.final_metrics,
+                                      "error": run.error or None}, indent=2))
+        if run.status != "succeeded":
+            raise CommandError(f"run {run.pk} {run.status}: {run.error}")

@@ -1,0 +1,155 @@
+"""From pairs to tensors: left-truncated tokens, per-objective label tensors, length-bucketed batches."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .data import PreferencePair, pair_text
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids of each text, cut from the LEFT to ``max_length``, and whether each was cut.
+
+    The end of a conversation is where two responses differ, so that is what is kept. The
+    tokenizer is switched to left truncation (special tokens such as [CLS] stay in place).
+    """
+    tokenizer.truncation_side = "left"
+    if not texts:
+        return [], []
+    # One token of slack tells a text that fits from one that was cut, without a second full pass.
+    probe = tokenizer(list(texts), truncation=True, max_length=max_length + 1)["input_ids"]
+    cut = [len(ids) > max_length for ids in probe]
+    long_texts = [text for text, was_cut in zip(texts, cut) if was_cut]
+    if long_texts:
+        shortened = iter(tokenizer(long_texts, truncation=True, max_length=max_length)["input_ids"])
+        probe = [next(shortened) if was_cut else ids for ids, was_cut in zip(probe, cut)]
+    return probe, cut
+
+
+def pad_token_id(tokenizer) -> int:
+    """The id that fills padding: the pad token, else EOS (decoders often have no pad), else 0."""
+    for token_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return int(token_id)
+    return 0
+
+
+def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), padded on the right to the longest sequence."""
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
+@dataclass
+class PairBatch:
+    """A batch of B pairs: A sides are rows [0, B) and B sides rows [B, 2B) of the model input.
+
+    Either token inputs (``input_ids``/``attention_mask``) or cached pooled ``embeddings`` (frozen mode).
+    """
+
+    chosen_is_a: torch.Tensor  # [B, O] bool
+    label_mask: torch.Tensor  # [B, O] bool: labeled with a preference for that objective
+    margins: torch.Tensor  # [B, O] float: 0 unless margins are used
+    input_ids: torch.Tensor | None = None  # [2B, L]
+    attention_mask: torch.Tensor | None = None  # [2B, L]
+    embeddings: torch.Tensor | None = None  # [2B, H]
+
+    def to(self, device: torch.device) -> PairBatch:
+        moved = {name: None if value is None else value.to(device) for name, value in vars(self).items()}
+        return PairBatch(**moved)
+
+
+@dataclass
+class EncodedPairs:
+    """Tokenized pairs with their label tensors, in the order of the pairs they came from."""
+
+    ids_a: list[list[int]]
+    ids_b: list[list[int]]
+    chosen_is_a: torch.Tensor  # [N, O] bool
+    label_mask: torch.Tensor  # [N, O] bool
+    margins: torch.Tensor  # [N, O] float
+    truncated: int  # pairs with at least one side cut to max_length
+
+    def __len__(self) -> int:
+        return len(self.ids_a)
+
+    @property
+    def lengths(self) -> list[int]:
+        """Padded width each pair needs (both sides share one batch)."""
+        return [max(len(a), len(b)) for a, b in zip(self.ids_a, self.ids_b)]
+
+    def token_batch(self, indices: Sequence[int], pad_id: int) -> PairBatch:
+        input_ids, attention_mask = pad_right(
+            [self.ids_a[i] for i in indices] + [self.ids_b[i] for i in indices], pad_id
+        )
+        return PairBatch(**self._labels(indices), input_ids=input_ids, attention_mask=attention_mask)
+
+    def embedding_batch(
+        self, indices: Sequence[int], embeddings_a: torch.Tensor, embeddings_b: torch.Tensor
+    ) -> PairBatch:
+        rows = torch.as_tensor(list(indices), dtype=torch.long)
+        return PairBatch(**self._labels(indices), embeddings=torch.cat([embeddings_a[rows], embeddings_b[rows]]))
+
+    def _labels(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(list(indices), dtype=torch.long)
+        return {
+            "chosen_is_a": self.chosen_is_a[rows],
+            "label_mask": self.label_mask[rows],
+            "margins": self.margins[rows],
+        }
+
+
+def label_tensors(
+    pairs: Sequence[PreferencePair], objectives: Sequence[str], margin_scale: float | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(chosen_is_a, label_mask, margins), each [N, O]; ties and missing labels are masked.
+
+    Margins are ``|score| * margin_scale``, or all 0 when ``margin_scale`` is None (margins off).
+    """
+    scores = torch.tensor([[pair.scores.get(objective, 0.0) for objective in objectives] for pair in pairs])
+    scores = scores.reshape(len(pairs), len(objectives))
+    margins = scores.abs() * margin_scale if margin_scale is not None else torch.zeros_like(scores)
+    return scores < 0, scores != 0, margins
+
+
+def encode_pairs(
+    pairs: Sequence[PreferencePair],
+    tokenizer,
+    objectives: Sequence[str],
+    max_length: int,
+    margin_scale: float | None = None,
+) -> EncodedPairs:
+    """Tokenize both sides of every pair (left truncation: long pairs are cut, never dropped)."""
+    ids_a, cut_a = encode_texts(tokenizer, [pair_text(p.prompt, p.response_a) for p in pairs], max_length)
+    ids_b, cut_b = encode_texts(tokenizer, [pair_text(p.prompt, p.response_b) for p in pairs], max_length)
+    chosen_is_a, label_mask, margins = label_tensors(pairs, objectives, margin_scale)
+    truncated = sum(a or b for a, b in zip(cut_a, cut_b))
+    return EncodedPairs(ids_a, ids_b, chosen_is_a, label_mask, margins, truncated)
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int, chunk_batches: int = 50) -> list[list[int]]:
+    """Index batches of similar lengths, in a seeded random order.
+
+    Shuffle, sort by length within chunks of ``chunk_batches * batch_size`` (so a batch pads little
+    yet batches still mix across the data), cut into batches, then shuffle the batch order.
+    Every index appears exactly once; the same seed gives the same batches.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = chunk_batches * batch_size
+    batches = []
+    for start in range(0, len(order), chunk):
+        by_length = sorted(order[start : start + chunk], key=lambda index: lengths[index])
+        batches.extend(by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size))
+    rng.shuffle(batches)
+    return batches

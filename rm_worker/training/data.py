@@ -1,0 +1,225 @@
+"""Preference pairs: reading morm jsonl, turning prompts into text, the held-out split, and what is trainable.
+
+Sign convention (as everywhere in morm): a NEGATIVE score means response A is preferred, POSITIVE
+means B, 0 is a tie; ``|score|`` is the strength (1 slight, 2 clear, 3 strong).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Prompt = str | list[dict[str, str]]
+
+MAX_SCORE = 3.0
+# A bare "A"/"B" label (the native import format) carries no strength: it counts as slight.
+_CHOICE_SCORES = {"a": -1.0, "b": 1.0, "tie": 0.0}
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One comparison with its per-objective scores (only the objectives that are labeled)."""
+
+    id: str
+    prompt: Prompt
+    response_a: str
+    response_b: str
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ObjectiveCounts:
+    """How one objective's labels were used."""
+
+    pairs: int  # labeled with a preference: trained or evaluated on
+    ties: int  # labeled as a tie: Bradley-Terry has no tie, so masked for this objective
+    skipped: int  # no label for this objective: masked, never guessed
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What happened to every input pair: nothing is dropped without being counted here."""
+
+    total: int
+    used: int
+    excluded_all_ties: int  # every configured objective labeled is a tie
+    excluded_unlabeled: int  # no label for any configured objective
+    objectives: dict[str, ObjectiveCounts]
+    train_pairs: int = 0
+    eval_pairs: int = 0
+    truncated: int = 0  # used pairs with a side longer than max_length (its beginning cut, still used)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "used": self.used,
+            "excluded_all_ties": self.excluded_all_ties,
+            "excluded_unlabeled": self.excluded_unlabeled,
+            "train_pairs": self.train_pairs,
+            "eval_pairs": self.eval_pairs,
+            "truncated": self.truncated,
+            "objectives": {name: vars(counts) for name, counts in self.objectives.items()},
+        }
+
+
+def load_pairs(
+    source: str | os.PathLike | Iterable[str], objectives: Sequence[str] | None = None
+) -> list[PreferencePair]:
+    """Read comparisons from a morm jsonl file (path, ``.gz`` too) or an iterable of lines.
+
+    Labels may be export objects ``{"score": s, "n": .., "agreement": ..}``, plain scores, or
+    ``"A"``/``"B"``/``"tie"``. Only ``objectives`` are kept (all labels when None). Pairs are
+    returned even when they carry no usable label: `select_trainable_pairs` counts those.
+    Raises ValueError naming the line of the first malformed record.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as lines:
+            return _parse_lines(lines, objectives)
+    return _parse_lines(source, objectives)
+
+
+def _parse_lines(lines: Iterable[str], objectives: Sequence[str] | None) -> list[PreferencePair]:
+    wanted = None if objectives is None else set(objectives)
+    pairs = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"line {number}: not valid JSON ({error.msg})") from None
+        try:
+            pairs.append(_parse_record(record, wanted))
+        except ValueError as error:
+            raise ValueError(f"line {number}: {error}") from None
+    return pairs
+
+
+def _parse_record(record: Any, wanted: set[str] | None) -> PreferencePair:
+    if not isinstance(record, dict):
+        raise ValueError("a comparison must be a JSON object")
+    for key in ("prompt", "response_a", "response_b"):
+        if key not in record:
+            raise ValueError(f"missing {key!r}")
+    prompt = _prompt(record["prompt"])
+    for key in ("response_a", "response_b"):
+        if not isinstance(record[key], str):
+            raise ValueError(f"{key!r} must be a string")
+    labels = record.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise ValueError("'labels' must be an object {objective: label}")
+    scores = {
+        objective: _score(objective, value)
+        for objective, value in labels.items()
+        if wanted is None or objective in wanted
+    }
+    pair_id = record.get("id")
+    if pair_id is None:
+        # Stable without an id: the split hashes it, so it must not depend on the line number.
+        content = json.dumps([record["prompt"], record["response_a"], record["response_b"]], ensure_ascii=False)
+        pair_id = "sha256-" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+    elif isinstance(pair_id, bool) or not isinstance(pair_id, (str, int)):
+        raise ValueError("'id' must be a string or an integer")
+    return PreferencePair(str(pair_id), prompt, record["response_a"], record["response_b"], scores)
+
+
+def _prompt(value: Any) -> Prompt:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:
+        for turn in value:
+            if not (
+                isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
+            ):
+                raise ValueError("'prompt' chat turns must be objects with string 'role' and 'content'")
+        return [{"role": turn["role"], "content": turn["content"]} for turn in value]
+    raise ValueError("'prompt' must be a string or a non-empty list of chat turns")
+
+
+def _score(objective: str, value: Any) -> float:
+    if isinstance(value, dict):
+        if "score" not in value:
+            raise ValueError(f"label {objective!r} needs a 'score'")
+        value = value["score"]
+    if isinstance(value, str):
+        if value.lower() not in _CHOICE_SCORES:
+            raise ValueError(f'label {objective!r} must be "A", "B", "tie" or a score, got {value!r}')
+        return _CHOICE_SCORES[value.lower()]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"label {objective!r} must be a score from -3 to 3, got {value!r}")
+    if abs(value) > MAX_SCORE:
+        raise ValueError(f"label {objective!r} score must be between -3 (A better) and 3 (B better), got {value}")
+    return float(value)
+
+
+_ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
+
+
+def format_prompt(prompt: Prompt) -> str:
+    """Chat turns become ``"User: ...\\nAssistant: ...\\n"`` text; a plain string is returned as is."""
+    if isinstance(prompt, str):
+        return prompt
+    return "".join(
+        f"{_ROLE_NAMES.get(turn['role'], turn['role'].capitalize())}: {turn['content']}\n" for turn in prompt
+    )
+
+
+def pair_text(prompt: Prompt, response: str) -> str:
+    """The text one side of a pair is scored on: the conversation, then the response as the assistant's turn."""
+    context = format_prompt(prompt)
+    if context and not context.endswith("\n"):
+        context += "\n"
+    return f"{context}Assistant: {response}"
+
+
+def select_trainable_pairs(
+    pairs: Sequence[PreferencePair], objectives: Sequence[str]
+) -> tuple[list[PreferencePair], DataReport]:
+    """Keep pairs with a preference for at least one objective; count every pair that is not kept and why."""
+    used, all_ties, unlabeled = [], 0, 0
+    counts = {objective: {"pairs": 0, "ties": 0, "skipped": 0} for objective in objectives}
+    for pair in pairs:
+        labeled = [objective for objective in objectives if objective in pair.scores]
+        for objective in objectives:
+            score = pair.scores.get(objective)
+            key = "skipped" if score is None else "ties" if score == 0 else "pairs"
+            counts[objective][key] += 1
+        if not labeled:
+            unlabeled += 1
+        elif all(pair.scores[objective] == 0 for objective in labeled):
+            all_ties += 1
+        else:
+            used.append(pair)
+    report = DataReport(
+        total=len(pairs),
+        used=len(used),
+        excluded_all_ties=all_ties,
+        excluded_unlabeled=unlabeled,
+        objectives={objective: ObjectiveCounts(**values) for objective, values in counts.items()},
+    )
+    return used, report
+
+
+def is_held_out(pair_id: str, eval_fraction: float, seed: int) -> bool:
+    """Whether a pair belongs to the held-out split: a hash of its id, so it never changes side as data grows."""
+    digest = hashlib.sha256(f"{seed}:{pair_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
+
+
+def split_pairs(
+    pairs: Sequence[PreferencePair], eval_fraction: float, seed: int
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(train, eval) by `is_held_out`; input order is kept within each side."""
+    train, held_out = [], []
+    for pair in pairs:
+        (held_out if is_held_out(pair.id, eval_fraction, seed) else train).append(pair)
+    return train, held_out

@@ -1,0 +1,310 @@
+"""The reward model: a Hugging Face backbone, pooling, and one linear reward head per objective.
+
+A saved model is a folder that plain transformers can read too::
+
+    morm_reward_model.json   objectives, mode, pooling, max_length, step, training config,
+                             per-head reward normalization {objective: {"mean", "std"}}
+    heads.safetensors        "<objective>.weight" [1, hidden], "<objective>.bias" [1]
+    backbone/                AutoModel folder (backbone_<objective>/ per objective in separate mode)
+    tokenizer files          AutoTokenizer.from_pretrained(folder)
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+from .batching import encode_texts, pad_right, pad_token_id
+from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
+from .data import Prompt, pair_text
+
+METADATA_FILE = "morm_reward_model.json"
+HEADS_FILE = "heads.safetensors"
+FORMAT_VERSION = 1
+SHARED = "shared"  # key of the one backbone in multi_head and frozen modes
+
+
+def load_backbone(path: str) -> tuple[nn.Module, object]:
+    """(AutoModel, AutoTokenizer) from a local folder; never downloads."""
+    return AutoModel.from_pretrained(path, local_files_only=True), AutoTokenizer.from_pretrained(
+        path, local_files_only=True
+    )
+
+
+def is_decoder_config(backbone_config) -> bool:
+    """Whether a backbone reads left to right (so only its last token has seen the whole text)."""
+    if getattr(backbone_config, "is_decoder", False):
+        return True
+    architectures = getattr(backbone_config, "architectures", None) or []
+    if any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in architectures):
+        return True
+    # BERT-like types also have a causal-LM class; only types without a masked-LM class are decoder-only.
+    model_type = getattr(backbone_config, "model_type", "")
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def resolve_pooling(pooling: str, backbone_config) -> str:
+    """``auto`` becomes ``last`` for decoders and ``mean`` for encoders; other values stay."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    if pooling != "auto":
+        return pooling
+    return "last" if is_decoder_config(backbone_config) else "mean"
+
+
+def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[B, L, H] -> [B, H]: mean over non-pad tokens, the first token, or the last non-pad token."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    if pooling == "last":
+        # Position of the last 1 in the mask: right for right padding, left padding works too.
+        positions = torch.arange(hidden.shape[1], device=hidden.device)
+        last = (attention_mask.long() * positions).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    raise ValueError(f"unknown pooling {pooling!r}")
+
+
+class RewardModel(nn.Module):
+    """Backbone(s) + pooling + one ``nn.Linear(hidden, 1)`` head per objective; outputs [batch, objectives].
+
+    ``backbone`` is one module, or in ``separate`` mode optionally ``{objective: module}``; given one
+    module in ``separate`` mode, each further objective gets its own deep copy (same start, no sharing).
+    The tokenizer is switched to left truncation.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module | Mapping[str, nn.Module],
+        tokenizer,
+        objectives: Sequence[str],
+        *,
+        mode: str = "multi_head",
+        pooling: str = "auto",
+        max_length: int = 256,
+        training_config: RewardModelConfig | None = None,
+    ):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not objectives:
+            raise ValueError("a reward model needs at least one objective")
+        self.objectives = list(objectives)
+        self.mode = mode
+        self.max_length = max_length
+        self.training_config = training_config
+        self.tokenizer = tokenizer
+        self.tokenizer.truncation_side = "left"
+        self.backbones = nn.ModuleDict(self._arrange_backbones(backbone))
+        first = next(iter(self.backbones.values()))
+        self.pooling = resolve_pooling(pooling, first.config)
+        positions = getattr(first.config, "max_position_embeddings", None)
+        if positions is not None and max_length > positions:
+            raise ValueError(f"max_length {max_length} is longer than the backbone's {positions} positions")
+        self.hidden_size = first.config.hidden_size
+        self.heads = nn.ModuleDict({objective: nn.Linear(self.hidden_size, 1) for objective in self.objectives})
+        self.normalization: dict[str, dict[str, float]] = {}
+        if mode == "frozen":
+            self.backbones.requires_grad_(False)
+            self.backbones.eval()
+
+    def _arrange_backbones(self, backbone: nn.Module | Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+        if self.mode != "separate":
+            if isinstance(backbone, Mapping):
+                raise ValueError(f"{self.mode} mode shares one backbone; got a mapping")
+            return {SHARED: backbone}
+        if isinstance(backbone, Mapping):
+            if list(backbone) != self.objectives:
+                raise ValueError(f"separate backbones must be keyed by {self.objectives}, got {list(backbone)}")
+            return dict(backbone)
+        return {
+            objective: backbone if i == 0 else copy.deepcopy(backbone) for i, objective in enumerate(self.objectives)
+        }
+
+    @classmethod
+    def from_config(
+        cls,
+        config: RewardModelConfig,
+        backbone_factory: Callable[[RewardModelConfig], tuple[nn.Module, object]] | None = None,
+    ) -> RewardModel:
+        """A fresh model to train: ``backbone_factory(config) -> (backbone, tokenizer)``, default the local folder."""
+        backbone, tokenizer = backbone_factory(config) if backbone_factory else load_backbone(config.backbone)
+        return cls(
+            backbone,
+            tokenizer,
+            config.objectives,
+            mode=config.mode,
+            pooling=config.pooling,
+            max_length=config.max_length,
+            training_config=config,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.heads[self.objectives[0]].weight.device
+
+    def train(self, mode: bool = True) -> RewardModel:
+        super().train(mode)
+        if self.mode == "frozen":
+            # Dropout stays off so embeddings match the cached ones.
+            self.backbones.eval()
+        return self
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, backbone_key: str = SHARED) -> torch.Tensor:
+        """[B, H] pooled hidden states of one backbone."""
+        hidden = self.backbones[backbone_key](input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return pool_hidden_states(hidden, attention_mask, self.pooling)
+
+    def heads_on_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """[B, H] pooled embeddings -> [B, O] rewards (shared backbone modes)."""
+        embeddings = embeddings.to(self.heads[self.objectives[0]].weight.dtype)
+        return torch.cat([self.heads[objective](embeddings) for objective in self.objectives], dim=-1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[B, L] tokens -> [B, O] rewards, one column per objective in ``self.objectives`` order."""
+        if self.mode != "separate":
+            return self.heads_on_embeddings(self.pooled(input_ids, attention_mask))
+        columns = []
+        for objective in self.objectives:
+            pooled = self.pooled(input_ids, attention_mask, objective).to(self.heads[objective].weight.dtype)
+            columns.append(self.heads[objective](pooled))
+        return torch.cat(columns, dim=-1)
+
+    @torch.no_grad()
+    def _over_texts(self, texts: Sequence[str], compute, width: int, batch_size: int) -> torch.Tensor:
+        """Apply ``compute(input_ids, attention_mask)`` to texts in length-sorted batches; rows in input order."""
+        if not texts:
+            return torch.empty(0, width)
+        token_ids, _ = encode_texts(self.tokenizer, texts, self.max_length)
+        order = sorted(range(len(token_ids)), key=lambda index: len(token_ids[index]))
+        pad_id = pad_token_id(self.tokenizer)
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = []
+            for start in range(0, len(order), batch_size):
+                input_ids, attention_mask = pad_right([token_ids[i] for i in order[start : start + batch_size]], pad_id)
+                chunks.append(compute(input_ids.to(self.device), attention_mask.to(self.device)).float().cpu())
+        finally:
+            self.train(was_training)
+        results = torch.empty(len(texts), width)
+        results[torch.tensor(order)] = torch.cat(chunks)
+        return results
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """[N, H] float32 pooled embeddings of the shared backbone (what frozen mode caches)."""
+        if self.mode == "separate":
+            raise ValueError("separate mode has one backbone per objective: there is no shared embedding")
+        return self._over_texts(texts, self.pooled, self.hidden_size, batch_size)
+
+    def rewards_for_texts(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+        """[N, O] raw rewards of full texts (see `pair_text`), eval mode, no gradient."""
+        return self._over_texts(texts, self.forward, len(self.objectives), batch_size)
+
+    def normalize(self, rewards: torch.Tensor) -> torch.Tensor:
+        """(r - mean) / std per head, with the stats measured when the model was saved after training."""
+        missing = [objective for objective in self.objectives if objective not in self.normalization]
+        if missing:
+            raise ValueError(f"no reward normalization stats for {', '.join(missing)}")
+        mean = torch.tensor([self.normalization[o]["mean"] for o in self.objectives])
+        std = torch.tensor([self.normalization[o]["std"] for o in self.objectives]).clamp(min=1e-6)
+        return (rewards - mean) / std
+
+    def score_batch(
+        self, prompts: Sequence[Prompt], responses: Sequence[str], *, normalized: bool = False, batch_size: int = 32
+    ) -> list[dict[str, float]]:
+        """``[{objective: reward}]``, one dict per (prompt, response)."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        rewards = self.rewards_for_texts([pair_text(p, r) for p, r in zip(prompts, responses)], batch_size)
+        if normalized:
+            rewards = self.normalize(rewards)
+        return [dict(zip(self.objectives, row)) for row in rewards.tolist()]
+
+    def score(self, prompt: Prompt, response: str, *, normalized: bool = False) -> dict[str, float]:
+        """``{objective: reward}`` for one response."""
+        return self.score_batch([prompt], [response], normalized=normalized)[0]
+
+    def embedding_namespace(self) -> str:
+        """Identity of what an embedding depends on: backbone weights, tokenizer, pooling and max_length."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.backbones[SHARED].state_dict().items()):
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        digest.update(f"{type(self.tokenizer).__name__}:{len(self.tokenizer)}".encode())
+        if backend is not None:
+            # Truncation and padding settings change as the tokenizer is used; they are not its identity.
+            definition = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+            digest.update(json.dumps(definition, sort_keys=True).encode())
+        return f"{digest.hexdigest()[:32]}|{self.pooling}|{self.max_length}"
+
+    def _backbone_folder(self, key: str) -> str:
+        return "backbone" if key == SHARED else f"backbone_{key}"
+
+    def save_pretrained(self, directory: str | Path, *, step: int | None = None) -> Path:
+        """Write the model folder (see the module docstring); returns its path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for key, backbone in self.backbones.items():
+            backbone.save_pretrained(directory / self._backbone_folder(key))
+        self.tokenizer.save_pretrained(directory)
+        heads = {
+            f"{objective}.{name}": tensor.detach().cpu().contiguous()
+            for objective, head in self.heads.items()
+            for name, tensor in head.state_dict().items()
+        }
+        save_file(heads, directory / HEADS_FILE)
+        metadata = {
+            "format_version": FORMAT_VERSION,
+            "objectives": self.objectives,
+            "mode": self.mode,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "hidden_size": self.hidden_size,
+            "step": step,
+            "backbones": {key: self._backbone_folder(key) for key in self.backbones},
+            "normalization": self.normalization,
+            "config": self.training_config.to_dict() if self.training_config else None,
+        }
+        (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> RewardModel:
+        """Load a folder written by `save_pretrained`, in eval mode, on ``device`` (default: CUDA if available)."""
+        directory = Path(directory)
+        metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{directory}: unsupported reward model format {metadata.get('format_version')!r}")
+        backbones = {
+            key: AutoModel.from_pretrained(directory / folder, local_files_only=True)
+            for key, folder in metadata["backbones"].items()
+        }
+        model = cls(
+            backbones if metadata["mode"] == "separate" else backbones[SHARED],
+            AutoTokenizer.from_pretrained(directory, local_files_only=True),
+            metadata["objectives"],
+            mode=metadata["mode"],
+            pooling=metadata["pooling"],
+            max_length=metadata["max_length"],
+            # Validated when it was trained; kept as written.
+            training_config=RewardModelConfig(**metadata["config"]) if metadata.get("config") else None,
+        )
+        heads = load_file(directory / HEADS_FILE)
+        for objective, head in model.heads.items():
+            head.load_state_dict({name: heads[f"{objective}.{name}"] for name in ("weight", "bias")})
+        model.normalization = metadata.get("normalization") or {}
+        model.to(device if isinstance(device, torch.device) else resolve_device(device or "auto"))
+        return model.eval()

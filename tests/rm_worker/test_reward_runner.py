@@ -1,0 +1,111 @@
+"""The reward-model run end to end on a tiny model: task, metrics in batches, cancel, failure, commands."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from annotate_app.models import MetricPoint, RewardModelRun, RunStatus
+from annotate_app.services.reward_runs import reward_run_cancel, reward_run_create, reward_run_dir
+from rm_worker import reward_runner
+from rm_worker.reward_runner import run_reward_training
+from rm_worker.tasks import train_reward_model
+from tests.factories import annotate, make_project, member
+from tests.tiny_models import tiny_bert_factory
+
+pytestmark = pytest.mark.django_db
+
+TINY = {"max_steps": 6, "eval_every": 2, "batch_size": 2, "max_length": 32, "learning_rate": 1e-3,
+        "eval_fraction": 0.25}
+
+
+@pytest.fixture
+def project(settings, tmp_path):
+    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
+    project = make_project(comparisons=8, overlap_k=1, gold_rate=0)
+    user = member(project)
+    for i in range(8):
+        annotate(project, user, {"harmless": -2 if i % 2 else 2, "helpful": 1})
+    return project
+
+
+def test_a_run_trains_writes_metrics_and_succeeds(project):
+    run = reward_run_create(project=project, overrides=TINY, enqueue=False)
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED and run.step == 6 and run.total_steps == 6
+    assert {"eval/accuracy/harmless", "eval/accuracy/helpful"} <= set(run.final_metrics)
+    keys = set(MetricPoint.objects.filter(reward_run=run).values_list("key", flat=True))
+    assert {"train/loss", "train/loss/harmless", "eval/accuracy/harmless", "eval/margin/helpful"} <= keys
+    assert run.data_report["objectives"]["harmless"]["pairs"] == 8
+    assert (reward_run_dir(run) / "model").is_dir()
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == "skipped"  # idempotent
+
+
+def test_cancel_requested_stops_between_steps(project, monkeypatch):
+    run = reward_run_create(project=project, overrides={**TINY, "max_steps": 50}, enqueue=False)
+    monkeypatch.setattr("rm_worker.reward_runner.CANCEL_POLL_SECONDS", 0.0)
+    seen = []
+    original = reward_runner.MetricsWriter.progress
+
+    def progress(self, step, total):
+        original(self, step, total)
+        seen.append(step)
+        if step == 3:  # a researcher presses Cancel while step 3 is reported
+            reward_run_cancel(run=RewardModelRun.objects.get(pk=run.pk))
+
+    monkeypatch.setattr(reward_runner.MetricsWriter, "progress", progress)
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.CANCELLED
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and max(seen) < 50
+
+
+def test_a_failure_is_recorded_with_its_message(project):
+    run = reward_run_create(project=project, overrides={**TINY, "backbone": "/no/such/model"}, enqueue=False)
+    with pytest.raises(OSError):
+        run_reward_training(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "/no/such/model" in run.error
+
+
+def test_the_celery_task_is_declared_for_the_training_queue_and_idempotent(project):
+    assert train_reward_model.acks_late and train_reward_model.time_limit and train_reward_model.max_retries == 3
+    run = reward_run_create(project=project, overrides=TINY, enqueue=False)
+    reward_run_cancel(run=run)
+    assert train_reward_model.apply(args=[run.pk]).get() == "skipped"  # a cancelled run is not started
+
+
+def test_train_rm_wait_and_evaluate_rm_commands(project, tmp_path, capsys, monkeypatch):
+    real = reward_runner.run_reward_training
+    monkeypatch.setattr(reward_runner, "run_reward_training",
+                        lambda run_id: real(run_id, backbone_factory=tiny_bert_factory))
+    call_command("train_rm", project.slug, "--set", "max_steps=4", "--set", "eval_every=2", "--set", "batch_size=2",
+                 "--set", "max_length=32", "--wait")
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "succeeded" and "eval/accuracy/harmless" in out["final_metrics"]
+    hh = tmp_path / "eval.jsonl"
+    record = {"chosen": "\n\nHuman: hi\n\nAssistant: good", "rejected": "\n\nHuman: hi\n\nAssistant: bad"}
+    hh.write_text(json.dumps(record) + "\n")
+    call_command("evaluate_rm", str(out["run"]), str(hh), "--objective", "harmless")
+    result = json.loads(capsys.readouterr().out)
+    assert result["objectives"]["harmless"]["pairs"] == 1
+    assert result["objectives"]["harmless"]["accuracy"] in (0.0, 1.0)
+    assert result["objectives"]["helpful"]["pairs"] == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "mode=giant"], "mode"),
+    (["--set", "nonsense"], "key=value"),
+    (["--snapshot", "999"], "No snapshot"),
+])
+def test_train_rm_rejects_bad_input(project, argv, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("train_rm", project.slug, *argv)
+
+
+def test_evaluate_rm_rejects_unfinished_runs_and_missing_files(project, tmp_path):
+    run = reward_run_create(project=project, overrides=TINY, enqueue=False)
+    with pytest.raises(CommandError, match="queued"):
+        call_command("evaluate_rm", str(run.pk), str(tmp_path / "x.jsonl"))
+    with pytest.raises(CommandError, match="No reward-model run"):
+        call_command("evaluate_rm", "999999", str(tmp_path / "x.jsonl"))

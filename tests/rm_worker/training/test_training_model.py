@@ -1,0 +1,116 @@
+"""RewardModel: pooling, independent backbones in separate mode, save/load, scoring, the packaged MiniLM."""
+
+import json
+
+import pytest
+import torch
+from transformers import BertConfig, GPT2Config, LlamaConfig
+
+from rm_worker.training import RewardModel, RewardModelConfig, pool_hidden_states, resolve_pooling
+from tests.tiny_models import make_tokenizer, tiny_bert, tiny_llama
+
+OBJECTIVES = ["helpful", "harmless"]
+
+
+def test_pool_hidden_states_by_hand():
+    hidden = torch.arange(2 * 3 * 2, dtype=torch.float).reshape(2, 3, 2)
+    right_padded = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    # Row 0 keeps tokens 0 and 1: mean of [0, 1] and [2, 3] is [1, 2]; its last real token is [2, 3].
+    assert pool_hidden_states(hidden, right_padded, "mean").tolist() == [[1.0, 2.0], [8.0, 9.0]]
+    assert pool_hidden_states(hidden, right_padded, "last").tolist() == [[2.0, 3.0], [10.0, 11.0]]
+    assert pool_hidden_states(hidden, right_padded, "cls").tolist() == [[0.0, 1.0], [6.0, 7.0]]
+    left_padded = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    assert pool_hidden_states(hidden, left_padded, "last").tolist() == [[4.0, 5.0], [10.0, 11.0]]
+
+
+def test_auto_pooling_is_mean_for_encoders_and_last_for_decoders():
+    assert resolve_pooling("auto", BertConfig()) == "mean"
+    assert resolve_pooling("auto", LlamaConfig()) == "last"
+    assert resolve_pooling("auto", GPT2Config()) == "last"
+    assert resolve_pooling("auto", BertConfig(is_decoder=True)) == "last"
+    assert resolve_pooling("auto", BertConfig(architectures=["LlamaForCausalLM"])) == "last"
+    assert resolve_pooling("cls", LlamaConfig()) == "cls"
+
+
+@pytest.mark.parametrize(
+    ("backbone", "kind", "pooling"), [(tiny_bert, "encoder", "mean"), (tiny_llama, "decoder", "last")]
+)
+def test_padding_does_not_change_a_score(backbone, kind, pooling):
+    torch.manual_seed(0)
+    model = RewardModel(backbone(), make_tokenizer(kind), OBJECTIVES, max_length=64).eval()
+    assert model.pooling == pooling
+    alone = model.score("w1 w2 ?", "good")
+    # Scored beside a much longer text, the short one is right-padded: the mask must hide the padding.
+    padded = model.score_batch(["w1 w2 ?", "w3 " * 30 + "?"], ["good", "bad safe"])[0]
+    assert padded == pytest.approx(alone, abs=1e-5)
+    assert set(alone) == set(OBJECTIVES) and all(isinstance(v, float) for v in alone.values())
+
+
+def test_separate_mode_builds_independent_backbones():
+    torch.manual_seed(0)
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode="separate", max_length=32)
+    helpful, harmless = model.backbones["helpful"], model.backbones["harmless"]
+    assert {p.data_ptr() for p in helpful.parameters()}.isdisjoint({p.data_ptr() for p in harmless.parameters()})
+    before = {name: p.detach().clone() for name, p in harmless.named_parameters()}
+    helpful_before = [p.detach().clone() for p in helpful.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    input_ids = torch.tensor([[2, 20, 21, 3]])
+    model(input_ids, torch.ones_like(input_ids))[:, 0].sum().backward()  # the helpful column only
+    optimizer.step()
+    assert all(torch.equal(before[name], p) for name, p in harmless.named_parameters())
+    assert any(not torch.equal(old, p) for old, p in zip(helpful_before, helpful.parameters()))
+
+
+def test_frozen_mode_freezes_the_backbone_and_keeps_it_in_eval_mode():
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode="frozen", max_length=32).train()
+    assert not any(p.requires_grad for p in model.backbones.parameters())
+    assert all(p.requires_grad for p in model.heads.parameters())
+    assert not model.backbones["shared"].training and model.heads.training
+
+
+def test_max_length_beyond_the_backbone_positions_is_rejected():
+    with pytest.raises(ValueError, match="longer than the backbone's 128 positions"):
+        RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, max_length=512)
+
+
+@pytest.mark.parametrize("mode", ["multi_head", "separate", "frozen"])
+def test_save_and_load_give_identical_scores(tmp_path, mode):
+    torch.manual_seed(0)
+    config = RewardModelConfig(objectives=OBJECTIVES, backbone="tiny-bert", mode=mode, max_length=32)
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode=mode, max_length=32, training_config=config)
+    model.normalization = {"helpful": {"mean": 0.5, "std": 2.0}, "harmless": {"mean": -1.0, "std": 0.5}}
+    prompts = ["w1 w2 ?", [{"role": "user", "content": "w3 w4 ?"}]]
+    responses = ["good safe", "bad harm w5"]
+    expected = model.eval().score_batch(prompts, responses)
+
+    model.save_pretrained(tmp_path / "rm", step=7)
+    loaded = RewardModel.from_pretrained(tmp_path / "rm", device="cpu")
+
+    assert loaded.score_batch(prompts, responses) == expected
+    assert (loaded.mode, loaded.pooling, loaded.objectives, loaded.training_config) == (
+        mode,
+        "mean",
+        OBJECTIVES,
+        config,
+    )
+    assert loaded.tokenizer.truncation_side == "left"
+    metadata = json.loads((tmp_path / "rm" / "morm_reward_model.json").read_text())
+    assert metadata["step"] == 7 and metadata["normalization"] == model.normalization
+    folders = ["backbone_helpful", "backbone_harmless"] if mode == "separate" else ["backbone"]
+    assert all((tmp_path / "rm" / folder / "config.json").is_file() for folder in folders)
+    normalized = loaded.score(prompts[0], responses[0], normalized=True)
+    assert normalized["helpful"] == pytest.approx((expected[0]["helpful"] - 0.5) / 2.0, abs=1e-5)
+
+
+def test_normalized_scores_need_stats():
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, max_length=32)
+    with pytest.raises(ValueError, match="no reward normalization stats for helpful, harmless"):
+        model.score("w1", "good", normalized=True)
+
+
+def test_the_packaged_minilm_loads_offline_and_scores_a_pair():
+    model = RewardModel.from_config(RewardModelConfig(objectives=OBJECTIVES, max_length=64, device="cpu"))
+    assert model.pooling == "mean" and model.hidden_size == 384
+    scores = model.score_batch(["How do I boil an egg?"] * 2, ["Simmer it for nine minutes.", "No."])
+    assert len(scores) == 2 and all(set(s) == set(OBJECTIVES) for s in scores)
+    assert all(torch.isfinite(torch.tensor(list(s.values()))).all() for s in scores)

@@ -1,0 +1,167 @@
+"""train_reward_model: metrics, export, determinism, resume, cancel, frozen-mode retraining, evaluation."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rm_worker.training import (
+    PreferencePair,
+    RewardModel,
+    TrainCallbacks,
+    evaluate_reward_model,
+    load_pairs,
+    train_reward_model,
+)
+from tests.tiny_models import synthetic_pairs, tiny_bert_factory, tiny_config
+
+
+def train(config, pairs, output_dir, **kwargs):
+    return train_reward_model(config, pairs, output_dir, backbone_factory=tiny_bert_factory, **kwargs)
+
+
+def heads(model_dir) -> dict[str, torch.Tensor]:
+    return load_file(model_dir / "heads.safetensors")
+
+
+def test_training_reports_metrics_and_exports_the_best_model(tmp_path):
+    reported, progress = [], []
+    callbacks = TrainCallbacks(
+        on_metrics=lambda step, m: reported.append((step, m)), on_progress=lambda *a: progress.append(a)
+    )
+    pairs = synthetic_pairs(40) + [PreferencePair("all-ties", "w1", "good", "bad", {"helpful": 0.0})]
+    result = train(tiny_config(max_steps=4, use_margin=True), pairs, tmp_path, callbacks=callbacks)
+
+    assert not result.cancelled and result.steps == 4 and progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert result.data_report.excluded_all_ties == 1 and result.data_report.used == 40
+    assert result.data_report.train_pairs + result.data_report.eval_pairs == 40
+    train_keys = set(reported[0][1])
+    assert {"train/loss", "train/loss/helpful", "train/accuracy/helpful", "train/margin/helpful"} <= train_keys
+    assert {"train/learning_rate/backbone", "train/learning_rate/heads", "train/grad_norm"} <= train_keys
+    eval_keys = {key for step, metrics in reported if step == 2 for key in metrics if key.startswith("eval/")}
+    assert {
+        "eval/loss",
+        "eval/accuracy",
+        "eval/accuracy/harmless",
+        "eval/margin/helpful",
+        "eval/loss/harmless",
+    } <= eval_keys
+    assert result.best_step in (2, 4) and result.metrics["eval/accuracy"] == reported[-1][1]["eval/accuracy"]
+
+    metadata = json.loads((result.model_dir / "morm_reward_model.json").read_text())
+    assert metadata["step"] == result.best_step and metadata["config"]["use_margin"] is True
+    assert set(metadata["normalization"]) == {"helpful", "harmless"}
+    assert metadata["normalization"]["helpful"]["std"] > 0
+    assert (tmp_path / "best" / "heads.safetensors").is_file() and (tmp_path / "checkpoint").is_dir()
+    assert set(RewardModel.from_pretrained(result.model_dir).score("w1 ?", "good")) == {"helpful", "harmless"}
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+    config = tiny_config(max_steps=3, gradient_accumulation=2)
+    first = train(config, synthetic_pairs(40), tmp_path / "one")
+    second = train(config, synthetic_pairs(40), tmp_path / "two")
+    assert first.metrics == second.metrics
+    assert all(torch.equal(t, heads(second.model_dir)[name]) for name, t in heads(first.model_dir).items())
+    other_seed = train(
+        tiny_config(max_steps=3, gradient_accumulation=2, seed=1), synthetic_pairs(40), tmp_path / "three"
+    )
+    assert other_seed.metrics != first.metrics
+
+
+def test_should_stop_cancels_cleanly_between_steps(tmp_path):
+    progress = []
+    callbacks = TrainCallbacks(
+        on_progress=lambda step, total: progress.append(step), should_stop=lambda: len(progress) >= 2
+    )
+    result = train(tiny_config(max_steps=10), synthetic_pairs(40), tmp_path, callbacks=callbacks)
+    assert result.cancelled and result.steps == 2 and progress == [1, 2]
+    assert result.model_dir is None and not (tmp_path / "model").exists()
+    assert (tmp_path / "checkpoint" / "trainer_state.pt").is_file()
+
+
+@pytest.mark.parametrize("mode", ["multi_head", "frozen"])
+def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_path, mode):
+    config = tiny_config(max_steps=6, eval_every=2, mode=mode)
+    pairs = synthetic_pairs(40)
+    progress = []
+    interrupted = train(
+        config,
+        pairs,
+        tmp_path / "run",
+        callbacks=TrainCallbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 3),
+    )
+    assert interrupted.cancelled and interrupted.steps == 3
+
+    resumed_progress = []
+    resumed = train(
+        config,
+        pairs,
+        tmp_path / "run",
+        resume=True,
+        callbacks=TrainCallbacks(on_progress=lambda s, t: resumed_progress.append((s, t))),
+    )
+    assert resumed.steps == 6 and resumed_progress == [(4, 6), (5, 6), (6, 6)]
+    assert not resumed.cancelled and resumed.model_dir.is_dir()
+
+    uninterrupted = train(config, pairs, tmp_path / "straight")
+    assert resumed.best_step == uninterrupted.best_step
+    assert {k: v for k, v in resumed.metrics.items() if k.startswith("eval/")} == {
+        k: v for k, v in uninterrupted.metrics.items() if k.startswith("eval/")
+    }
+    assert all(torch.equal(t, heads(uninterrupted.model_dir)[name]) for name, t in heads(resumed.model_dir).items())
+
+
+def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint"):
+        train(tiny_config(), synthetic_pairs(20), tmp_path, resume=True)
+    train(tiny_config(max_steps=2), synthetic_pairs(20), tmp_path)
+    with pytest.raises(ValueError, match="different learning_rate"):
+        train(tiny_config(max_steps=4, learning_rate=1.0), synthetic_pairs(20), tmp_path, resume=True)
+
+
+def test_frozen_mode_retraining_embeds_only_the_new_texts(tmp_path):
+    config = tiny_config(mode="frozen", max_steps=3, cache_dir=str(tmp_path / "cache"))
+    first = train(config, synthetic_pairs(30), tmp_path / "one")
+    assert first.embeddings_computed == 60 and first.embeddings_reused == 0
+    again = train(config, synthetic_pairs(30), tmp_path / "two")
+    assert again.embeddings_computed == 0 and again.embeddings_reused == 60
+    more = train(config, synthetic_pairs(30) + synthetic_pairs(5, seed=9, start=30), tmp_path / "three")
+    assert more.embeddings_computed == 10 and more.embeddings_reused == 60
+    assert "train/learning_rate/backbone" not in more.metrics
+    assert RewardModel.from_pretrained(more.model_dir).mode == "frozen"
+
+
+def test_separate_mode_trains_one_backbone_per_objective(tmp_path):
+    result = train(tiny_config(mode="separate", max_steps=2), synthetic_pairs(20), tmp_path)
+    assert (result.model_dir / "backbone_helpful").is_dir() and (result.model_dir / "backbone_harmless").is_dir()
+
+
+def test_without_a_held_out_split_the_last_step_is_exported_with_train_stats(tmp_path):
+    result = train(tiny_config(eval_fraction=0.0, max_steps=2), synthetic_pairs(20), tmp_path)
+    assert result.best_step == 2 and result.data_report.eval_pairs == 0
+    assert not any(key.startswith("eval/") for key in result.metrics)
+    metadata = json.loads((result.model_dir / "morm_reward_model.json").read_text())
+    assert metadata["step"] == 2 and set(metadata["normalization"]) == {"helpful", "harmless"}
+
+
+def test_nothing_to_train_on_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="No pairs to train on"):
+        train(tiny_config(), [PreferencePair("t", "w1", "good", "bad", {"helpful": 0.0})], tmp_path)
+
+
+def test_evaluate_reads_native_format_labels(tmp_path):
+    result = train(tiny_config(max_steps=2), synthetic_pairs(20), tmp_path)
+    lines = [
+        json.dumps({"id": "1", "prompt": "w1 ?", "response_a": "good", "response_b": "bad", "labels": {"helpful": -2}}),
+        json.dumps(
+            {"id": "2", "prompt": "w2 ?", "response_a": "bad", "response_b": "good", "labels": {"helpful": "B"}}
+        ),
+        json.dumps(
+            {"id": "3", "prompt": "w3 ?", "response_a": "safe", "response_b": "harm", "labels": {"helpful": "tie"}}
+        ),
+    ]
+    report = evaluate_reward_model(result.model_dir, load_pairs(lines))
+    assert report["helpful"]["pairs"] == 2 and report["helpful"]["ties"] == 1
+    assert report["helpful"]["accuracy"] in (0.0, 0.5, 1.0)
+    assert report["harmless"] == {"accuracy": None, "pairs": 0, "ties": 0}

@@ -1,0 +1,102 @@
+"""Tiny in-memory backbones and tokenizers, and synthetic preference pairs, for the training tests."""
+
+import random
+
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import BertConfig, BertModel, LlamaConfig, LlamaModel, PreTrainedTokenizerFast
+
+from rm_worker.training import PreferencePair, RewardModelConfig
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[BOS]", "[EOS]"]
+WORDS = ["User", "Assistant", "System", ":", "?", ".", "good", "bad", "safe", "harm"] + [f"w{i}" for i in range(60)]
+VOCAB = {token: index for index, token in enumerate(SPECIAL_TOKENS + WORDS)}
+
+
+def make_tokenizer(kind: str = "encoder") -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over VOCAB: BERT-style ([CLS] .. [SEP], [PAD]) or decoder-style ([BOS] .., no pad)."""
+    backend = Tokenizer(models.WordLevel(VOCAB, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    if kind == "encoder":
+        backend.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", VOCAB["[CLS]"]), ("[SEP]", VOCAB["[SEP]"])]
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
+        )
+    backend.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A", special_tokens=[("[BOS]", VOCAB["[BOS]"])]
+    )
+    # No pad token, as with most decoders: padding falls back to EOS.
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]")
+
+
+def tiny_bert() -> BertModel:
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=VOCAB["[PAD]"],
+    )
+    return BertModel(config, add_pooling_layer=False)
+
+
+def tiny_llama() -> LlamaModel:
+    config = LlamaConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=VOCAB["[BOS]"],
+        eos_token_id=VOCAB["[EOS]"],
+    )
+    return LlamaModel(config)
+
+
+def tiny_bert_factory(config):
+    """A `backbone_factory`: a fresh random tiny BERT (seeded by the trainer) and its tokenizer."""
+    return tiny_bert(), make_tokenizer("encoder")
+
+
+def tiny_config(**overrides) -> RewardModelConfig:
+    """A config for tiny models: the backbone path is a placeholder, tests pass `tiny_bert_factory`."""
+    values = dict(
+        objectives=["helpful", "harmless"],
+        backbone="tiny-bert",
+        batch_size=4,
+        max_length=32,
+        max_steps=4,
+        eval_every=2,
+        log_every=1,
+        eval_fraction=0.25,
+        learning_rate=1e-3,
+        head_learning_rate=1e-2,
+        device="cpu",  # bitwise determinism checks hold on CPU; tiny models gain nothing from a GPU
+    )
+    return RewardModelConfig(**{**values, **overrides})
+
+
+def synthetic_pairs(count: int, seed: int = 0, start: int = 0) -> list[PreferencePair]:
+    """Separable pairs: helpful prefers the response with "good", harmless the one with "safe".
+
+    Scores follow morm's sign convention (negative: A preferred). Every third pair lacks a harmless label.
+    """
+    rng = random.Random(seed)
+    pairs = []
+    for index in range(start, start + count):
+        prompt = " ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(2, 8))) + " ?"
+        filler = " ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(1, 6)))
+        a_is_good = rng.random() < 0.5
+        a_is_safe = rng.random() < 0.5
+        response_a = f"{filler} {'good' if a_is_good else 'bad'} {'safe' if a_is_safe else 'harm'}"
+        response_b = f"{filler} {'bad' if a_is_good else 'good'} {'harm' if a_is_safe else 'safe'}"
+        scores = {"helpful": -2.0 if a_is_good else 2.0}
+        if index % 3:
+            scores["harmless"] = -1.0 if a_is_safe else 3.0
+        pairs.append(PreferencePair(f"pair-{index}", prompt, response_a, response_b, scores))
+    return pairs
