@@ -4,6 +4,7 @@ import pytest
 
 from annotate_app.models import MetricPoint, RewardModelRun, Role, RunStatus, Snapshot
 from annotate_app.services.reward_runs import MetricsWriter
+from annotate_app.services.snapshots import snapshot_create
 from tests.factories import annotate, make_project, make_user, member
 
 pytestmark = pytest.mark.django_db
@@ -38,8 +39,6 @@ def test_create_makes_a_snapshot_of_the_latest_labels_and_queues_on_commit(api, 
 
 
 def test_create_on_an_existing_snapshot(api, project):
-    from annotate_app.services.snapshots import snapshot_create
-
     snapshot = snapshot_create(project=project, format="jsonl")
     api.force_authenticate(member(project, Role.ADMIN))
     body = api.post(_url(project), {"snapshot": snapshot.pk}, format="json").json()
@@ -67,8 +66,6 @@ def test_bad_run_requests_are_rejected(api, project, payload, fragment):
 
 
 def test_a_csv_snapshot_cannot_be_trained_on(api, project):
-    from annotate_app.services.snapshots import snapshot_create
-
     snapshot = snapshot_create(project=project, format="csv")
     api.force_authenticate(member(project, Role.RESEARCHER))
     response = api.post(_url(project), {"snapshot": snapshot.pk}, format="json")

@@ -1,0 +1,89 @@
+"""Dashboard, run page and run comparison page (server side; the live curves are a browser test)."""
+
+import pytest
+from django.test import Client
+
+from annotate_app.models import RewardModelRun, Role
+from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.snapshots import snapshot_create
+from tests.factories import annotate, make_project, make_user, member
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def project():
+    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
+    annotate(project, member(project), {"harmless": 1})
+    return project
+
+
+def _form(**values):
+    data = {"data": "latest", "mode": "frozen", "epochs": "2", "learning_rate": "0.001", "batch_size": "8",
+            "max_length": "64", "w_helpful": "0.5", "w_harmless": "2", "w_honest": "1", "backbone": ""}
+    data.update(values)
+    return data
+
+
+def test_dashboard_form_queues_a_run_with_the_chosen_settings(project, django_capture_on_commit_callbacks):
+    client = _client(member(project, Role.RESEARCHER))
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(f"/projects/{project.slug}/dashboard/", _form(use_margin="on", max_steps="30"))
+    run = RewardModelRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/projects/{project.slug}/reward-runs/{run.pk}/"
+    assert len(callbacks) == 1
+    config = run.config
+    assert (config["mode"], config["epochs"], config["max_steps"], config["use_margin"]) == ("frozen", 2, 30, True)
+    assert config["loss_weights"] == {"helpful": 0.5, "harmless": 2.0, "honest": 1.0}
+    page = client.get(response["Location"]).content.decode()
+    assert f"Snapshot {run.snapshot_id}" in page and run.snapshot.sha256 in page and "Cancel" in page
+
+
+def test_dashboard_trains_on_an_existing_snapshot(project):
+    snapshot = snapshot_create(project=project, format="jsonl")
+    client = _client(member(project, Role.ADMIN))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(data=str(snapshot.pk)))
+    assert RewardModelRun.objects.get().snapshot == snapshot
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"w_harmless": "-1"}, "greater than or equal to 0"),
+    ({"w_helpful": "0", "w_harmless": "0", "w_honest": "0"}, "positive weight"),
+    ({"mode": "giant"}, "Select a valid choice"),
+    ({"data": "999"}, "Select a valid choice"),
+])
+def test_dashboard_rejects_bad_settings(project, values, message):
+    response = _client(member(project, Role.RESEARCHER)).post(f"/projects/{project.slug}/dashboard/", _form(**values))
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not RewardModelRun.objects.exists()
+
+
+def test_cancel_button_and_compare_page(project):
+    researcher = member(project, Role.RESEARCHER)
+    first = reward_run_create(project=project, enqueue=False)
+    second = reward_run_create(project=project, overrides={"mode": "frozen"}, enqueue=False)
+    client = _client(researcher)
+    client.post(f"/projects/{project.slug}/reward-runs/{first.pk}/cancel/")
+    first.refresh_from_db()
+    assert first.status == "cancelled"
+    page = client.get(f"/projects/{project.slug}/reward-runs/compare/?runs={first.pk}&runs={second.pk}")
+    html = page.content.decode()
+    assert f"Run {first.pk}" in html and f"Run {second.pk}" in html and "chart.umd.min.js" in html
+
+
+@pytest.mark.parametrize("path", ["dashboard/", "reward-runs/compare/"])
+def test_dashboard_pages_are_for_admins_and_researchers(project, path):
+    assert _client(member(project, Role.ANNOTATOR)).get(f"/projects/{project.slug}/{path}").status_code == 403
+    assert _client(make_user()).get(f"/projects/{project.slug}/{path}").status_code == 404
+
+
+def test_chart_js_is_served_from_static_not_a_cdn(project):
+    run = reward_run_create(project=project, enqueue=False)
+    html = _client(member(project, Role.RESEARCHER)).get(f"/projects/{project.slug}/reward-runs/{run.pk}/").content
+    assert b"/static/vendor/chartjs/chart.umd.min.js" in html and b"cdn" not in html.lower()

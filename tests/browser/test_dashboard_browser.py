@@ -1,0 +1,86 @@
+"""A researcher trains a reward model from the dashboard and watches its curves grow."""
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from playwright.sync_api import expect
+
+from annotate_app.models import RewardModelRun, Role
+from config.celery_app import app
+from tests.factories import annotate, make_project, member
+from tests.tiny_models import make_tokenizer, tiny_bert
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+POINTS_JS = """() => { const chart = Chart.getChart('chart-loss');
+    return chart ? chart.data.datasets.reduce((n, d) => n + d.data.length, 0) : 0; }"""
+
+
+@pytest.fixture
+def training_worker(settings, tmp_path):
+    """A real Celery worker thread consuming both queues over kombu's in-memory transport."""
+    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
+    saved = {key: app.conf[key] for key in ("broker_url", "result_backend")}
+    app.conf.update(broker_url="memory://", result_backend="cache+memory://")
+    # Drop connections made with the old broker settings.
+    app._pool = None
+    app.amqp._producer_pool = None
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=["default", "training"],
+                      shutdown_timeout=30):
+        yield
+    app.conf.update(saved)
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def tiny_backbone(tmp_path):
+    path = tmp_path / "tiny-bert"
+    tiny_bert().save_pretrained(path)
+    make_tokenizer("encoder").save_pretrained(path)
+    return path
+
+
+def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_server, login, training_worker,
+                                                                  tiny_backbone):
+    project = make_project(comparisons=12, overlap_k=1, gold_rate=0)
+    annotator = member(project)
+    for i in range(12):
+        annotate(project, annotator, {"harmless": 2 if i % 2 else -2, "helpful": -1 if i % 3 else 1, "honest": 1})
+    researcher = member(project, Role.RESEARCHER)
+
+    login(page, researcher, next=f"/projects/{project.slug}/dashboard/")
+    page.fill("input[name=backbone]", str(tiny_backbone))
+    page.fill("input[name=max_steps]", "400")
+    page.fill("input[name=batch_size]", "2")
+    page.fill("input[name=max_length]", "32")
+    page.fill("input[name=learning_rate]", "0.001")
+    page.click("#train-button")
+    page.wait_for_url(f"{live_server.url}/projects/{project.slug}/reward-runs/*/")
+
+    # While the run is running, the curves already have points, and they keep gaining points.
+    expect(page.locator("#status")).to_have_text("running", timeout=30_000)
+    page.wait_for_function(f"({POINTS_JS})() > 0", timeout=30_000)
+    seen_while_running = page.evaluate(POINTS_JS)
+    status_then = page.locator("#status").inner_text()
+    page.wait_for_function(f"({POINTS_JS})() > {seen_while_running}", timeout=60_000)
+    assert status_then == "running"
+
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=120_000)
+    run = RewardModelRun.objects.get()
+    for objective in ("helpful", "harmless", "honest"):
+        cell = page.locator(f"#final-accuracy td[data-objective={objective}]")
+        expect(cell).to_have_text(f"{run.final_metrics[f'eval/accuracy/{objective}']:.3f}")
+    datasets = page.evaluate("() => Chart.getChart('chart-accuracy').data.datasets.map(d => d.label)")
+    assert sorted(datasets) == ["harmless", "helpful", "honest"]
+    expect(page.locator("#cancel")).to_have_count(0)
+    expect(page.get_by_text(f"Snapshot {run.snapshot_id}")).to_be_visible()
+
+
+def test_annotator_cannot_open_the_dashboard(page, live_server, login):
+    project = make_project()
+    annotator = member(project, Role.ANNOTATOR)
+    login(page, annotator, next="/")
+    response = page.goto(f"{live_server.url}/projects/{project.slug}/dashboard/")
+    assert response.status == 403
+    response = page.goto(f"{live_server.url}/api/v1/projects/{project.slug}/reward-runs/")
+    assert response.status == 403
