@@ -4,7 +4,8 @@ import json
 
 import pytest
 import torch
-from transformers import BertConfig, GPT2Config, LlamaConfig
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoTokenizer, BertConfig, GPT2Config, LlamaConfig
 
 from rm_worker.training import RewardModel, RewardModelConfig, pool_hidden_states, resolve_pooling
 from tests.tiny_models import make_tokenizer, tiny_bert, tiny_llama
@@ -114,3 +115,13 @@ def test_the_packaged_minilm_loads_offline_and_scores_a_pair():
     scores = model.score_batch(["How do I boil an egg?"] * 2, ["Simmer it for nine minutes.", "No."])
     assert len(scores) == 2 and all(set(s) == set(OBJECTIVES) for s in scores)
     assert all(torch.isfinite(torch.tensor(list(s.values()))).all() for s in scores)
+
+
+def test_saved_directory_loads_with_plain_hugging_face_classes(tmp_path):
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode="multi_head", max_length=32)
+    model.save_pretrained(tmp_path / "rm")
+    backbone = AutoModel.from_pretrained(tmp_path / "rm" / "backbone")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "rm")
+    assert backbone.config.hidden_size == 32 and tokenizer("good safe")["input_ids"]
+    heads = load_file(tmp_path / "rm" / "heads.safetensors")
+    assert sorted(heads) == sorted(f"{o}.{p}" for o in OBJECTIVES for p in ("weight", "bias"))
