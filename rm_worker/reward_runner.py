@@ -9,14 +9,8 @@ never import it.
 import logging
 import time
 
-from annotate_app.models import RunStatus
-from annotate_app.services.reward_runs import (
-    MetricsWriter,
-    reward_run_cancel_requested,
-    reward_run_claim,
-    reward_run_dir,
-    reward_run_finish,
-)
+from annotate_app.models import RewardModelRun, RunStatus
+from annotate_app.services.runs import MetricsWriter, run_cancel_requested, run_claim, run_dir, run_finish
 from annotate_app.services.snapshots import snapshot_path
 
 from .training import RewardModelConfig, TrainCallbacks, load_pairs, train_reward_model
@@ -32,7 +26,7 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
 
     ``backbone_factory`` replaces loading the configured backbone (tests use tiny models).
     """
-    run = reward_run_claim(run_id)
+    run = run_claim(RewardModelRun, run_id)
     if run is None:
         logger.info("reward run %s is not queued; nothing to do", run_id)
         return "skipped"
@@ -43,7 +37,7 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         if time.monotonic() - last_poll[0] < CANCEL_POLL_SECONDS:
             return False
         last_poll[0] = time.monotonic()
-        return reward_run_cancel_requested(run.pk)
+        return run_cancel_requested(run)
 
     config = RewardModelConfig.from_dict(run.config)
     try:
@@ -51,7 +45,7 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         result = train_reward_model(
             config,
             pairs,
-            reward_run_dir(run),
+            run_dir(run),
             callbacks=TrainCallbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop),
             backbone_factory=backbone_factory,
         )
@@ -59,12 +53,12 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         # Whatever stopped training is shown on the run page, then re-raised for the
         # worker's log: a failure is never swallowed.
         writer.flush()
-        reward_run_finish(run, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        run_finish(run, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
         raise
     writer.flush()
     status = RunStatus.CANCELLED if result.cancelled else RunStatus.SUCCEEDED
     final = {**result.metrics, "seconds": round(result.seconds, 2), "best_step": result.best_step,
              "embeddings_computed": result.embeddings_computed, "embeddings_reused": result.embeddings_reused}
-    reward_run_finish(run, status=status, final_metrics=final, data_report=result.data_report.as_dict())
+    run_finish(run, status=status, final_metrics=final, data_report=result.data_report.as_dict())
     logger.info("reward run %s %s after %s steps", run.pk, status, result.steps)
     return status

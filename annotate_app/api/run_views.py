@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 
 from .. import access
 from ..selectors.runs import run_metrics
-from ..services.reward_runs import reward_run_cancel, reward_run_create
+from ..services.reward_runs import reward_run_create
+from ..services.runs import run_cancel
 from .serializers import RewardRunCreateSerializer, RewardRunSerializer
 
 
@@ -63,4 +64,4 @@ class RewardRunMetrics(APIView):
 class RewardRunCancel(APIView):
     @extend_schema(request=None, responses=RewardRunSerializer)
     def post(self, request, slug, run_id):
-        return Response(RewardRunSerializer(reward_run_cancel(run=_run(request, slug, run_id))).data)
+        return Response(RewardRunSerializer(run_cancel(run=_run(request, slug, run_id))).data)

@@ -3,7 +3,7 @@
 from .annotation import Annotation, Choice, Judgment, signed_score
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
-from .runs import MetricPoint, RewardModelRun, RunStatus
+from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
 from .task import Task, TaskStatus
 
@@ -16,6 +16,8 @@ __all__ = [
     "Membership",
     "MetricPoint",
     "Objective",
+    "PolicyRun",
+    "PolicySample",
     "Project",
     "RewardModelRun",
     "Role",
@@ -25,5 +27,6 @@ __all__ = [
     "SnapshotStatus",
     "Task",
     "TaskStatus",
+    "TrainingRun",
     "signed_score",
 ]

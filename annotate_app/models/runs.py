@@ -1,4 +1,4 @@
-"""Training runs (reward model; PPO later) and the metric points they log."""
+"""Training runs (reward model, PPO policy), the metric points they log, and PPO samples."""
 
 from django.conf import settings
 from django.db import models
@@ -18,18 +18,22 @@ class RunStatus(models.TextChoices):
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
-class RewardModelRun(models.Model):
-    """One reward-model training run on one snapshot (its lineage)."""
+class TrainingRun(models.Model):
+    """What every run has: config, status, progress, outcome. Runs are queued by the web
+    process and executed by a Celery worker on the ``training`` queue."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_runs")
-    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="reward_runs")
-    config = models.JSONField(help_text="RewardModelConfig as trained (rm_worker.training.config).")
+    # The MetricPoint foreign key that points at this kind of run.
+    metric_field: str = ""
+    # Folder under MORM_ARTIFACTS_DIR holding this kind of run's outputs.
+    artifacts_prefix: str = ""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="%(class)ss")
+    config = models.JSONField(help_text="The training config as run (rm_worker.training).")
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     final_metrics = models.JSONField(default=dict, blank=True)
-    data_report = models.JSONField(default=dict, blank=True)
     artifacts_dir = models.CharField(max_length=500, blank=True, help_text="Path under MORM_ARTIFACTS_DIR.")
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -40,7 +44,25 @@ class RewardModelRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class RewardModelRun(TrainingRun):
+    """One reward-model training run on one snapshot (its lineage)."""
+
+    metric_field = "reward_run"
+    artifacts_prefix = "reward_runs"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_runs")
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="reward_runs")
+    data_report = models.JSONField(default=dict, blank=True)
+
+    class Meta(TrainingRun.Meta):
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=RunStatus.values), name="reward_run_status"),
         ]
@@ -48,22 +70,70 @@ class RewardModelRun(models.Model):
     def __str__(self) -> str:
         return f"reward model run {self.pk} ({self.status})"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED
+
+class PolicyRun(TrainingRun):
+    """One PPO fine-tuning run against a finished reward-model run."""
+
+    metric_field = "policy_run"
+    artifacts_prefix = "policy_runs"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="policy_runs")
+    reward_run = models.ForeignKey(RewardModelRun, on_delete=models.PROTECT, related_name="policy_runs")
+    # Held-out prompts' mean reward per objective, {"helpful": {"raw": .., "normalized": ..}, ...},
+    # for the reference policy (before) and the trained one (after).
+    eval_before = models.JSONField(default=dict, blank=True)
+    eval_after = models.JSONField(default=dict, blank=True)
+
+    class Meta(TrainingRun.Meta):
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=RunStatus.values), name="policy_run_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"PPO run {self.pk} ({self.status})"
 
 
 class MetricPoint(models.Model):
-    """One logged value, e.g. (120, "eval/accuracy/harmless", 0.71)."""
+    """One logged value of one run, e.g. (120, "eval/accuracy/harmless", 0.71)."""
 
-    reward_run = models.ForeignKey(RewardModelRun, on_delete=models.CASCADE, related_name="metric_points")
+    reward_run = models.ForeignKey(
+        RewardModelRun, null=True, blank=True, on_delete=models.CASCADE, related_name="metric_points"
+    )
+    policy_run = models.ForeignKey(
+        PolicyRun, null=True, blank=True, on_delete=models.CASCADE, related_name="metric_points"
+    )
     step = models.PositiveIntegerField()
     key = models.CharField(max_length=100)
     value = models.FloatField()
 
     class Meta:
         ordering = ["step", "id"]
-        indexes = [models.Index(fields=["reward_run", "step"])]
+        indexes = [models.Index(fields=["reward_run", "step"]), models.Index(fields=["policy_run", "step"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reward_run__isnull=False, policy_run__isnull=True)
+                | models.Q(reward_run__isnull=True, policy_run__isnull=False),
+                name="metric_point_one_run",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}@{self.step}={self.value:g}"
+
+
+class PolicySample(models.Model):
+    """A generation sampled during PPO, with each head's reward: the table on the run page."""
+
+    policy_run = models.ForeignKey(PolicyRun, on_delete=models.CASCADE, related_name="samples")
+    step = models.PositiveIntegerField()
+    prompt = models.TextField()
+    response = models.TextField()
+    rewards = models.JSONField(help_text="Raw reward per objective.")
+    normalized = models.JSONField(default=dict)
+    combined = models.FloatField()
+
+    class Meta:
+        ordering = ["-step", "id"]
+
+    def __str__(self) -> str:
+        return f"sample of run {self.policy_run_id} at step {self.step}"

@@ -9,7 +9,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import access
 from ..forms import RewardRunForm
 from ..selectors.runs import run_lineage
-from ..services.reward_runs import reward_run_cancel, reward_run_create
+from ..services.reward_runs import reward_run_create
+from ..services.runs import run_cancel
 
 
 @login_required
@@ -44,7 +45,7 @@ def reward_run_page(request, slug, run_id):
 @require_POST
 def reward_run_cancel_view(request, slug, run_id):
     project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-    reward_run_cancel(run=get_object_or_404(project.reward_runs, pk=run_id))
+    run_cancel(run=get_object_or_404(project.reward_runs, pk=run_id))
     return redirect("reward-run", slug=slug, run_id=run_id)
 
 

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate_app.models import MetricPoint, RewardModelRun, RunStatus
-from annotate_app.services.reward_runs import reward_run_cancel, reward_run_create, reward_run_dir
+from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.runs import run_cancel, run_dir
 from rm_worker import reward_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import train_reward_model
@@ -38,7 +39,7 @@ def test_a_run_trains_writes_metrics_and_succeeds(project):
     keys = set(MetricPoint.objects.filter(reward_run=run).values_list("key", flat=True))
     assert {"train/loss", "train/loss/harmless", "eval/accuracy/harmless", "eval/margin/helpful"} <= keys
     assert run.data_report["objectives"]["harmless"]["pairs"] == 8
-    assert (reward_run_dir(run) / "model").is_dir()
+    assert (run_dir(run) / "model").is_dir()
     assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == "skipped"  # idempotent
 
 
@@ -52,7 +53,7 @@ def test_cancel_requested_stops_between_steps(project, monkeypatch):
         original(self, step, total)
         seen.append(step)
         if step == 3:  # a researcher presses Cancel while step 3 is reported
-            reward_run_cancel(run=RewardModelRun.objects.get(pk=run.pk))
+            run_cancel(run=RewardModelRun.objects.get(pk=run.pk))
 
     monkeypatch.setattr(reward_runner.MetricsWriter, "progress", progress)
     assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.CANCELLED
@@ -71,7 +72,7 @@ def test_a_failure_is_recorded_with_its_message(project):
 def test_the_celery_task_is_declared_for_the_training_queue_and_idempotent(project):
     assert train_reward_model.acks_late and train_reward_model.time_limit and train_reward_model.max_retries == 3
     run = reward_run_create(project=project, overrides=TINY, enqueue=False)
-    reward_run_cancel(run=run)
+    run_cancel(run=run)
     assert train_reward_model.apply(args=[run.pk]).get() == "skipped"  # a cancelled run is not started
 
 

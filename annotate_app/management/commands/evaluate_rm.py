@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate_app.importers import FORMATS, ImportFormatError, parse_file
 from annotate_app.models import RewardModelRun, RunStatus, signed_score
-from annotate_app.services.reward_runs import reward_run_dir
+from annotate_app.services.runs import run_dir
 
 
 class Command(BaseCommand):
@@ -43,5 +43,5 @@ class Command(BaseCommand):
             )
             for item in parsed
         ]
-        results = evaluate_reward_model(reward_run_dir(run) / "model", pairs)
+        results = evaluate_reward_model(run_dir(run) / "model", pairs)
         self.stdout.write(json.dumps({"run": run.pk, "file": str(file), "objectives": results}, indent=2))

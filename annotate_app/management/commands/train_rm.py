@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate_app.models import Project, RewardModelRun
-from annotate_app.services.reward_runs import parse_overrides, reward_run_create
+from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.runs import parse_overrides
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 import pytest
 
 from annotate_app.models import MetricPoint, RewardModelRun, Role, RunStatus, Snapshot
-from annotate_app.services.reward_runs import MetricsWriter
+from annotate_app.services.runs import MetricsWriter
 from annotate_app.services.snapshots import snapshot_create
 from tests.factories import annotate, make_project, make_user, member
 

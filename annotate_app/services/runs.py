@@ -1,0 +1,129 @@
+"""What every training run goes through: claim, metrics, cancel, finish.
+
+Shared by reward-model and PPO runs. Nothing here imports torch: the web process only
+queues work; ``rm_worker.reward_runner`` and ``rm_worker.policy_runner`` train.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import MetricPoint, RunStatus, TrainingRun
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["learning_rate=1e-4", 'loss_weights={"harmless": 2}']`` → a dict; values read as JSON when they parse."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError({"set": f"Expected key=value, got {pair!r}."})
+        try:
+            overrides[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = raw
+    return overrides
+
+
+def config_from(config_class, values: dict, *, project_objectives: list[str]):
+    """Build and validate a training config from the project's defaults plus overrides.
+
+    Raises ValidationError naming unknown settings, invalid values or foreign objectives.
+    """
+    unknown = sorted(set(values) - set(config_class.__dataclass_fields__))
+    if unknown:
+        raise ValidationError({"config": f"Unknown setting: {', '.join(unknown)}."})
+    try:
+        config = config_class.from_dict(values)
+        config.validate()
+    except (TypeError, ValueError) as error:
+        raise ValidationError({"config": str(error)}) from error
+    foreign = sorted(set(config.objectives) - set(project_objectives))
+    if foreign:
+        raise ValidationError({"config": f"Unknown objective: {', '.join(foreign)}."})
+    return config
+
+
+def run_claim(model: type[TrainingRun], run_id: int) -> TrainingRun | None:
+    """Move a queued run to running and return it; None if it is not queued (idempotent start)."""
+    with transaction.atomic():
+        run = model.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.QUEUED:
+            return None
+        run.status = RunStatus.RUNNING
+        run.started_at = timezone.now()
+        run.artifacts_dir = str(Path(model.artifacts_prefix) / str(run.pk))
+        run.save(update_fields=["status", "started_at", "artifacts_dir"])
+    return run
+
+
+def run_dir(run: TrainingRun) -> Path:
+    """Where the run's checkpoints and outputs lie."""
+    return Path(settings.MORM_ARTIFACTS_DIR) / (run.artifacts_dir or Path(run.artifacts_prefix) / str(run.pk))
+
+
+def run_finish(run: TrainingRun, *, status: str, error: str = "", **fields) -> None:
+    """Record how the run ended (``fields``: final_metrics, data_report, eval_before, ...)."""
+    type(run).objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now(), **fields)
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Ask a run to stop. A queued run is cancelled at once; a running one stops between steps."""
+    with transaction.atomic():
+        run = type(run).objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            return run
+        run.cancel_requested = True
+        if run.status == RunStatus.QUEUED:
+            run.status = RunStatus.CANCELLED
+            run.finished_at = timezone.now()
+        run.save(update_fields=["cancel_requested", "status", "finished_at"])
+    return run
+
+
+def run_cancel_requested(run: TrainingRun) -> bool:
+    return type(run).objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+class MetricsWriter:
+    """The one metrics writer: buffers a run's metric points and writes them in batches.
+
+    Flushes when ``batch_size`` points are waiting or ``interval`` seconds have passed,
+    so a dashboard sees curves grow while training runs without a query per point.
+    """
+
+    def __init__(self, run: TrainingRun, *, batch_size: int = 200, interval: float = 2.0):
+        self.run = run
+        self.batch_size = batch_size
+        self.interval = interval
+        self.pending: list[MetricPoint] = []
+        self.last_flush = time.monotonic()
+        self.step = 0
+        self.total_steps = 0
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        self.pending.extend(
+            MetricPoint(**{self.run.metric_field: self.run}, step=step, key=key, value=float(value))
+            for key, value in metrics.items()
+        )
+        self.step = max(self.step, step)
+        self._maybe_flush()
+
+    def progress(self, step: int, total_steps: int) -> None:
+        self.step, self.total_steps = step, total_steps
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self.pending) >= self.batch_size or time.monotonic() - self.last_flush >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        MetricPoint.objects.bulk_create(self.pending)
+        self.pending = []
+        type(self.run).objects.filter(pk=self.run.pk).update(step=self.step, total_steps=self.total_steps)
+        self.last_flush = time.monotonic()
