@@ -227,3 +227,59 @@ class RewardRunForm(forms.Form):
             values["max_steps"] = data["max_steps"]
         values["loss_weights"] = {key: data[f"w_{key}"] for key in self.objective_keys}
         return values
+
+
+DEFAULT_PPO_WEIGHTS = {"helpful": 0.40, "harmless": 0.45, "honest": 0.15}
+
+
+class PolicyRunForm(forms.Form):
+    """The dashboard's "Fine-tune with PPO" form; its values become PPOConfig overrides."""
+
+    reward_run = forms.ChoiceField(label="Reward model", help_text="A succeeded reward-model run.")
+    policy = forms.CharField(
+        required=False, help_text="Local causal LM directory; blank: SmolLM2-135M-Instruct (packaged GGUF)."
+    )
+    lora_r = forms.IntegerField(min_value=1, max_value=256, initial=8, label="LoRA rank")
+    steps = forms.IntegerField(min_value=1, max_value=100000, initial=20)
+    batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=4, help_text="Prompts per step.")
+    learning_rate = forms.FloatField(min_value=0, initial=1e-4)
+    target_kl = forms.FloatField(min_value=0, initial=6.0, label="KL target")
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=2048, initial=48, label="Generation length")
+    eval_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.2, help_text="Prompts held out.")
+    scalarization = forms.ChoiceField(
+        choices=[("static", "static weights"), ("schedule", "schedule (start → end weights)"),
+                 ("constrained", "constrained (keep one objective above a threshold)")],
+        initial="static",
+    )
+    constraint_objective = forms.ChoiceField(required=False)
+    constraint_threshold = forms.FloatField(required=False, initial=0.0,
+                                            help_text="Normalized reward the constrained objective must keep.")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        runs = project.reward_runs.filter(status="succeeded")[:50]
+        self.fields["reward_run"].choices = [(str(r.pk), f"Run {r.pk} · {r.config['mode']} · snapshot {r.snapshot_id}")
+                                             for r in runs]
+        self.objective_keys = list(project.objectives.values_list("key", flat=True))
+        self.fields["constraint_objective"].choices = [("", "—")] + [(k, k) for k in self.objective_keys]
+        for key in self.objective_keys:
+            self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=DEFAULT_PPO_WEIGHTS.get(key, 1.0),
+                                                       label=f"Weight {key}")
+        for key in self.objective_keys:
+            self.fields[f"w_end_{key}"] = forms.FloatField(min_value=0, required=False,
+                                                           label=f"End weight {key} (schedule)")
+
+    def overrides(self) -> dict:
+        data = self.cleaned_data
+        values = {name: data[name] for name in ("lora_r", "steps", "batch_size", "learning_rate", "target_kl",
+                                                "max_new_tokens", "eval_fraction", "scalarization")}
+        values["mini_batch_size"] = min(values["batch_size"], 2 if values["batch_size"] % 2 == 0 else 1)
+        if data["policy"]:
+            values["policy"] = data["policy"]
+        values["weights"] = {key: data[f"w_{key}"] for key in self.objective_keys}
+        if data["scalarization"] == "schedule":
+            values["weights_end"] = {key: data[f"w_end_{key}"] or 0.0 for key in self.objective_keys}
+        if data["scalarization"] == "constrained":
+            values["constraint_objective"] = data["constraint_objective"] or None
+            values["constraint_threshold"] = data["constraint_threshold"] or 0.0
+        return values

@@ -155,6 +155,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ImportFormatEnum": ["auto", "native", "trl", "hh", "pku"],
         "SnapshotFormatEnum": "annotate_app.models.snapshot.SnapshotFormat",
+        "SnapshotStatusEnum": "annotate_app.models.snapshot.SnapshotStatus",
+        "RunStatusEnum": "annotate_app.models.runs.RunStatus",
+        "TaskStatusEnum": "annotate_app.models.task.TaskStatus",
     },
 }
 
@@ -177,7 +180,10 @@ for _folder in ("queue", "processed", "control", "results"):
     if CELERY_BROKER_URL.startswith("filesystem://") or CELERY_RESULT_BACKEND.startswith("file://"):
         (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"rm_worker.train_*": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "rm_worker.train_reward_model": {"queue": "training"},
+    "rm_worker.run_ppo": {"queue": "training"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

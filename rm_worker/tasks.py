@@ -42,3 +42,20 @@ def train_reward_model(run_id: int) -> str:
     from rm_worker.reward_runner import run_reward_training
 
     return run_reward_training(run_id)
+
+
+@shared_task(
+    name="rm_worker.run_ppo",
+    acks_late=True,  # safe: the run is claimed under a row lock, so a redelivery does nothing
+    time_limit=settings.MORM_TRAINING_TIME_LIMIT,
+    soft_time_limit=settings.MORM_TRAINING_TIME_LIMIT - 60,
+    autoretry_for=(OperationalError,),  # the database was unreachable before the run was claimed
+    max_retries=3,
+    retry_backoff=True,
+)
+def run_ppo(run_id: int) -> str:
+    """PPO fine-tuning of a queued policy run; routed to the ``training`` queue."""
+    # Imported here so torch loads only in the worker that trains (see train_reward_model).
+    from rm_worker.policy_runner import run_policy_training
+
+    return run_policy_training(run_id)

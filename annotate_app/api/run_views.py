@@ -1,4 +1,4 @@
-"""Reward-model runs over REST: create, list, detail, metrics since a step, cancel."""
+"""Training runs over REST: reward-model and PPO runs share list, detail, metrics since a step, cancel."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -9,26 +9,68 @@ from rest_framework.views import APIView
 
 from .. import access
 from ..selectors.runs import run_metrics
+from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
-from .serializers import RewardRunCreateSerializer, RewardRunSerializer
+from .serializers import (
+    PolicyRunCreateSerializer,
+    PolicyRunSerializer,
+    PolicySampleSerializer,
+    RewardRunCreateSerializer,
+    RewardRunSerializer,
+)
 
 
-def _run(request, slug, run_id):
-    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-    return get_object_or_404(project.reward_runs.select_related("snapshot"), pk=run_id)
+class RunKindMixin:
+    """Which runs a view serves: ``runs`` is the project's related name, ``serializer_class`` their shape."""
+
+    runs = "reward_runs"
+    serializer_class = RewardRunSerializer
+
+    def project(self, request, slug):
+        return access.project_for(request.user, slug, roles=access.DATA_ROLES)
+
+    def run(self, request, slug, run_id):
+        return get_object_or_404(getattr(self.project(request, slug), self.runs), pk=run_id)
 
 
-class RewardRunListCreate(APIView):
+class RunDetail(RunKindMixin, APIView):
+    def get(self, request, slug, run_id):
+        return Response(self.serializer_class(self.run(request, slug, run_id)).data)
+
+
+class RunMetrics(RunKindMixin, APIView):
+    """Metric points as {key: [[step, value], ...]}; ``since`` returns only later steps."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("since", int, description="Only points with a step after this one.")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, slug, run_id):
+        run = self.run(request, slug, run_id)
+        since = request.query_params.get("since")
+        if since is not None and not since.lstrip("-").isdigit():
+            return Response({"detail": "since must be an integer step."}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"status": run.status, "step": run.step, "total_steps": run.total_steps,
+                         "metrics": run_metrics(run, since_step=int(since) if since is not None else None)})
+
+
+class RunCancel(RunKindMixin, APIView):
+    @extend_schema(request=None)
+    def post(self, request, slug, run_id):
+        return Response(self.serializer_class(run_cancel(run=self.run(request, slug, run_id))).data)
+
+
+class RewardRunListCreate(RunKindMixin, APIView):
     @extend_schema(responses=RewardRunSerializer(many=True))
     def get(self, request, slug):
-        project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-        return Response(RewardRunSerializer(project.reward_runs.select_related("snapshot"), many=True).data)
+        runs = self.project(request, slug).reward_runs.select_related("snapshot", "created_by")
+        return Response(RewardRunSerializer(runs, many=True).data)
 
     @extend_schema(request=RewardRunCreateSerializer, responses={202: RewardRunSerializer})
     def post(self, request, slug):
         """Queue a run: on ``snapshot`` if given, else on a new snapshot of the latest labels."""
-        project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+        project = self.project(request, slug)
         data = RewardRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         snapshot = None
@@ -39,29 +81,53 @@ class RewardRunListCreate(APIView):
         return Response(RewardRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class RewardRunDetail(APIView):
+class PolicyRunMixin(RunKindMixin):
+    runs = "policy_runs"
+    serializer_class = PolicyRunSerializer
+
+
+class PolicyRunListCreate(PolicyRunMixin, APIView):
+    @extend_schema(responses=PolicyRunSerializer(many=True))
+    def get(self, request, slug):
+        runs = self.project(request, slug).policy_runs.select_related("created_by")
+        return Response(PolicyRunSerializer(runs, many=True).data)
+
+    @extend_schema(request=PolicyRunCreateSerializer, responses={202: PolicyRunSerializer})
+    def post(self, request, slug):
+        """Queue PPO against a succeeded reward-model run of this project."""
+        project = self.project(request, slug)
+        data = PolicyRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reward_run = get_object_or_404(project.reward_runs, pk=data.validated_data["reward_run"])
+        run = policy_run_create(project=project, reward_run=reward_run, overrides=data.validated_data["config"],
+                                user=request.user)
+        return Response(PolicyRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PolicyRunSamples(PolicyRunMixin, APIView):
+    """Sample generations with each head's reward, newest step first."""
+
+    @extend_schema(responses=PolicySampleSerializer(many=True))
+    def get(self, request, slug, run_id):
+        samples = self.run(request, slug, run_id).samples.all()[:100]
+        return Response(PolicySampleSerializer(samples, many=True).data)
+
+
+class RewardRunDetail(RunDetail):
     @extend_schema(responses=RewardRunSerializer)
     def get(self, request, slug, run_id):
-        return Response(RewardRunSerializer(_run(request, slug, run_id)).data)
+        return super().get(request, slug, run_id)
 
 
-class RewardRunMetrics(APIView):
-    """Metric points as {key: [[step, value], ...]}; ``since`` returns only later steps."""
-
-    @extend_schema(
-        parameters=[OpenApiParameter("since", int, description="Only points with a step after this one.")],
-        responses=OpenApiTypes.OBJECT,
-    )
+class PolicyRunDetail(PolicyRunMixin, RunDetail):
+    @extend_schema(responses=PolicyRunSerializer)
     def get(self, request, slug, run_id):
-        run = _run(request, slug, run_id)
-        since = request.query_params.get("since")
-        if since is not None and not since.lstrip("-").isdigit():
-            return Response({"detail": "since must be an integer step."}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"status": run.status, "step": run.step, "total_steps": run.total_steps,
-                         "metrics": run_metrics(run, since_step=int(since) if since is not None else None)})
+        return super().get(request, slug, run_id)
 
 
-class RewardRunCancel(APIView):
-    @extend_schema(request=None, responses=RewardRunSerializer)
-    def post(self, request, slug, run_id):
-        return Response(RewardRunSerializer(run_cancel(run=_run(request, slug, run_id))).data)
+class PolicyRunMetrics(PolicyRunMixin, RunMetrics):
+    """Metric points of a PPO run (see RunMetrics)."""
+
+
+class PolicyRunCancel(PolicyRunMixin, RunCancel):
+    """Cancel a PPO run (see RunCancel)."""

@@ -3,7 +3,19 @@
 from rest_framework import serializers
 
 from ..importers import FORMATS
-from ..models import Choice, ImportBatch, Objective, Project, RewardModelRun, Role, Snapshot, SnapshotFormat, Task
+from ..models import (
+    Choice,
+    ImportBatch,
+    Objective,
+    PolicyRun,
+    PolicySample,
+    Project,
+    RewardModelRun,
+    Role,
+    Snapshot,
+    SnapshotFormat,
+    Task,
+)
 
 
 class ObjectiveSerializer(serializers.ModelSerializer):
@@ -179,3 +191,23 @@ class RewardRunSerializer(serializers.ModelSerializer):
         model = RewardModelRun
         fields = ["id", "status", "snapshot", "snapshot_sha256", "config", "step", "total_steps", "cancel_requested",
                   "final_metrics", "data_report", "error", "created_by", "created_at", "started_at", "finished_at"]
+
+
+class PolicyRunCreateSerializer(serializers.Serializer):
+    reward_run = serializers.IntegerField()
+    config = serializers.DictField(required=False, default=dict, help_text="PPOConfig fields to override.")
+
+
+class PolicyRunSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = PolicyRun
+        fields = ["id", "status", "reward_run", "config", "step", "total_steps", "cancel_requested", "final_metrics",
+                  "eval_before", "eval_after", "error", "created_by", "created_at", "started_at", "finished_at"]
+
+
+class PolicySampleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PolicySample
+        fields = ["step", "prompt", "response", "rewards", "normalized", "combined"]

@@ -7,8 +7,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access
-from ..forms import RewardRunForm
+from ..forms import PolicyRunForm, RewardRunForm
 from ..selectors.runs import run_lineage
+from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
 
@@ -29,8 +30,33 @@ def dashboard(request, slug):
         else:
             messages.success(request, f"Reward model run {run.pk} queued.")
             return redirect("reward-run", slug=slug, run_id=run.pk)
+    return _render_dashboard(request, project, form, PolicyRunForm(project=project))
+
+
+def _render_dashboard(request, project, form, ppo_form):
     runs = project.reward_runs.select_related("snapshot", "created_by")[:50]
-    return render(request, "annotate_app/dashboard.html", {"project": project, "form": form, "runs": runs})
+    policy_runs = project.policy_runs.select_related("reward_run")[:50]
+    return render(request, "annotate_app/dashboard.html", {
+        "project": project, "form": form, "ppo_form": ppo_form, "runs": runs, "policy_runs": policy_runs,
+    })
+
+
+@login_required
+@require_POST
+def policy_run_start(request, slug):
+    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+    ppo_form = PolicyRunForm(request.POST, project=project)
+    if ppo_form.is_valid():
+        reward_run = get_object_or_404(project.reward_runs, pk=int(ppo_form.cleaned_data["reward_run"]))
+        try:
+            run = policy_run_create(project=project, reward_run=reward_run, overrides=ppo_form.overrides(),
+                                    user=request.user)
+        except ValidationError as error:
+            ppo_form.add_error(None, error.messages)
+        else:
+            messages.success(request, f"PPO run {run.pk} queued.")
+            return redirect("policy-run", slug=slug, run_id=run.pk)
+    return _render_dashboard(request, project, RewardRunForm(project=project), ppo_form)
 
 
 @login_required
@@ -43,10 +69,49 @@ def reward_run_page(request, slug, run_id):
 
 @login_required
 @require_POST
-def reward_run_cancel_view(request, slug, run_id):
+def run_cancel_view(request, slug, kind, run_id):
+    """Cancel a reward-model (kind "reward") or PPO (kind "policy") run."""
     project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-    run_cancel(run=get_object_or_404(project.reward_runs, pk=run_id))
-    return redirect("reward-run", slug=slug, run_id=run_id)
+    runs = project.reward_runs if kind == "reward" else project.policy_runs
+    run_cancel(run=get_object_or_404(runs, pk=run_id))
+    return redirect("reward-run" if kind == "reward" else "policy-run", slug=slug, run_id=run_id)
+
+
+@login_required
+def policy_run_page(request, slug, run_id):
+    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+    run = get_object_or_404(project.policy_runs.select_related("reward_run"), pk=run_id)
+    objectives = run.config["objectives"]
+    before_after = [
+        {"objective": key, "before": run.eval_before.get(key), "after": run.eval_after.get(key)} for key in objectives
+    ]
+    return render(request, "annotate_app/policy_run.html", {
+        "project": project, "run": run, "objectives": objectives, "before_after": before_after,
+        "samples": run.samples.all()[:30],
+    })
+
+
+@login_required
+def policy_runs_compare(request, slug):
+    """Finished PPO runs on two chosen objectives: the trade-off each weighting bought."""
+    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+    keys = list(project.objectives.values_list("key", flat=True))
+    x = request.GET.get("x") if request.GET.get("x") in keys else keys[0]
+    y = request.GET.get("y") if request.GET.get("y") in keys else keys[min(1, len(keys) - 1)]
+    runs = project.policy_runs.filter(status="succeeded").exclude(eval_after={}).order_by("pk")
+    points = [
+        {"run": run.pk, "label": _weights_label(run.config), "x": run.eval_after[x]["normalized"],
+         "y": run.eval_after[y]["normalized"], "ref_x": run.eval_before[x]["normalized"],
+         "ref_y": run.eval_before[y]["normalized"]}
+        for run in runs if x in run.eval_after and y in run.eval_after
+    ]
+    return render(request, "annotate_app/policy_runs_compare.html",
+                  {"project": project, "keys": keys, "x": x, "y": y, "points": points})
+
+
+def _weights_label(config: dict) -> str:
+    weights = ", ".join(f"{key} {value:g}" for key, value in config.get("weights", {}).items())
+    return f"{config.get('scalarization', 'static')}: {weights}"
 
 
 @login_required

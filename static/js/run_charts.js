@@ -21,13 +21,21 @@
     return charts[canvas.id];
   }
 
-  // Append [step, value] points of every key under each canvas's prefix, one line per (run, objective).
+  // The metric keys a canvas draws: those under its data-prefix and those listed in data-keys.
+  function keysFor(canvas, metrics) {
+    const prefix = canvas.dataset.prefix;
+    const listed = (canvas.dataset.keys || "").split(",").filter(Boolean);
+    return Object.keys(metrics).filter((key) => (prefix && key.startsWith(prefix)) || listed.includes(key)).sort();
+  }
+
+  // Append [step, value] points of each canvas's keys, one line per (run, key).
   function addPoints(metrics, runLabel, colorOffset) {
-    document.querySelectorAll("canvas[data-prefix]").forEach((canvas) => {
+    document.querySelectorAll("canvas[data-prefix], canvas[data-keys]").forEach((canvas) => {
       const chart = chartFor(canvas);
-      const prefix = canvas.dataset.prefix;
-      Object.keys(metrics).filter((key) => key.startsWith(prefix)).sort().forEach((key, i) => {
-        const label = (runLabel ? runLabel + " · " : "") + key.slice(prefix.length);
+      const prefix = canvas.dataset.prefix || "";
+      keysFor(canvas, metrics).forEach((key, i) => {
+        const name = prefix && key.startsWith(prefix) ? key.slice(prefix.length) : key;
+        const label = (runLabel ? runLabel + " · " : "") + name;
         let dataset = chart.data.datasets.find((d) => d.label === label);
         if (!dataset) {
           const color = COLORS[(colorOffset + i) % COLORS.length];
@@ -62,7 +70,25 @@
     return response.json();
   }
 
-  // The run page: status, progress with ETA, error, curves, final accuracies.
+  // PPO sample generations, newest first; text set with textContent (model output is untrusted).
+  async function showSamples(url) {
+    const samples = await fetchJSON(url);
+    const body = document.querySelector("#samples tbody");
+    body.replaceChildren(...samples.slice(0, 30).map((sample) => {
+      const row = document.createElement("tr");
+      const rewards = Object.entries(sample.rewards).map(([k, v]) => k + " " + v.toFixed(2)).join("\n");
+      [String(sample.step), sample.prompt.slice(0, 300), sample.response, rewards, sample.combined.toFixed(2)]
+        .forEach((text, i) => {
+          const cell = document.createElement("td");
+          cell.textContent = text;
+          if (i > 0) cell.className = "text";
+          row.appendChild(cell);
+        });
+      return row;
+    }));
+  }
+
+  // The run page: status, progress with ETA, error, curves, final figures.
   async function followRun(section) {
     let since = -1;
     const started = Date.now();
@@ -83,7 +109,10 @@
         document.getElementById("eta").textContent = "· about " +
           Math.ceil((perStep * (body.total_steps - body.step)) / 1000) + " s left";
       }
+      if (section.dataset.samplesUrl && !section.dataset.finished) await showSamples(section.dataset.samplesUrl);
       if (FINISHED.includes(body.status)) {
+        // Server-rendered figures (before/after, samples) appear with one reload at the end.
+        if (section.dataset.reloadOnFinish && !section.dataset.finished) { window.location.reload(); return; }
         document.getElementById("eta").textContent = "";
         const detail = await fetchJSON(section.dataset.detailUrl);
         document.getElementById("error").textContent = detail.error;

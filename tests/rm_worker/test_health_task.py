@@ -63,4 +63,5 @@ def test_health_task_round_trip_over_redis():
 def test_training_tasks_go_to_the_training_queue_and_others_to_default():
     router = _app().amqp.router
     assert router.route({}, "rm_worker.train_reward_model")["queue"].name == "training"
+    assert router.route({}, "rm_worker.run_ppo")["queue"].name == "training"
     assert router.route({}, "rm_worker.health_check")["queue"].name == "default"

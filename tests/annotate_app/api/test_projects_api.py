@@ -4,6 +4,7 @@ import gzip
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotate_app.models import Comparison, Membership, Role
@@ -166,3 +167,7 @@ def test_openapi_schema_lists_the_endpoints(api):
     for path in ["/api/v1/projects/{slug}/tasks/next", "/api/v1/tasks/{task_id}/submit",
                  "/api/v1/tasks/{task_id}/skip", "/api/v1/projects/{slug}/comparisons/import"]:
         assert path in paths
+
+
+def test_openapi_schema_generates_without_warnings():
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")

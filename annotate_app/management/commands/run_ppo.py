@@ -1,0 +1,48 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate_app.models import PolicyRun, Project
+from annotate_app.services.policy_runs import parse_weights, policy_run_create
+from annotate_app.services.runs import parse_overrides
+
+
+class Command(BaseCommand):
+    help = "Queue a PPO run against a trained reward model (or run it here with --wait); prints the run id as JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project slug")
+        parser.add_argument("--reward-run", type=int, required=True, help="a succeeded reward-model run")
+        parser.add_argument("--weights", default="", help="static weights, e.g. helpful=0.4,harmless=0.45,honest=0.15")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="PPOConfig override, e.g. --set steps=20 --set batch_size=4")
+        parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
+
+    def handle(self, *args, **options):
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project {options['project']!r}.")
+        reward_run = project.reward_runs.filter(pk=options["reward_run"]).first()
+        if reward_run is None:
+            raise CommandError(f"No reward-model run {options['reward_run']} in {project.slug}.")
+        try:
+            overrides = parse_overrides(options["set"])
+            if options["weights"]:
+                overrides["weights"] = parse_weights(options["weights"])
+            run = policy_run_create(project=project, reward_run=reward_run, overrides=overrides,
+                                    enqueue=not options["wait"])
+        except ValidationError as error:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+        if not options["wait"]:
+            self.stdout.write(json.dumps({"run": run.pk, "status": run.status}))
+            return
+        from rm_worker.policy_runner import run_policy_training
+
+        run_policy_training(run.pk)
+        run = PolicyRun.objects.get(pk=run.pk)
+        self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "final_metrics": run.final_metrics,
+                                      "eval_before": run.eval_before, "eval_after": run.eval_after,
+                                      "error": run.error or None}, indent=2))
+        if run.status != "succeeded":
+            raise CommandError(f"run {run.pk} {run.status}: {run.error}")

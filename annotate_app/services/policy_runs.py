@@ -1,0 +1,78 @@
+"""Creating PPO runs (the rest of a run's life is in ``services.runs``)."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from rm_worker.training.ppo_config import PPOConfig
+
+from ..models import PolicyRun, PolicySample, Project, RewardModelRun, RunStatus
+from .runs import config_from, run_dir
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"helpful=0.4,harmless=0.45,honest=0.15"`` → ``{"helpful": 0.4, ...}``."""
+    weights = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        key, sep, value = part.partition("=")
+        try:
+            weights[key.strip()] = float(value)
+        except ValueError:
+            raise ValidationError({"weights": f"Expected objective=number, got {part!r}."}) from None
+        if not sep:
+            raise ValidationError({"weights": f"Expected objective=number, got {part!r}."})
+    return weights
+
+
+def ppo_config_for(reward_run: RewardModelRun, overrides: dict) -> PPOConfig:
+    """The run's config: the reward model's objectives and directory, then the overrides, validated."""
+    objectives = reward_run.config["objectives"]
+    values = {"objectives": objectives, "reward_model_dir": str(run_dir(reward_run) / "model"), **overrides}
+    return config_from(PPOConfig, values, project_objectives=objectives)
+
+
+@transaction.atomic
+def policy_run_create(
+    *,
+    project: Project,
+    reward_run: RewardModelRun,
+    overrides: dict | None = None,
+    user: AbstractBaseUser | None = None,
+    enqueue: bool = True,
+) -> PolicyRun:
+    """Queue a PPO run against a succeeded reward-model run of the same project.
+
+    The Celery task is sent after commit, to the ``training`` queue.
+    """
+    if reward_run.project_id != project.pk:
+        raise ValidationError({"reward_run": "That reward-model run belongs to another project."})
+    if reward_run.status != RunStatus.SUCCEEDED:
+        raise ValidationError({"reward_run": f"Reward-model run {reward_run.pk} is {reward_run.status}; "
+                                             "PPO needs a succeeded one."})
+    config = ppo_config_for(reward_run, overrides or {})
+    run = PolicyRun.objects.create(project=project, reward_run=reward_run, config=config.to_dict(), created_by=user)
+    if enqueue:
+        from rm_worker.tasks import run_ppo
+
+        transaction.on_commit(lambda: run_ppo.delay(run.pk))
+    return run
+
+
+def policy_prompts(project: Project) -> list:
+    """The project's distinct prompts (plain text or chat turns), in import order: PPO's prompt set."""
+    seen, prompts = set(), []
+    for prompt in project.comparisons.order_by("id").values_list("prompt", flat=True).iterator():
+        key = repr(prompt)
+        if key not in seen:
+            seen.add(key)
+            prompts.append(prompt)
+    return prompts
+
+
+def policy_samples_save(run: PolicyRun, step: int, rows: list[dict]) -> None:
+    """Store a table of sample generations reported by the trainer."""
+    PolicySample.objects.bulk_create(
+        PolicySample(policy_run=run, step=step, prompt=row["prompt"], response=row["response"],
+                     rewards=row["rewards"], normalized=row.get("normalized", {}), combined=row["combined"])
+        for row in rows
+    )
