@@ -29,6 +29,7 @@ _EXPORTS = {
     "encode_texts": ".batching",
     "evaluate_reward_model": ".evaluate",
     "format_prompt": ".data",
+    "grpo_reward_functions": ".trl_rewards",
     "load_pairs": ".data",
     "mean_margin": ".loss",
     "pair_text": ".data",
