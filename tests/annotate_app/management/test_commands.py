@@ -4,10 +4,11 @@ import gzip
 import json
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
-from annotate_app.models import Comparison, Membership, Project
+from annotate_app.models import Comparison, Judgment, Membership, Project
+from annotate_app.selectors.tasks import annotator_progress
 from tests.factories import jsonl, make_project, native_line
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +59,12 @@ def test_seed_demo_creates_project_users_and_tradeoff_comparisons(capsys):
     tradeoffs = set(project.comparisons.values_list("metadata__tradeoff", flat=True))
     assert {"helpful_vs_harmless", "needless_refusal", "hallucination", "sycophancy"} <= tradeoffs
     assert any(isinstance(c.prompt, list) and len(c.prompt) >= 3 for c in project.comparisons.all())
+    # The authors' labels come along, so a researcher can train on the demo at once; they
+    # are imported judgments and leave every annotation slot free.
+    labelled = Judgment.objects.filter(annotation__comparison__project=project, annotation__source__isnull=False)
+    assert labelled.count() == 3 * project.comparisons.count()
+    annotator = get_user_model().objects.get(username="annotator")
+    assert annotator_progress(project=project, user=annotator).remaining == 36
     for username, role in [("admin", "admin"), ("researcher", "researcher"), ("annotator", "annotator")]:
         assert f"{username} / morm-{username}" in out
         assert authenticate(username=username, password=f"morm-{username}") is not None
