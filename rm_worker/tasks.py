@@ -11,6 +11,18 @@ from annotate_app.services.snapshots import snapshot_build
 
 logger = logging.getLogger(__name__)
 
+# Both training tasks (routed to the ``training`` queue in settings).
+TRAINING_TASK_OPTIONS = {
+    # Safe: a run is claimed under a row lock, so a redelivered task does nothing.
+    "acks_late": True,
+    "time_limit": settings.MORM_TRAINING_TIME_LIMIT,
+    "soft_time_limit": settings.MORM_TRAINING_TIME_LIMIT - 60,
+    # Only for a database that was unreachable before the run was claimed.
+    "autoretry_for": (OperationalError,),
+    "max_retries": 3,
+    "retry_backoff": True,
+}
+
 
 @shared_task(name="rm_worker.health_check", time_limit=30, max_retries=0)
 def health_check() -> dict:
@@ -26,15 +38,7 @@ def build_snapshot(snapshot_id: int) -> str:
     return snapshot.status
 
 
-@shared_task(
-    name="rm_worker.train_reward_model",
-    acks_late=True,  # safe: the run is claimed under a row lock, so a redelivery does nothing
-    time_limit=settings.MORM_TRAINING_TIME_LIMIT,
-    soft_time_limit=settings.MORM_TRAINING_TIME_LIMIT - 60,
-    autoretry_for=(OperationalError,),  # the database was unreachable before the run was claimed
-    max_retries=3,
-    retry_backoff=True,
-)
+@shared_task(name="rm_worker.train_reward_model", **TRAINING_TASK_OPTIONS)
 def train_reward_model(run_id: int) -> str:
     """Train a queued reward-model run; routed to the ``training`` queue."""
     # Imported here so torch loads only in the worker that trains, not in the web
@@ -44,15 +48,7 @@ def train_reward_model(run_id: int) -> str:
     return run_reward_training(run_id)
 
 
-@shared_task(
-    name="rm_worker.run_ppo",
-    acks_late=True,  # safe: the run is claimed under a row lock, so a redelivery does nothing
-    time_limit=settings.MORM_TRAINING_TIME_LIMIT,
-    soft_time_limit=settings.MORM_TRAINING_TIME_LIMIT - 60,
-    autoretry_for=(OperationalError,),  # the database was unreachable before the run was claimed
-    max_retries=3,
-    retry_backoff=True,
-)
+@shared_task(name="rm_worker.run_ppo", **TRAINING_TASK_OPTIONS)
 def run_ppo(run_id: int) -> str:
     """PPO fine-tuning of a queued policy run; routed to the ``training`` queue."""
     # Imported here so torch loads only in the worker that trains (see train_reward_model).

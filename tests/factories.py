@@ -5,6 +5,7 @@ import itertools
 import json
 
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from annotate_app.models import Role
 from annotate_app.scale import choice_from_score
@@ -75,3 +76,10 @@ def annotate(project, user, scores: dict[str, int]):
         judgments[objective.key] = JudgmentInput(choice=choice, strength=strength)
     annotation_submit(task=task, user=user, judgments=judgments)
     return task
+
+
+def logged_in_client(user) -> Client:
+    """A Django test client with ``user`` logged in."""
+    client = Client()
+    client.force_login(user)
+    return client

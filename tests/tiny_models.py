@@ -3,7 +3,7 @@
 import random
 
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import BertConfig, BertModel, LlamaConfig, LlamaModel, PreTrainedTokenizerFast
+from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, LlamaModel, PreTrainedTokenizerFast
 
 from rm_worker.training import PreferencePair, RewardModelConfig
 
@@ -56,6 +56,27 @@ def tiny_llama() -> LlamaModel:
         eos_token_id=VOCAB["[EOS]"],
     )
     return LlamaModel(config)
+
+
+def tiny_causal_lm() -> LlamaForCausalLM:
+    """A random tiny Llama with an LM head over VOCAB (a PPO policy)."""
+    config = LlamaConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=VOCAB["[BOS]"],
+        eos_token_id=VOCAB["[EOS]"],
+    )
+    return LlamaForCausalLM(config)
+
+
+def tiny_policy_factory(config):
+    """A `policy_factory`: a fresh random tiny causal Llama (seeded by the trainer) and a decoder tokenizer."""
+    return tiny_causal_lm(), make_tokenizer("decoder")
 
 
 def tiny_bert_factory(config):

@@ -6,6 +6,7 @@ queues work; ``rm_worker.reward_runner`` and ``rm_worker.policy_runner`` train.
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -14,6 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import MetricPoint, RunStatus, TrainingRun
+
+# How often (seconds) a training loop asks the database whether its run was cancelled.
+CANCEL_POLL_SECONDS = 1.0
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -88,6 +92,46 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
 
 def run_cancel_requested(run: TrainingRun) -> bool:
     return type(run).objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+def cancel_poller(run: TrainingRun) -> Callable[[], bool]:
+    """A ``should_stop()`` for a training loop: asks the database at most every CANCEL_POLL_SECONDS."""
+    last_poll = 0.0
+
+    def should_stop() -> bool:
+        nonlocal last_poll
+        if time.monotonic() - last_poll < CANCEL_POLL_SECONDS:
+            return False
+        last_poll = time.monotonic()
+        return run_cancel_requested(run)
+
+    return should_stop
+
+
+TrainFn = Callable[[TrainingRun, "MetricsWriter", Callable[[], bool]], tuple[str, dict]]
+
+
+def run_execute(model: type[TrainingRun], run_id: int, train: TrainFn) -> str:
+    """Claim a queued run, train it, record the outcome; returns the final status.
+
+    ``train(run, writer, should_stop)`` does the work and returns ``(status, fields)``, the
+    fields to store on the run (final_metrics, ...). A run that is not queued is left alone
+    ("skipped"): a redelivered task does nothing. A failure is stored on the run with its
+    message, then re-raised for the worker's log, never swallowed.
+    """
+    run = run_claim(model, run_id)
+    if run is None:
+        return "skipped"
+    writer = MetricsWriter(run)
+    try:
+        status, fields = train(run, writer, cancel_poller(run))
+    except Exception as error:
+        writer.flush()
+        run_finish(run, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+        raise
+    writer.flush()
+    run_finish(run, status=status, **fields)
+    return status
 
 
 class MetricsWriter:

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from annotate_app.models import MetricPoint, RewardModelRun, RunStatus
 from annotate_app.services.reward_runs import reward_run_create
-from annotate_app.services.runs import run_cancel, run_dir
+from annotate_app.services.runs import MetricsWriter, run_cancel, run_dir
 from rm_worker import reward_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import train_reward_model
@@ -45,9 +45,9 @@ def test_a_run_trains_writes_metrics_and_succeeds(project):
 
 def test_cancel_requested_stops_between_steps(project, monkeypatch):
     run = reward_run_create(project=project, overrides={**TINY, "max_steps": 50}, enqueue=False)
-    monkeypatch.setattr("rm_worker.reward_runner.CANCEL_POLL_SECONDS", 0.0)
+    monkeypatch.setattr("annotate_app.services.runs.CANCEL_POLL_SECONDS", 0.0)
     seen = []
-    original = reward_runner.MetricsWriter.progress
+    original = MetricsWriter.progress
 
     def progress(self, step, total):
         original(self, step, total)
@@ -55,7 +55,7 @@ def test_cancel_requested_stops_between_steps(project, monkeypatch):
         if step == 3:  # a researcher presses Cancel while step 3 is reported
             run_cancel(run=RewardModelRun.objects.get(pk=run.pk))
 
-    monkeypatch.setattr(reward_runner.MetricsWriter, "progress", progress)
+    monkeypatch.setattr(MetricsWriter, "progress", progress)
     assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.CANCELLED
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED and max(seen) < 50

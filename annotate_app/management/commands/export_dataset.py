@@ -4,6 +4,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate_app.management.cli import command_error
 from annotate_app.models import Project, SnapshotFormat
 from annotate_app.services.snapshots import ExportFilters, snapshot_create, snapshot_path
 
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                 background=False,
             )
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+            raise command_error(error) from error
         options["output"].parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(snapshot_path(snapshot), options["output"])
         self.stdout.write(f"snapshot {snapshot.pk} sha256 {snapshot.sha256}")

@@ -3,6 +3,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate_app.management.cli import command_error
 from annotate_app.models import PolicyRun, Project
 from annotate_app.services.policy_runs import parse_weights, policy_run_create
 from annotate_app.services.runs import parse_overrides
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             run = policy_run_create(project=project, reward_run=reward_run, overrides=overrides,
                                     enqueue=not options["wait"])
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+            raise command_error(error) from error
         if not options["wait"]:
             self.stdout.write(json.dumps({"run": run.pk, "status": run.status}))
             return

@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from annotate_app.models import Comparison, Membership, Role
 from tests.factories import jsonl, make_project, make_user, member, native_line

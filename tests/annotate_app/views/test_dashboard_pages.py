@@ -1,20 +1,14 @@
 """Dashboard, run page and run comparison page (server side; the live curves are a browser test)."""
 
 import pytest
-from django.test import Client
 
 from annotate_app.models import RewardModelRun, Role
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
-from tests.factories import annotate, make_project, make_user, member
+from tests.factories import annotate, logged_in_client, make_project, make_user, member
 
 pytestmark = pytest.mark.django_db
 
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -32,7 +26,7 @@ def _form(**values):
 
 
 def test_dashboard_form_queues_a_run_with_the_chosen_settings(project, django_capture_on_commit_callbacks):
-    client = _client(member(project, Role.RESEARCHER))
+    client = logged_in_client(member(project, Role.RESEARCHER))
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(f"/projects/{project.slug}/dashboard/", _form(use_margin="on", max_steps="30"))
     run = RewardModelRun.objects.get()
@@ -47,7 +41,7 @@ def test_dashboard_form_queues_a_run_with_the_chosen_settings(project, django_ca
 
 def test_dashboard_trains_on_an_existing_snapshot(project):
     snapshot = snapshot_create(project=project, format="jsonl")
-    client = _client(member(project, Role.ADMIN))
+    client = logged_in_client(member(project, Role.ADMIN))
     client.post(f"/projects/{project.slug}/dashboard/", _form(data=str(snapshot.pk)))
     assert RewardModelRun.objects.get().snapshot == snapshot
 
@@ -59,7 +53,8 @@ def test_dashboard_trains_on_an_existing_snapshot(project):
     ({"data": "999"}, "Select a valid choice"),
 ])
 def test_dashboard_rejects_bad_settings(project, values, message):
-    response = _client(member(project, Role.RESEARCHER)).post(f"/projects/{project.slug}/dashboard/", _form(**values))
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    response = client.post(f"/projects/{project.slug}/dashboard/", _form(**values))
     assert response.status_code == 200 and message in response.content.decode()
     assert not RewardModelRun.objects.exists()
 
@@ -68,7 +63,7 @@ def test_cancel_button_and_compare_page(project):
     researcher = member(project, Role.RESEARCHER)
     first = reward_run_create(project=project, enqueue=False)
     second = reward_run_create(project=project, overrides={"mode": "frozen"}, enqueue=False)
-    client = _client(researcher)
+    client = logged_in_client(researcher)
     client.post(f"/projects/{project.slug}/reward-runs/{first.pk}/cancel/")
     first.refresh_from_db()
     assert first.status == "cancelled"
@@ -79,11 +74,12 @@ def test_cancel_button_and_compare_page(project):
 
 @pytest.mark.parametrize("path", ["dashboard/", "reward-runs/compare/"])
 def test_dashboard_pages_are_for_admins_and_researchers(project, path):
-    assert _client(member(project, Role.ANNOTATOR)).get(f"/projects/{project.slug}/{path}").status_code == 403
-    assert _client(make_user()).get(f"/projects/{project.slug}/{path}").status_code == 404
+    assert logged_in_client(member(project, Role.ANNOTATOR)).get(f"/projects/{project.slug}/{path}").status_code == 403
+    assert logged_in_client(make_user()).get(f"/projects/{project.slug}/{path}").status_code == 404
 
 
 def test_chart_js_is_served_from_static_not_a_cdn(project):
     run = reward_run_create(project=project, enqueue=False)
-    html = _client(member(project, Role.RESEARCHER)).get(f"/projects/{project.slug}/reward-runs/{run.pk}/").content
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    html = client.get(f"/projects/{project.slug}/reward-runs/{run.pk}/").content
     assert b"/static/vendor/chartjs/chart.umd.min.js" in html and b"cdn" not in html.lower()

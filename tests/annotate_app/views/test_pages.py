@@ -6,15 +6,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotate_app.models import Annotation, Judgment, Project, Role, Task, TaskStatus
-from tests.factories import jsonl, make_project, make_user, member, native_line
+from tests.factories import jsonl, logged_in_client, make_project, make_user, member, native_line
 
 pytestmark = pytest.mark.django_db
 
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _form(client, project):
@@ -24,7 +19,7 @@ def _form(client, project):
 
 def test_label_page_shows_prompt_responses_objectives_and_progress():
     project = make_project(comparisons=2, shuffle_sides=False)
-    client = _client(member(project))
+    client = logged_in_client(member(project))
     response, task = _form(client, project)
     html = response.content.decode()
     for text in ["Question number 0?", "First answer to 0.", "Second answer to 0.", "Helpfulness",
@@ -36,7 +31,7 @@ def test_label_page_shows_prompt_responses_objectives_and_progress():
 
 def test_posting_the_form_stores_canonical_judgments_and_shows_the_next_task():
     project = make_project(comparisons=2)
-    client = _client(member(project))
+    client = logged_in_client(member(project))
     _, task = _form(client, project)
     Task.objects.filter(pk=task.pk).update(shown_swapped=True)
     response = client.post(
@@ -55,7 +50,7 @@ def test_posting_the_form_stores_canonical_judgments_and_shows_the_next_task():
 
 def test_missing_choice_redisplays_the_form_with_an_error():
     project = make_project(comparisons=1)
-    client = _client(member(project))
+    client = logged_in_client(member(project))
     _, task = _form(client, project)
     response = client.post(f"/projects/{project.slug}/tasks/{task.pk}/submit/", {"choice_helpful": "1"})
     assert response.status_code == 200
@@ -66,7 +61,7 @@ def test_missing_choice_redisplays_the_form_with_an_error():
 @pytest.mark.parametrize("value", ["9", "-4", "x"])
 def test_out_of_scale_choice_is_rejected(value):
     project = make_project(comparisons=1)
-    client = _client(member(project))
+    client = logged_in_client(member(project))
     _, task = _form(client, project)
     response = client.post(
         f"/projects/{project.slug}/tasks/{task.pk}/submit/",
@@ -78,7 +73,7 @@ def test_out_of_scale_choice_is_rejected(value):
 
 def test_likert_and_flags_are_shown_and_stored_when_asked():
     project = make_project(comparisons=1, ask_likert=True, ask_flags=True, shuffle_sides=False)
-    client = _client(member(project))
+    client = logged_in_client(member(project))
     response, task = _form(client, project)
     html = response.content.decode()
     assert "Rating of A" in html and "refuses needlessly" in html
@@ -95,7 +90,7 @@ def test_likert_and_flags_are_shown_and_stored_when_asked():
 
 def test_skip_button_skips():
     project = make_project(comparisons=2)
-    client = _client(member(project))
+    client = logged_in_client(member(project))
     _, task = _form(client, project)
     client.post(f"/projects/{project.slug}/tasks/{task.pk}/skip/")
     assert Task.objects.get(pk=task.pk).status == TaskStatus.SKIPPED
@@ -103,21 +98,21 @@ def test_skip_button_skips():
 
 def test_done_page_when_nothing_is_left():
     project = make_project()
-    response = _client(member(project)).get(f"/projects/{project.slug}/label/")
+    response = logged_in_client(member(project)).get(f"/projects/{project.slug}/label/")
     assert "Nothing left to label" in response.content.decode()
 
 
 def test_non_member_gets_404_on_every_project_page():
     project = make_project(comparisons=1)
-    client = _client(make_user())
+    client = logged_in_client(make_user())
     for page in ("label/", "import/", "members/"):
         assert client.get(f"/projects/{project.slug}/{page}").status_code == 404
 
 
 def test_annotator_cannot_post_to_another_annotators_task():
     project = make_project(comparisons=1, overlap_k=2)
-    _, task = _form(_client(member(project)), project)
-    intruder = _client(member(project))
+    _, task = _form(logged_in_client(member(project)), project)
+    intruder = logged_in_client(member(project))
     response = intruder.post(
         f"/projects/{project.slug}/tasks/{task.pk}/submit/",
         {"choice_helpful": "0", "choice_harmless": "0", "choice_honest": "0"},
@@ -128,7 +123,7 @@ def test_annotator_cannot_post_to_another_annotators_task():
 @pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.RESEARCHER])
 def test_admin_pages_are_403_for_other_roles(role):
     project = make_project()
-    client = _client(member(project, role))
+    client = logged_in_client(member(project, role))
     assert client.get(f"/projects/{project.slug}/import/").status_code == 403
     assert client.get(f"/projects/{project.slug}/members/").status_code == 403
     assert client.get("/projects/new/").status_code == 403
@@ -142,13 +137,13 @@ def test_anonymous_is_sent_to_login():
 def test_home_lists_only_member_projects_with_progress():
     mine = make_project(comparisons=2, name="Mine")
     make_project(name="Not mine")
-    html = _client(member(mine)).get("/").content.decode()
+    html = logged_in_client(member(mine)).get("/").content.decode()
     assert "Mine" in html and "Not mine" not in html
 
 
 def test_admin_creates_a_project_adds_a_member_and_imports_in_the_browser():
     creator = make_user()
-    client = _client(creator)
+    client = logged_in_client(creator)
     assert client.get("/projects/new/").status_code == 403
     creator.groups.add(Group.objects.get(name="admin"))
     response = client.post(
@@ -174,14 +169,14 @@ def test_admin_creates_a_project_adds_a_member_and_imports_in_the_browser():
 def test_bad_extra_objective_line_is_a_form_error():
     user = make_user()
     user.groups.add(Group.objects.get(name="admin"))
-    response = _client(user).post("/projects/new/", {"name": "X", "slug": "x", "overlap_k": "1",
+    response = logged_in_client(user).post("/projects/new/", {"name": "X", "slug": "x", "overlap_k": "1",
                                                      "lease_minutes": "5", "extra_objectives": "lonely"})
     assert response.status_code == 200 and "key | name | guideline" in response.content.decode()
 
 
 def test_bad_import_file_in_the_browser_imports_nothing_and_says_why():
     project = make_project()
-    client = _client(member(project, Role.ADMIN))
+    client = logged_in_client(member(project, Role.ADMIN))
     upload = SimpleUploadedFile("bad.jsonl", jsonl([native_line(1), {"response_a": "x"}]))
     response = client.post(f"/projects/{project.slug}/import/", {"file": upload, "format": "native"})
     html = response.content.decode()
@@ -192,7 +187,7 @@ def test_bad_import_file_in_the_browser_imports_nothing_and_says_why():
 def test_too_large_upload_in_the_browser_is_refused(settings):
     settings.MORM_MAX_UPLOAD_BYTES = 10
     project = make_project()
-    client = _client(member(project, Role.ADMIN))
+    client = logged_in_client(member(project, Role.ADMIN))
     upload = SimpleUploadedFile("big.jsonl", jsonl([native_line(1)]))
     response = client.post(f"/projects/{project.slug}/import/", {"file": upload, "format": "auto"})
     assert "limited to" in response.content.decode() and not project.comparisons.exists()
