@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from rm_worker.training.scalarization import resolve_weights
+
 from .importers import FORMATS
 from .models import Project, Role, SnapshotFormat
 from .scale import choice_from_score, scale_points
@@ -229,9 +231,6 @@ class RewardRunForm(forms.Form):
         return values
 
 
-DEFAULT_PPO_WEIGHTS = {"helpful": 0.40, "harmless": 0.45, "honest": 0.15}
-
-
 class PolicyRunForm(forms.Form):
     """The dashboard's "Fine-tune with PPO" form; its values become PPOConfig overrides."""
 
@@ -263,7 +262,7 @@ class PolicyRunForm(forms.Form):
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         self.fields["constraint_objective"].choices = [("", "—")] + [(k, k) for k in self.objective_keys]
         for key in self.objective_keys:
-            self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=DEFAULT_PPO_WEIGHTS.get(key, 1.0),
+            self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=resolve_weights([key])[key],
                                                        label=f"Weight {key}")
         for key in self.objective_keys:
             self.fields[f"w_end_{key}"] = forms.FloatField(min_value=0, required=False,

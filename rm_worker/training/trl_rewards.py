@@ -30,9 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import METADATA_FILE, RewardModel
-
-# House weights for the standard objectives; any other objective weighs 1.0.
-DEFAULT_OBJECTIVE_WEIGHTS = {"helpful": 0.40, "harmless": 0.45, "honest": 0.15}
+from .scalarization import resolve_weights
 
 
 def _text(content: Any) -> str:
@@ -123,7 +121,7 @@ def objective_weights(objectives: Sequence[str], weights: Mapping[str, float] | 
     for objective, weight in weights.items():
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
             raise ValueError(f"weight for {objective!r} must be a finite number, got {weight!r}")
-    return [float(weights.get(o, DEFAULT_OBJECTIVE_WEIGHTS.get(o, 1.0))) for o in objectives]
+    return list(resolve_weights(objectives, weights).values())
 
 
 def grpo_reward_functions(
