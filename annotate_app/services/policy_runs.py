@@ -14,13 +14,11 @@ def parse_weights(text: str) -> dict[str, float]:
     """``"helpful=0.4,harmless=0.45,honest=0.15"`` → ``{"helpful": 0.4, ...}``."""
     weights = {}
     for part in filter(None, (piece.strip() for piece in text.split(","))):
-        key, sep, value = part.partition("=")
+        key, _, value = part.partition("=")
         try:
             weights[key.strip()] = float(value)
         except ValueError:
             raise ValidationError({"weights": f"Expected objective=number, got {part!r}."}) from None
-        if not sep:
-            raise ValidationError({"weights": f"Expected objective=number, got {part!r}."})
     return weights
 
 
