@@ -2,14 +2,13 @@
 
 import pytest
 from playwright.sync_api import expect
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from annotate_app.models import PolicyRun, Role, RunStatus
 from annotate_app.services.reward_runs import reward_run_create
 from rm_worker.reward_runner import run_reward_training
 from tests.browser.test_dashboard_browser import training_worker  # noqa: F401  (fixture)
 from tests.factories import annotate, make_project, member
-from tests.tiny_models import VOCAB, make_tokenizer, tiny_bert_factory
+from tests.tiny_models import make_tokenizer, tiny_bert_factory, tiny_causal_lm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,10 +19,7 @@ POINTS_JS = """() => { const chart = Chart.getChart('chart-reward-normalized');
 @pytest.fixture
 def tiny_policy(tmp_path):
     path = tmp_path / "tiny-policy"
-    config = LlamaConfig(vocab_size=len(VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=VOCAB["[BOS]"], eos_token_id=VOCAB["[EOS]"])
-    LlamaForCausalLM(config).save_pretrained(path)
+    tiny_causal_lm().save_pretrained(path)
     make_tokenizer("decoder").save_pretrained(path)
     return path
 

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from annotate_app.models import MetricPoint, PolicyRun, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
@@ -14,19 +13,13 @@ from rm_worker import policy_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import run_ppo
 from tests.factories import annotate, make_project, member
-from tests.tiny_models import VOCAB, make_tokenizer, tiny_bert_factory
+from tests.tiny_models import tiny_bert_factory, tiny_policy_factory
 
 pytestmark = pytest.mark.django_db
 
 TINY_PPO = {"steps": 4, "batch_size": 2, "mini_batch_size": 2, "max_new_tokens": 4, "sample_every": 2,
             "eval_max_prompts": 2, "checkpoint_every": 2}
 
-
-def tiny_policy_factory(config):
-    model_config = LlamaConfig(vocab_size=len(VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                               num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                               bos_token_id=VOCAB["[BOS]"], eos_token_id=VOCAB["[EOS]"])
-    return LlamaForCausalLM(model_config), make_tokenizer("decoder")
 
 
 @pytest.fixture
