@@ -13,7 +13,9 @@ split morm's ``eval_fraction=0.2`` makes); every model is scored on the same hel
   (``AutoModelForSequenceClassification``, num_labels=1), the same pair texts (`pair_text`), S steps
   of B pairs, the same learning rate, warmup and weight decay. Wall time of each counts model
   loading, tokenizing, training and scoring its held-out pairs. TRL drops pairs longer than
-  max_length (counted and printed); morm cuts their beginning and keeps them.
+  max_length (counted and printed); morm cuts their beginning and keeps them. The process's CPU
+  seconds and the load average are printed too: the machine is shared, and other jobs slow wall
+  time more than CPU time.
 - frozen: train on all pairs but 100 with a fresh embedding cache, then on all pairs with the same
   cache; the retrain embeds only the new pairs' texts.
 
@@ -26,6 +28,7 @@ import argparse
 import dataclasses
 import hashlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -68,8 +71,9 @@ def chosen_and_rejected(pair) -> tuple[str, str]:
     return texts if score < 0 else texts[::-1]
 
 
-def run_morm(pairs: list, work: Path, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
-    """(wall seconds, {objective: held-out accuracy}) of one multi_head run over all objectives."""
+def run_morm(pairs: list, work: Path, args: argparse.Namespace) -> dict:
+    """One multi_head run over all objectives: wall and CPU seconds, {objective: held-out accuracy}."""
+    cpu_started = time.process_time()
     result = train(
         pairs,
         work / "morm-multi-head",
@@ -81,7 +85,11 @@ def run_morm(pairs: list, work: Path, args: argparse.Namespace) -> tuple[float, 
         max_length=args.max_length,
         eval_every=args.steps,
     )
-    return result.seconds, {o: result.metrics[f"eval/accuracy/{o}"] for o in OBJECTIVES}
+    return {
+        "seconds": result.seconds,
+        "cpu": time.process_time() - cpu_started,
+        "accuracy": {o: result.metrics[f"eval/accuracy/{o}"] for o in OBJECTIVES},
+    }
 
 
 def trl_config(output_dir: Path, args: argparse.Namespace, eos_token: str):
@@ -139,7 +147,7 @@ def run_trl(objective: str, split: tuple[list, list], work: Path, args: argparse
 
     train_pairs, held_out = split
     dataset = Dataset.from_list([dict(zip(("chosen", "rejected"), chosen_and_rejected(p))) for p in train_pairs])
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     model = AutoModelForSequenceClassification.from_pretrained(default_backbone(), num_labels=1, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(default_backbone(), local_files_only=True)
     trainer = RewardTrainer(
@@ -152,46 +160,61 @@ def run_trl(objective: str, split: tuple[list, list], work: Path, args: argparse
     accuracy = held_out_accuracy(model, tokenizer, held_out, args.max_length, tokenizer.eos_token)
     return {
         "seconds": time.monotonic() - started,
+        "cpu": time.process_time() - cpu_started,
         "train_pairs": len(dataset),
         "dropped": len(dataset) - len(trainer.train_dataset),
         "accuracy": accuracy,
     }
 
 
-def frozen_retrain(pairs: list, work: Path) -> dict[str, object]:
-    """{"scratch": TrainResult, "retrain": TrainResult}: all but 100 pairs, then all, sharing one cache."""
+def timed_train(pairs: list, output_dir: Path, **settings) -> tuple[object, float]:
+    """(TrainResult, CPU seconds of this process during the run)."""
+    cpu_started = time.process_time()
+    result = train(pairs, output_dir, **settings)
+    return result, time.process_time() - cpu_started
+
+
+def frozen_retrain(pairs: list, work: Path) -> dict[str, tuple[object, float]]:
+    """{"scratch": .., "retrain": ..} `timed_train` results: all but 100 pairs, then all, sharing one cache."""
     order = sorted(range(len(pairs)), key=lambda i: _hash(f"new-label:{pairs[i].id}"))
     new = set(order[:NEW_LABELS])
     old_pairs = [pair for i, pair in enumerate(pairs) if i not in new]
     new_pairs = [pairs[i] for i in sorted(new)]
     settings = {**FROZEN, "objectives": OBJECTIVES, "cache_dir": str(work / "embeddings")}
     return {
-        "scratch": train(old_pairs, work / "frozen-scratch", **settings),
-        "retrain": train(old_pairs + new_pairs, work / "frozen-retrain", **settings),
+        "scratch": timed_train(old_pairs, work / "frozen-scratch", **settings),
+        "retrain": timed_train(old_pairs + new_pairs, work / "frozen-retrain", **settings),
     }
 
 
-def print_comparison(morm_seconds: float, morm_accuracy: dict, trl: dict, splits: dict) -> None:
+def print_comparison(morm: dict, trl: dict, splits: dict) -> None:
     trl_seconds = sum(run["seconds"] for run in trl.values())
-    print(f"\n{'run':<22}{'wall s':>9}{'train pairs':>13}{'TRL dropped':>13}{'held-out':>10}{'acc':>7}")
+    trl_cpu = sum(run["cpu"] for run in trl.values())
+    print(f"\n{'run':<20}{'wall s':>8}{'CPU s':>8}{'train pairs':>13}{'TRL dropped':>13}{'held-out':>10}{'acc':>7}")
     for objective in OBJECTIVES:
         run = trl[objective]
-        print(f"{'TRL ' + objective:<22}{run['seconds']:>9.1f}{run['train_pairs']:>13}{run['dropped']:>13}"
-              f"{len(splits[objective][1]):>10}{run['accuracy']:>7.3f}")
-    print(f"{'TRL sum':<22}{trl_seconds:>9.1f}")
+        print(f"{'TRL ' + objective:<20}{run['seconds']:>8.1f}{run['cpu']:>8.1f}{run['train_pairs']:>13}"
+              f"{run['dropped']:>13}{len(splits[objective][1]):>10}{run['accuracy']:>7.3f}")
+    print(f"{'TRL sum':<20}{trl_seconds:>8.1f}{trl_cpu:>8.1f}")
     train_pairs = sum(len(train_pairs) for train_pairs, _ in splits.values())
-    print(f"{'morm multi_head':<22}{morm_seconds:>9.1f}{train_pairs:>13}{0:>13}")
+    print(f"{'morm multi_head':<20}{morm['seconds']:>8.1f}{morm['cpu']:>8.1f}{train_pairs:>13}{0:>13}")
     for objective in OBJECTIVES:
-        print(f"{'  head ' + objective:<22}{'':>35}{len(splits[objective][1]):>10}{morm_accuracy[objective]:>7.3f}")
-    print(f"wall-time ratio morm / TRL sum: {morm_seconds / trl_seconds:.3f}")
+        print(f"{'  head ' + objective:<20}{'':>42}{len(splits[objective][1]):>10}{morm['accuracy'][objective]:>7.3f}")
+    print(f"ratio morm / TRL sum: wall {morm['seconds'] / trl_seconds:.3f}, CPU {morm['cpu'] / trl_cpu:.3f}")
 
 
 def print_frozen(results: dict) -> None:
-    print(f"\n{'frozen run':<20}{'pairs':>7}{'steps':>7}{'wall s':>9}{'embedded':>10}{'reused':>8}{'mean acc':>10}")
-    for name, result in results.items():
-        print(f"{name:<20}{result.data_report.used:>7}{result.steps:>7}{result.seconds:>9.1f}"
+    print(f"\n{'frozen run':<12}{'pairs':>7}{'steps':>7}{'wall s':>8}{'CPU s':>8}{'embedded':>10}{'reused':>8}"
+          f"{'mean acc':>10}")
+    for name, (result, cpu) in results.items():
+        print(f"{name:<12}{result.data_report.used:>7}{result.steps:>7}{result.seconds:>8.1f}{cpu:>8.1f}"
               f"{result.embeddings_computed:>10}{result.embeddings_reused:>8}{result.metrics['eval/accuracy']:>10.3f}")
-    print(f"wall-time ratio retrain / scratch: {results['retrain'].seconds / results['scratch'].seconds:.3f}")
+    (scratch, scratch_cpu), (retrain, retrain_cpu) = results["scratch"], results["retrain"]
+    print(f"ratio retrain / scratch: wall {retrain.seconds / scratch.seconds:.3f}, CPU {retrain_cpu / scratch_cpu:.3f}")
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def parse_args() -> argparse.Namespace:
@@ -212,13 +235,16 @@ def main() -> None:
     print(f"{len(pairs)} HH harmless pairs in three disjoint id-hash thirds labeled {', '.join(OBJECTIVES)} "
           "(all three are harmlessness preferences); per objective train/held-out: "
           + ", ".join(f"{o} {len(t)}/{len(h)}" for o, (t, h) in splits.items()))
-    print(f"S={args.steps} steps, B={args.batch_size} pairs, lr={args.lr}, max_length={args.max_length}", flush=True)
+    print(f"S={args.steps} steps, B={args.batch_size} pairs, lr={args.lr}, max_length={args.max_length}; "
+          f"{load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="morm-bench-") as work:
         work = Path(work)
-        morm_seconds, morm_accuracy = run_morm(pairs, work, args)
+        morm = run_morm(pairs, work, args)
         trl = {objective: run_trl(objective, splits[objective], work, args) for objective in OBJECTIVES}
-        print_comparison(morm_seconds, morm_accuracy, trl, splits)
+        print_comparison(morm, trl, splits)
+        print(load_average(), flush=True)
         print_frozen(frozen_retrain(pairs, work))
+    print(load_average())
 
 
 if __name__ == "__main__":
