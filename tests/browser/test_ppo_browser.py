@@ -39,7 +39,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     form = page.locator("#ppo-form")
     form.locator("select[name=reward_run]").select_option(str(reward_run.pk))
     form.locator("input[name=policy]").fill(str(tiny_policy))
-    form.locator("input[name=steps]").fill("30")
+    form.locator("input[name=steps]").fill("300")  # long enough to be watched while it runs
     form.locator("input[name=batch_size]").fill("2")
     form.locator("input[name=max_new_tokens]").fill("6")
     form.locator("select[name=scalarization]").select_option("constrained")
