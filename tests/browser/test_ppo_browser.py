@@ -39,7 +39,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     form = page.locator("#ppo-form")
     form.locator("select[name=reward_run]").select_option(str(reward_run.pk))
     form.locator("input[name=policy]").fill(str(tiny_policy))
-    form.locator("input[name=steps]").fill("300")  # long enough to be watched while it runs
+    form.locator("input[name=steps]").fill("120")  # long enough to be watched while it runs
     form.locator("input[name=batch_size]").fill("2")
     form.locator("input[name=max_new_tokens]").fill("6")
     form.locator("select[name=scalarization]").select_option("constrained")
@@ -56,7 +56,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     page.wait_for_function(f"({POINTS_JS})() > {seen}", timeout=120_000)
 
     # The page reloads once when the run ends, showing before/after on held-out prompts and samples.
-    expect(page.locator("#status")).to_have_text("succeeded", timeout=300_000)
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=600_000)
     run = PolicyRun.objects.get()
     assert run.eval_after and run.eval_before
     expect(page.locator("#before-after tr[data-objective=harmless] td").nth(2)).not_to_have_text("—")
