@@ -28,13 +28,12 @@ import argparse
 import dataclasses
 import hashlib
 import logging
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rm_real_data import EVAL_FRACTION, FROZEN, SEED, load_hh_pairs, require_data, train
+from rm_real_data import EVAL_FRACTION, FROZEN, SEED, load_average, load_hh_pairs, require_data, train
 
 OBJECTIVES = ["helpful", "harmless", "honest"]
 NEW_LABELS = 100
@@ -211,10 +210,6 @@ def print_frozen(results: dict) -> None:
               f"{result.embeddings_computed:>10}{result.embeddings_reused:>8}{result.metrics['eval/accuracy']:>10.3f}")
     (scratch, scratch_cpu), (retrain, retrain_cpu) = results["scratch"], results["retrain"]
     print(f"ratio retrain / scratch: wall {retrain.seconds / scratch.seconds:.3f}, CPU {retrain_cpu / scratch_cpu:.3f}")
-
-
-def load_average() -> str:
-    return "load average " + " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def parse_args() -> argparse.Namespace:
