@@ -106,6 +106,10 @@ class RewardModelConfig:
     gradient_accumulation: int = 1
     """Micro-batches whose gradients are summed (averaged) into one optimizer step."""
 
+    disable_dropout: bool = True
+    """Train the backbone with its dropout off (as TRL's ``RewardConfig.disable_dropout``): the two sides
+    of a pair are then scored by the same network, and on CPU a step costs about half as much."""
+
     def objective_weights(self) -> dict[str, float]:
         """``{objective: w_o}`` in head order, with the 1.0 default filled in."""
         return {objective: float(self.loss_weights.get(objective, 1.0)) for objective in self.objectives}
@@ -151,8 +155,9 @@ class RewardModelConfig:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if not _is_number(self.eval_fraction) or not 0 <= self.eval_fraction <= 0.9:
             problems.append(f"eval_fraction must be in [0, 0.9], got {self.eval_fraction!r}")
-        if not isinstance(self.use_margin, bool):
-            problems.append(f"use_margin must be true or false, got {self.use_margin!r}")
+        for name in ("use_margin", "disable_dropout"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
             problems.append(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):

@@ -93,6 +93,7 @@ class RewardModel(nn.Module):
         mode: str = "multi_head",
         pooling: str = "auto",
         max_length: int = 256,
+        disable_dropout: bool = False,
         training_config: RewardModelConfig | None = None,
     ):
         super().__init__()
@@ -104,6 +105,8 @@ class RewardModel(nn.Module):
         self.mode = mode
         self.max_length = max_length
         self.training_config = training_config
+        # Frozen backbones keep dropout off too, so embeddings match the cached ones.
+        self.disable_dropout = disable_dropout or mode == "frozen"
         self.tokenizer = tokenizer
         self.tokenizer.truncation_side = "left"
         self.backbones = nn.ModuleDict(self._arrange_backbones(backbone))
@@ -147,6 +150,7 @@ class RewardModel(nn.Module):
             mode=config.mode,
             pooling=config.pooling,
             max_length=config.max_length,
+            disable_dropout=config.disable_dropout,
             training_config=config,
         )
 
@@ -156,8 +160,9 @@ class RewardModel(nn.Module):
 
     def train(self, mode: bool = True) -> RewardModel:
         super().train(mode)
-        if self.mode == "frozen":
-            # Dropout stays off so embeddings match the cached ones.
+        if self.disable_dropout:
+            # Eval mode turns off every kind of dropout a backbone has (modules and attention
+            # probabilities); gradients still flow.
             self.backbones.eval()
         return self
 

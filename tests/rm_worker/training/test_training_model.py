@@ -69,6 +69,22 @@ def test_frozen_mode_freezes_the_backbone_and_keeps_it_in_eval_mode():
     assert not model.backbones["shared"].training and model.heads.training
 
 
+@pytest.mark.parametrize("disable_dropout", [True, False])
+def test_disable_dropout_scores_both_sides_with_one_network_while_training(disable_dropout):
+    torch.manual_seed(0)
+    backbone = tiny_bert()
+    assert backbone.config.hidden_dropout_prob > 0
+    model = RewardModel(backbone, make_tokenizer(), OBJECTIVES, max_length=32, disable_dropout=disable_dropout)
+    model.train()
+    encoded = model.tokenizer(["w1 w2 ? good"] * 2, return_tensors="pt")
+    rewards = model(encoded["input_ids"], encoded["attention_mask"])
+    # Without dropout the same text scores the same in one training batch; with it, it does not.
+    assert torch.allclose(rewards[0], rewards[1], atol=1e-6) is disable_dropout
+    rewards.sum().backward()
+    assert all(p.grad is not None for p in model.backbones.parameters() if p.requires_grad)
+    assert model.heads.training
+
+
 def test_max_length_beyond_the_backbone_positions_is_rejected():
     with pytest.raises(ValueError, match="longer than the backbone's 128 positions"):
         RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, max_length=512)
