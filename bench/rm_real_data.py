@@ -14,7 +14,7 @@ is the best evaluated step, which is chosen on the same held-out pairs, so it is
 from __future__ import annotations
 
 import argparse
-import ast
+import json
 import logging
 import os
 import sys
@@ -92,12 +92,14 @@ def train(pairs: list, output_dir: Path, **settings):
 
 
 def override(text: str) -> tuple[str, object]:
-    """``key=value`` from the command line; the value is a Python literal (``3e-5``, ``256``, ``'cls'``)."""
-    key, _, value = text.partition("=")
+    """``key=value`` read as ``manage.py train_rm --set`` reads it: the value as JSON, else as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        raise argparse.ArgumentTypeError(f"expected key=<python literal>, got {text!r}") from None
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def parse_args() -> argparse.Namespace:

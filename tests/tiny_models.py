@@ -43,8 +43,8 @@ def tiny_bert() -> BertModel:
     return BertModel(config, add_pooling_layer=False)
 
 
-def tiny_llama() -> LlamaModel:
-    config = LlamaConfig(
+def _tiny_llama_config() -> LlamaConfig:
+    return LlamaConfig(
         vocab_size=len(VOCAB),
         hidden_size=32,
         intermediate_size=64,
@@ -55,23 +55,16 @@ def tiny_llama() -> LlamaModel:
         bos_token_id=VOCAB["[BOS]"],
         eos_token_id=VOCAB["[EOS]"],
     )
-    return LlamaModel(config)
+
+
+def tiny_llama() -> LlamaModel:
+    """A random tiny Llama backbone over VOCAB (a decoder reward-model backbone)."""
+    return LlamaModel(_tiny_llama_config())
 
 
 def tiny_causal_lm() -> LlamaForCausalLM:
     """A random tiny Llama with an LM head over VOCAB (a PPO policy)."""
-    config = LlamaConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        bos_token_id=VOCAB["[BOS]"],
-        eos_token_id=VOCAB["[EOS]"],
-    )
-    return LlamaForCausalLM(config)
+    return LlamaForCausalLM(_tiny_llama_config())
 
 
 def tiny_policy_factory(config):

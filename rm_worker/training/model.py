@@ -82,6 +82,7 @@ class RewardModel(nn.Module):
     ``backbone`` is one module, or in ``separate`` mode optionally ``{objective: module}``; given one
     module in ``separate`` mode, each further objective gets its own deep copy (same start, no sharing).
     The tokenizer is switched to left truncation.
+    ``disable_dropout`` keeps the backbone(s) in eval mode while training (always so in ``frozen`` mode).
     """
 
     def __init__(
