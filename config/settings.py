@@ -96,7 +96,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes SQLite's write lock at the start of every transaction, so
     # concurrent task leases are serialized instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MORM_SQLITE_TEST_NAME", "")}
+    # Tests use a file, not the in-memory default: in-memory SQLite shares one cache between
+    # connections, where a read that meets another thread's open write fails at once with
+    # "database table is locked" instead of waiting (browser tests read metrics while a
+    # training thread writes them).
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("MORM_SQLITE_TEST_NAME") or str(VAR_DIR / "test_morm.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
