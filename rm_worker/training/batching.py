@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import PreferencePair, pair_text
+from .data import PreferencePair, ScoredText, scored_text
 
 
 def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
@@ -28,6 +28,28 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list
         shortened = iter(tokenizer(long_texts, truncation=True, max_length=max_length)["input_ids"])
         probe = [next(shortened) if was_cut else ids for ids, was_cut in zip(probe, cut)]
     return probe, cut
+
+
+def response_starts(tokenizer, items: Sequence[ScoredText], max_length: int) -> list[int]:
+    """Position of each item's first response token in its ids as `encode_texts` cuts them (``response`` pooling).
+
+    Read off the fast tokenizer's character offsets. A token that straddles the boundary counts as
+    response; a response that kept no token (an empty one) points at the last token, so no span is empty.
+    """
+    if not items:
+        return []
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("response pooling needs a fast tokenizer: it finds the response by character offsets")
+    tokenizer.truncation_side = "left"
+    encoded = tokenizer(
+        [item.text for item in items], truncation=True, max_length=max_length, return_offsets_mapping=True
+    )
+    starts = []
+    for item, offsets in zip(items, encoded["offset_mapping"]):
+        boundary = len(item.text) - item.response_chars
+        # Special tokens have (0, 0) offsets and the context is never empty, so they never pass the boundary.
+        starts.append(next((i for i, (_, end) in enumerate(offsets) if end > boundary), len(offsets) - 1))
+    return starts
 
 
 def pad_token_id(tokenizer) -> int:
@@ -62,6 +84,7 @@ class PairBatch:
     input_ids: torch.Tensor | None = None  # [2B, L]
     attention_mask: torch.Tensor | None = None  # [2B, L]
     embeddings: torch.Tensor | None = None  # [2B, H]
+    response_start: torch.Tensor | None = None  # [2B]: first response token per row (``response`` pooling)
 
     def to(self, device: torch.device) -> PairBatch:
         moved = {name: None if value is None else value.to(device) for name, value in vars(self).items()}
@@ -78,6 +101,8 @@ class EncodedPairs:
     label_mask: torch.Tensor  # [N, O] bool
     margins: torch.Tensor  # [N, O] float
     truncated: int  # pairs with at least one side cut to max_length
+    starts_a: list[int] | None = None  # see `response_starts`; only for ``response`` pooling
+    starts_b: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.ids_a)
@@ -91,7 +116,12 @@ class EncodedPairs:
         input_ids, attention_mask = pad_right(
             [self.ids_a[i] for i in indices] + [self.ids_b[i] for i in indices], pad_id
         )
-        return PairBatch(**self._labels(indices), input_ids=input_ids, attention_mask=attention_mask)
+        response_start = None
+        if self.starts_a is not None:
+            response_start = torch.tensor([self.starts_a[i] for i in indices] + [self.starts_b[i] for i in indices])
+        return PairBatch(
+            **self._labels(indices), input_ids=input_ids, attention_mask=attention_mask, response_start=response_start
+        )
 
     def embedding_batch(
         self, indices: Sequence[int], embeddings_a: torch.Tensor, embeddings_b: torch.Tensor
@@ -127,13 +157,23 @@ def encode_pairs(
     objectives: Sequence[str],
     max_length: int,
     margin_scale: float | None = None,
+    response_spans: bool = False,
 ) -> EncodedPairs:
-    """Tokenize both sides of every pair (left truncation: long pairs are cut, never dropped)."""
-    ids_a, cut_a = encode_texts(tokenizer, [pair_text(p.prompt, p.response_a) for p in pairs], max_length)
-    ids_b, cut_b = encode_texts(tokenizer, [pair_text(p.prompt, p.response_b) for p in pairs], max_length)
+    """Tokenize both sides of every pair (left truncation: long pairs are cut, never dropped).
+
+    ``response_spans`` also finds where each response starts (`response_starts`), for ``response`` pooling.
+    """
+    items_a = [scored_text(p.prompt, p.response_a) for p in pairs]
+    items_b = [scored_text(p.prompt, p.response_b) for p in pairs]
+    ids_a, cut_a = encode_texts(tokenizer, [item.text for item in items_a], max_length)
+    ids_b, cut_b = encode_texts(tokenizer, [item.text for item in items_b], max_length)
     chosen_is_a, label_mask, margins = label_tensors(pairs, objectives, margin_scale)
     truncated = sum(a or b for a, b in zip(cut_a, cut_b))
-    return EncodedPairs(ids_a, ids_b, chosen_is_a, label_mask, margins, truncated)
+    starts_a = starts_b = None
+    if response_spans:
+        starts_a = response_starts(tokenizer, items_a, max_length)
+        starts_b = response_starts(tokenizer, items_b, max_length)
+    return EncodedPairs(ids_a, ids_b, chosen_is_a, label_mask, margins, truncated, starts_a, starts_b)
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int, chunk_batches: int = 50) -> list[list[int]]:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import torch
 
 MODES = ("multi_head", "separate", "frozen")
-POOLINGS = ("auto", "mean", "cls", "last")
+POOLINGS = ("auto", "mean", "response", "cls", "last")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -97,7 +97,9 @@ class RewardModelConfig:
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
 
     pooling: str = "auto"
-    """How a sequence becomes one vector: ``mean`` over non-pad tokens, ``cls`` (first token), ``last``
+    """How a sequence becomes one vector: ``mean`` over non-pad tokens, ``response`` (mean over the
+    response's tokens only: the backbone still reads the conversation, but the shared context does not
+    dilute what differs between the two sides; needs a fast tokenizer), ``cls`` (first token), ``last``
     (last non-pad token). ``auto`` picks ``mean`` for encoders and ``last`` for decoder/causal models."""
 
     cache_dir: str | None = None

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 Prompt = str | list[dict[str, str]]
 
@@ -179,6 +179,19 @@ def pair_text(prompt: Prompt, response: str) -> str:
     if context and not context.endswith("\n"):
         context += "\n"
     return f"{context}Assistant: {response}"
+
+
+class ScoredText(NamedTuple):
+    """One response as the reward model reads it: its `pair_text`, whose last ``response_chars`` characters
+    are the response (what ``response`` pooling averages over; the backbone still reads it all)."""
+
+    text: str
+    response_chars: int
+
+
+def scored_text(prompt: Prompt, response: str) -> ScoredText:
+    """The `ScoredText` of ``response`` answering ``prompt``."""
+    return ScoredText(pair_text(prompt, response), len(response))
 
 
 def select_trainable_pairs(

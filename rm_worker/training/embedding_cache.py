@@ -3,7 +3,8 @@
 A frozen backbone maps the same text to the same vector, so retraining the heads after new labels
 only needs the embeddings of texts never seen before. Entries are keyed by a namespace (backbone
 weights, tokenizer, pooling, max_length: see `RewardModel.embedding_namespace`) and the sha256 of
-the exact text, and stored as float32 blobs in one sqlite file.
+the exact text with the length of its response (what ``response`` pooling averages over), and stored
+as float32 blobs in one sqlite file.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import ScoredText
+
 CACHE_FILE = "embeddings.sqlite3"
 _LOOKUP_CHUNK = 500  # keys per SELECT, well under sqlite's bound-parameter limit
 
 
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def text_sha256(item: ScoredText) -> str:
+    """The cache key of one scored text: its characters and where its response starts."""
+    return hashlib.sha256(f"{item.response_chars}:{item.text}".encode()).hexdigest()
 
 
 class EmbeddingCache:
@@ -35,7 +39,7 @@ class EmbeddingCache:
         self,
         cache_dir: str | Path | None,
         namespace: str,
-        compute: Callable[[Sequence[str]], torch.Tensor],
+        compute: Callable[[Sequence[ScoredText]], torch.Tensor],
     ):
         self.namespace = namespace
         self.compute = compute
@@ -76,7 +80,7 @@ class EmbeddingCache:
             found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
         return found
 
-    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+    def embed(self, texts: Sequence[ScoredText]) -> torch.Tensor:
         """[N, H] float32 embeddings of ``texts`` (in order); duplicates and cached texts are not recomputed."""
         keys = [text_sha256(text) for text in texts]
         unique = dict(zip(keys, texts))

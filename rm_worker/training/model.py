@@ -23,9 +23,9 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from .batching import encode_texts, pad_right, pad_token_id
+from .batching import encode_texts, pad_right, pad_token_id, response_starts
 from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
-from .data import Prompt, pair_text
+from .data import Prompt, ScoredText, scored_text
 
 METADATA_FILE = "morm_reward_model.json"
 HEADS_FILE = "heads.safetensors"
@@ -61,13 +61,25 @@ def resolve_pooling(pooling: str, backbone_config) -> str:
     return "last" if is_decoder_config(backbone_config) else "mean"
 
 
-def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """[B, L, H] -> [B, H]: mean over non-pad tokens, the first token, or the last non-pad token."""
+def pool_hidden_states(
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    pooling: str,
+    response_start: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[B, L, H] -> [B, H]: mean over non-pad tokens, the first token, the last non-pad token, or (``response``)
+    mean over the non-pad tokens from ``response_start`` [B] on (right-padded rows)."""
     if pooling == "cls":
         return hidden[:, 0]
-    if pooling == "mean":
-        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    if pooling in ("mean", "response"):
+        mask = attention_mask.bool()
+        if pooling == "response":
+            if response_start is None:
+                raise ValueError("response pooling needs the position where each response starts")
+            positions = torch.arange(hidden.shape[1], device=hidden.device)
+            mask = mask & (positions.unsqueeze(0) >= response_start.to(hidden.device).unsqueeze(1))
+        weights = mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
     if pooling == "last":
         # Position of the last 1 in the mask: right for right padding, left padding works too.
         positions = torch.arange(hidden.shape[1], device=hidden.device)
@@ -113,6 +125,8 @@ class RewardModel(nn.Module):
         self.backbones = nn.ModuleDict(self._arrange_backbones(backbone))
         first = next(iter(self.backbones.values()))
         self.pooling = resolve_pooling(pooling, first.config)
+        if self.pooling == "response" and not getattr(tokenizer, "is_fast", False):
+            raise ValueError("response pooling needs a fast tokenizer: it finds the response by character offsets")
         positions = getattr(first.config, "max_position_embeddings", None)
         if positions is not None and max_length > positions:
             raise ValueError(f"max_length {max_length} is longer than the backbone's {positions} positions")
@@ -167,32 +181,46 @@ class RewardModel(nn.Module):
             self.backbones.eval()
         return self
 
-    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, backbone_key: str = SHARED) -> torch.Tensor:
-        """[B, H] pooled hidden states of one backbone."""
+    def pooled(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        response_start: torch.Tensor | None = None,
+        backbone_key: str = SHARED,
+    ) -> torch.Tensor:
+        """[B, H] pooled hidden states of one backbone (``response_start`` [B]: for ``response`` pooling)."""
         hidden = self.backbones[backbone_key](input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return pool_hidden_states(hidden, attention_mask, self.pooling)
+        return pool_hidden_states(hidden, attention_mask, self.pooling, response_start)
 
     def heads_on_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
         """[B, H] pooled embeddings -> [B, O] rewards (shared backbone modes)."""
         embeddings = embeddings.to(self.heads[self.objectives[0]].weight.dtype)
         return torch.cat([self.heads[objective](embeddings) for objective in self.objectives], dim=-1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[B, L] tokens -> [B, O] rewards, one column per objective in ``self.objectives`` order."""
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_start: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[B, L] tokens -> [B, O] rewards, one column per objective in ``self.objectives`` order.
+
+        ``response_start`` [B] (see `response_starts`) is needed by ``response`` pooling only.
+        """
         if self.mode != "separate":
-            return self.heads_on_embeddings(self.pooled(input_ids, attention_mask))
+            return self.heads_on_embeddings(self.pooled(input_ids, attention_mask, response_start))
         columns = []
         for objective in self.objectives:
-            pooled = self.pooled(input_ids, attention_mask, objective).to(self.heads[objective].weight.dtype)
+            pooled = self.pooled(input_ids, attention_mask, response_start, objective)
+            pooled = pooled.to(self.heads[objective].weight.dtype)
             columns.append(self.heads[objective](pooled))
         return torch.cat(columns, dim=-1)
 
     @torch.no_grad()
-    def _over_texts(self, texts: Sequence[str], compute, width: int, batch_size: int) -> torch.Tensor:
-        """Apply ``compute(input_ids, attention_mask)`` to texts in length-sorted batches; rows in input order."""
+    def _over_texts(self, texts: Sequence[ScoredText], compute, width: int, batch_size: int) -> torch.Tensor:
+        """Apply ``compute(input_ids, attention_mask, response_start)`` to texts in length-sorted batches;
+        rows in input order."""
         if not texts:
             return torch.empty(0, width)
-        token_ids, _ = encode_texts(self.tokenizer, texts, self.max_length)
+        token_ids, _ = encode_texts(self.tokenizer, [item.text for item in texts], self.max_length)
+        starts = response_starts(self.tokenizer, texts, self.max_length) if self.pooling == "response" else None
         order = sorted(range(len(token_ids)), key=lambda index: len(token_ids[index]))
         pad_id = pad_token_id(self.tokenizer)
         was_training = self.training
@@ -200,22 +228,26 @@ class RewardModel(nn.Module):
         try:
             chunks = []
             for start in range(0, len(order), batch_size):
-                input_ids, attention_mask = pad_right([token_ids[i] for i in order[start : start + batch_size]], pad_id)
-                chunks.append(compute(input_ids.to(self.device), attention_mask.to(self.device)).float().cpu())
+                rows = order[start : start + batch_size]
+                input_ids, attention_mask = pad_right([token_ids[i] for i in rows], pad_id)
+                response_start = None if starts is None else torch.tensor([starts[i] for i in rows], device=self.device)
+                chunks.append(
+                    compute(input_ids.to(self.device), attention_mask.to(self.device), response_start).float().cpu()
+                )
         finally:
             self.train(was_training)
         results = torch.empty(len(texts), width)
         results[torch.tensor(order)] = torch.cat(chunks)
         return results
 
-    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """[N, H] float32 pooled embeddings of the shared backbone (what frozen mode caches)."""
+    def embed_texts(self, texts: Sequence[ScoredText], batch_size: int = 64) -> torch.Tensor:
+        """[N, H] float32 pooled embeddings of the shared backbone (what frozen mode caches); see `scored_text`."""
         if self.mode == "separate":
             raise ValueError("separate mode has one backbone per objective: there is no shared embedding")
         return self._over_texts(texts, self.pooled, self.hidden_size, batch_size)
 
-    def rewards_for_texts(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
-        """[N, O] raw rewards of full texts (see `pair_text`), eval mode, no gradient."""
+    def rewards_for_texts(self, texts: Sequence[ScoredText], batch_size: int = 32) -> torch.Tensor:
+        """[N, O] raw rewards of responses in their conversations (see `scored_text`), eval mode, no gradient."""
         return self._over_texts(texts, self.forward, len(self.objectives), batch_size)
 
     def normalize(self, rewards: torch.Tensor) -> torch.Tensor:
@@ -233,7 +265,7 @@ class RewardModel(nn.Module):
         """``[{objective: reward}]``, one dict per (prompt, response)."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        rewards = self.rewards_for_texts([pair_text(p, r) for p, r in zip(prompts, responses)], batch_size)
+        rewards = self.rewards_for_texts([scored_text(p, r) for p, r in zip(prompts, responses)], batch_size)
         if normalized:
             rewards = self.normalize(rewards)
         return [dict(zip(self.objectives, row)) for row in rewards.tolist()]

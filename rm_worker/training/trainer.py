@@ -24,7 +24,7 @@ from transformers import get_linear_schedule_with_warmup
 from .batching import EncodedPairs, PairBatch, bucketed_batches, encode_pairs, pad_token_id
 from .checkpoint import TrainingPosition, has_checkpoint, load_checkpoint, save_checkpoint, seed_everything
 from .config import RewardModelConfig, resolve_device
-from .data import DataReport, PreferencePair, pair_text, select_trainable_pairs, split_pairs
+from .data import DataReport, PreferencePair, scored_text, select_trainable_pairs, split_pairs
 from .embedding_cache import EmbeddingCache
 from .loss import bradley_terry_loss
 from .metrics import PairMetrics
@@ -70,7 +70,7 @@ def _pair_rewards(model: RewardModel, batch: PairBatch) -> tuple[torch.Tensor, t
     if batch.embeddings is not None:
         rewards = model.heads_on_embeddings(batch.embeddings)
     else:
-        rewards = model(batch.input_ids, batch.attention_mask)
+        rewards = model(batch.input_ids, batch.attention_mask, batch.response_start)
     pairs = batch.label_mask.shape[0]
     return rewards[:pairs], rewards[pairs:]
 
@@ -98,7 +98,8 @@ def _embed_pairs(
     """Frozen mode: pooled embeddings of both sides of every pair, through the on-disk cache."""
     texts = []
     for pairs in splits.values():
-        texts += [pair_text(p.prompt, p.response_a) for p in pairs] + [pair_text(p.prompt, p.response_b) for p in pairs]
+        texts += [scored_text(p.prompt, p.response_a) for p in pairs]
+        texts += [scored_text(p.prompt, p.response_b) for p in pairs]
     with EmbeddingCache(config.cache_dir, model.embedding_namespace(), model.embed_texts) as cache:
         embeddings = cache.embed(texts).to(device)
     by_split, start = {}, 0
@@ -148,8 +149,10 @@ def train_reward_model(
         raise ValueError(f"No pairs to train on: {report.as_dict()}")
     model = RewardModel.from_config(config, backbone_factory).to(device)
     margin_scale = config.margin_scale if config.use_margin else None
-    train_data = encode_pairs(train_pairs, model.tokenizer, config.objectives, config.max_length, margin_scale)
-    eval_data = encode_pairs(eval_pairs, model.tokenizer, config.objectives, config.max_length, margin_scale)
+    # Frozen mode reads cached embeddings: spans only matter when the backbone runs on the batches.
+    spans = model.pooling == "response" and config.mode != "frozen"
+    train_data = encode_pairs(train_pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans)
+    eval_data = encode_pairs(eval_pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans)
     report = replace(
         report,
         train_pairs=len(train_pairs),

@@ -14,9 +14,12 @@ from rm_worker.training import (
     format_prompt,
     load_pairs,
     pair_text,
+    response_starts,
+    scored_text,
     select_trainable_pairs,
     split_pairs,
 )
+from rm_worker.training.batching import pad_token_id
 from tests.tiny_models import VOCAB, make_tokenizer, synthetic_pairs
 
 
@@ -121,6 +124,29 @@ def test_left_truncation_keeps_the_last_tokens():
     assert ids == [VOCAB["[CLS]"], *(VOCAB[w] for w in words[-6:]), VOCAB["[SEP]"]]
     (short_ids,), (short_cut,) = encode_texts(tokenizer, ["w1 w2"], max_length=8)
     assert not short_cut and short_ids == [VOCAB["[CLS]"], VOCAB["w1"], VOCAB["w2"], VOCAB["[SEP]"]]
+
+
+def test_response_starts_find_the_response_after_left_truncation():
+    tokenizer = make_tokenizer()
+    long_context = " ".join(f"w{i}" for i in range(40))
+    cases = [
+        (scored_text("w1", "good"), 4),  # [CLS] w1 Assistant : good [SEP]
+        (scored_text(long_context, "good safe"), 5),  # [CLS] w38 w39 Assistant : good safe [SEP]
+        (scored_text("w1", " ".join(["good"] * 20)), 1),  # the response fills the window after [CLS]
+        (scored_text("w1 w2", ""), 5),  # nothing to pool: the last token ([SEP])
+    ]
+    items = [item for item, _ in cases]
+    starts = response_starts(tokenizer, items, max_length=8)
+    assert starts == [start for _, start in cases]
+    ids, _ = encode_texts(tokenizer, [item.text for item in items], max_length=8)
+    assert ids[1][5] == VOCAB["good"] and ids[1][4] == VOCAB[":"] and len(ids[3]) == 6
+
+    pairs = [PreferencePair("p", long_context, "good safe", "bad", {"helpful": -1.0})]
+    encoded = encode_pairs(pairs, tokenizer, ["helpful"], max_length=8, response_spans=True)
+    assert (encoded.starts_a, encoded.starts_b) == ([5], [6])
+    batch = encoded.token_batch([0], pad_token_id(tokenizer))
+    assert batch.response_start.tolist() == [5, 6]
+    assert encode_pairs(pairs, tokenizer, ["helpful"], max_length=8).token_batch([0], 0).response_start is None
 
 
 def test_long_pairs_are_truncated_not_dropped_and_keep_their_responses():

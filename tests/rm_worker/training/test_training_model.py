@@ -5,10 +5,17 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModel, AutoTokenizer, BertConfig, GPT2Config, LlamaConfig
+from transformers import AutoModel, AutoTokenizer, BertConfig, CanineTokenizer, GPT2Config, LlamaConfig
 
-from rm_worker.training import RewardModel, RewardModelConfig, pool_hidden_states, resolve_pooling
-from tests.tiny_models import make_tokenizer, tiny_bert, tiny_llama
+from rm_worker.training import (
+    RewardModel,
+    RewardModelConfig,
+    pool_hidden_states,
+    resolve_pooling,
+    response_starts,
+    scored_text,
+)
+from tests.tiny_models import VOCAB, make_tokenizer, tiny_bert, tiny_llama
 
 OBJECTIVES = ["helpful", "harmless"]
 
@@ -22,6 +29,11 @@ def test_pool_hidden_states_by_hand():
     assert pool_hidden_states(hidden, right_padded, "cls").tolist() == [[0.0, 1.0], [6.0, 7.0]]
     left_padded = torch.tensor([[0, 1, 1], [1, 1, 1]])
     assert pool_hidden_states(hidden, left_padded, "last").tolist() == [[4.0, 5.0], [10.0, 11.0]]
+    # Response pooling: row 0's response is token 1 (token 2 is padding), row 1's tokens 1 and 2.
+    starts = torch.tensor([1, 1])
+    assert pool_hidden_states(hidden, right_padded, "response", starts).tolist() == [[2.0, 3.0], [9.0, 10.0]]
+    with pytest.raises(ValueError, match="where each response starts"):
+        pool_hidden_states(hidden, right_padded, "response")
 
 
 def test_auto_pooling_is_mean_for_encoders_and_last_for_decoders():
@@ -34,17 +46,41 @@ def test_auto_pooling_is_mean_for_encoders_and_last_for_decoders():
 
 
 @pytest.mark.parametrize(
-    ("backbone", "kind", "pooling"), [(tiny_bert, "encoder", "mean"), (tiny_llama, "decoder", "last")]
+    ("backbone", "kind", "pooling"),
+    [(tiny_bert, "encoder", "mean"), (tiny_bert, "encoder", "response"), (tiny_llama, "decoder", "last")],
 )
 def test_padding_does_not_change_a_score(backbone, kind, pooling):
     torch.manual_seed(0)
-    model = RewardModel(backbone(), make_tokenizer(kind), OBJECTIVES, max_length=64).eval()
+    model = RewardModel(backbone(), make_tokenizer(kind), OBJECTIVES, pooling=pooling, max_length=64).eval()
     assert model.pooling == pooling
     alone = model.score("w1 w2 ?", "good")
     # Scored beside a much longer text, the short one is right-padded: the mask must hide the padding.
     padded = model.score_batch(["w1 w2 ?", "w3 " * 30 + "?"], ["good", "bad safe"])[0]
     assert padded == pytest.approx(alone, abs=1e-5)
     assert set(alone) == set(OBJECTIVES) and all(isinstance(v, float) for v in alone.values())
+
+
+def test_response_pooling_averages_the_response_tokens_of_a_full_forward():
+    torch.manual_seed(0)
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, pooling="response", max_length=64).eval()
+    item = scored_text("w1 w2 ?", "good safe")
+    # [CLS] w1 w2 ? Assistant : good safe [SEP]: the response is "good safe" and the closing [SEP].
+    ids = model.tokenizer(item.text, return_tensors="pt")
+    assert response_starts(model.tokenizer, [item], 64) == [6] and ids["input_ids"][0, 6] == VOCAB["good"]
+    with torch.no_grad():
+        hidden = model.backbones["shared"](**ids).last_hidden_state[0]
+    assert torch.allclose(model.embed_texts([item])[0], hidden[6:].mean(dim=0), atol=1e-6)
+    # The same text with a longer context part pools more tokens: a different embedding.
+    assert not torch.allclose(model.embed_texts([item._replace(response_chars=4)])[0], hidden[6:].mean(dim=0))
+
+
+def test_response_pooling_needs_a_fast_tokenizer():
+    slow = CanineTokenizer()  # a pure-Python tokenizer: no character offsets
+    assert not slow.is_fast
+    with pytest.raises(ValueError, match="fast tokenizer"):
+        RewardModel(tiny_bert(), slow, OBJECTIVES, pooling="response", max_length=32)
+    with pytest.raises(ValueError, match="fast tokenizer"):
+        response_starts(slow, [scored_text("w1", "good")], 16)
 
 
 def test_separate_mode_builds_independent_backbones():
@@ -90,11 +126,15 @@ def test_max_length_beyond_the_backbone_positions_is_rejected():
         RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, max_length=512)
 
 
-@pytest.mark.parametrize("mode", ["multi_head", "separate", "frozen"])
-def test_save_and_load_give_identical_scores(tmp_path, mode):
+@pytest.mark.parametrize(
+    ("mode", "pooling"), [("multi_head", "mean"), ("separate", "mean"), ("frozen", "mean"), ("separate", "response")]
+)
+def test_save_and_load_give_identical_scores(tmp_path, mode, pooling):
     torch.manual_seed(0)
-    config = RewardModelConfig(objectives=OBJECTIVES, backbone="tiny-bert", mode=mode, max_length=32)
-    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode=mode, max_length=32, training_config=config)
+    config = RewardModelConfig(objectives=OBJECTIVES, backbone="tiny-bert", mode=mode, pooling=pooling, max_length=32)
+    model = RewardModel(
+        tiny_bert(), make_tokenizer(), OBJECTIVES, mode=mode, pooling=pooling, max_length=32, training_config=config
+    )
     model.normalization = {"helpful": {"mean": 0.5, "std": 2.0}, "harmless": {"mean": -1.0, "std": 0.5}}
     prompts = ["w1 w2 ?", [{"role": "user", "content": "w3 w4 ?"}]]
     responses = ["good safe", "bad harm w5"]
@@ -106,7 +146,7 @@ def test_save_and_load_give_identical_scores(tmp_path, mode):
     assert loaded.score_batch(prompts, responses) == expected
     assert (loaded.mode, loaded.pooling, loaded.objectives, loaded.training_config) == (
         mode,
-        "mean",
+        pooling,
         OBJECTIVES,
         config,
     )

@@ -12,6 +12,7 @@ from rm_worker.training import (
     TrainCallbacks,
     evaluate_reward_model,
     load_pairs,
+    split_pairs,
     train_reward_model,
 )
 from tests.tiny_models import synthetic_pairs, tiny_bert_factory, tiny_config
@@ -130,6 +131,21 @@ def test_frozen_mode_retraining_embeds_only_the_new_texts(tmp_path):
     assert more.embeddings_computed == 10 and more.embeddings_reused == 60
     assert "train/learning_rate/backbone" not in more.metrics
     assert RewardModel.from_pretrained(more.model_dir).mode == "frozen"
+
+
+@pytest.mark.parametrize("mode", ["multi_head", "frozen"])
+def test_response_pooling_trains_and_the_exported_model_scores_as_training_measured(tmp_path, mode):
+    config = tiny_config(mode=mode, pooling="response", max_steps=4, eval_every=4)
+    pairs = synthetic_pairs(40)
+    result = train(config, pairs, tmp_path)
+    assert result.best_step == 4
+    loaded = RewardModel.from_pretrained(result.model_dir)
+    assert loaded.pooling == "response"
+    # Batches with response spans (or cached embeddings) and scoring (texts) must pool the same tokens.
+    _, held_out = split_pairs(pairs, config.eval_fraction, config.seed)
+    report = evaluate_reward_model(result.model_dir, held_out)
+    assert report["helpful"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/helpful"])
+    assert report["harmless"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/harmless"])
 
 
 def test_separate_mode_trains_one_backbone_per_objective(tmp_path):
