@@ -30,16 +30,21 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list
     return probe, cut
 
 
+def require_offsets(tokenizer) -> None:
+    """Raise unless ``tokenizer`` maps tokens to character offsets, which `response_starts` needs."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("response pooling needs a fast tokenizer: it finds the response by character offsets")
+
+
 def response_starts(tokenizer, items: Sequence[ScoredText], max_length: int) -> list[int]:
     """Position of each item's first response token in its ids as `encode_texts` cuts them (``response`` pooling).
 
     Read off the fast tokenizer's character offsets. A token that straddles the boundary counts as
     response; a response that kept no token (an empty one) points at the last token, so no span is empty.
     """
+    require_offsets(tokenizer)
     if not items:
         return []
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("response pooling needs a fast tokenizer: it finds the response by character offsets")
     tokenizer.truncation_side = "left"
     encoded = tokenizer(
         [item.text for item in items], truncation=True, max_length=max_length, return_offsets_mapping=True

@@ -23,7 +23,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from .batching import encode_texts, pad_right, pad_token_id, response_starts
+from .batching import encode_texts, pad_right, pad_token_id, require_offsets, response_starts
 from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
 from .data import Prompt, ScoredText, scored_text
 
@@ -125,8 +125,8 @@ class RewardModel(nn.Module):
         self.backbones = nn.ModuleDict(self._arrange_backbones(backbone))
         first = next(iter(self.backbones.values()))
         self.pooling = resolve_pooling(pooling, first.config)
-        if self.pooling == "response" and not getattr(tokenizer, "is_fast", False):
-            raise ValueError("response pooling needs a fast tokenizer: it finds the response by character offsets")
+        if self.pooling == "response":
+            require_offsets(tokenizer)
         positions = getattr(first.config, "max_position_embeddings", None)
         if positions is not None and max_length > positions:
             raise ValueError(f"max_length {max_length} is longer than the backbone's {positions} positions")
