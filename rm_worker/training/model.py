@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel, AutoTokenizer, GgufConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .batching import encode_texts, pad_right, pad_token_id, require_offsets, response_starts
@@ -33,11 +33,16 @@ FORMAT_VERSION = 1
 SHARED = "shared"  # key of the one backbone in multi_head and frozen modes
 
 
-def load_backbone(path: str) -> tuple[nn.Module, object]:
-    """(AutoModel, AutoTokenizer) from a local folder; never downloads."""
-    return AutoModel.from_pretrained(path, local_files_only=True), AutoTokenizer.from_pretrained(
-        path, local_files_only=True
-    )
+def load_backbone(path: str, gguf_file: str | None = None) -> tuple[nn.Module, object]:
+    """(AutoModel, AutoTokenizer) from a local folder, or from the GGUF file ``gguf_file`` in it; never downloads."""
+    options = {"local_files_only": True}
+    if gguf_file:
+        options["gguf_file"] = gguf_file
+    model_options = dict(options)
+    if gguf_file:
+        # Plain float weights: trainable, and savable with save_pretrained (a GGUF-quantized model is not).
+        model_options["quantization_config"] = GgufConfig(dequantize=True)
+    return AutoModel.from_pretrained(path, **model_options), AutoTokenizer.from_pretrained(path, **options)
 
 
 def is_decoder_config(backbone_config) -> bool:
@@ -157,7 +162,10 @@ class RewardModel(nn.Module):
         backbone_factory: Callable[[RewardModelConfig], tuple[nn.Module, object]] | None = None,
     ) -> RewardModel:
         """A fresh model to train: ``backbone_factory(config) -> (backbone, tokenizer)``, default the local folder."""
-        backbone, tokenizer = backbone_factory(config) if backbone_factory else load_backbone(config.backbone)
+        if backbone_factory:
+            backbone, tokenizer = backbone_factory(config)
+        else:
+            backbone, tokenizer = load_backbone(config.backbone, config.backbone_gguf_file)
         return cls(
             backbone,
             tokenizer,

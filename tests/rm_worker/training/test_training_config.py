@@ -38,6 +38,8 @@ def test_from_dict_rejects_unknown_fields_and_missing_objectives():
         ({"mode": "ensemble"}, "mode must be one of"),
         ({"pooling": "max"}, "pooling must be one of"),
         ({"backbone": ""}, "backbone must be"),
+        ({"backbone_gguf_file": ""}, "backbone_gguf_file must be a file name"),
+        ({"backbone_gguf_file": 3}, "backbone_gguf_file must be a file name"),
         ({"loss_weights": {"honest": 1.0}}, "unknown objective(s): honest"),
         ({"loss_weights": {"helpful": -1.0}}, "loss_weights must be numbers >= 0"),
         ({"loss_weights": {"helpful": 0.0}}, "at least one objective a positive weight"),

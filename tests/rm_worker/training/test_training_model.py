@@ -10,11 +10,14 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, CanineTokenizer, 
 from rm_worker.training import (
     RewardModel,
     RewardModelConfig,
+    default_policy,
     pool_hidden_states,
     resolve_pooling,
     response_starts,
     scored_text,
 )
+from rm_worker.training.model import is_decoder_config
+from rm_worker.training.ppo_config import DEFAULT_POLICY_GGUF
 from tests.tiny_models import VOCAB, make_tokenizer, tiny_bert, tiny_llama
 
 OBJECTIVES = ["helpful", "harmless"]
@@ -171,6 +174,26 @@ def test_the_packaged_minilm_loads_offline_and_scores_a_pair():
     scores = model.score_batch(["How do I boil an egg?"] * 2, ["Simmer it for nine minutes.", "No."])
     assert len(scores) == 2 and all(set(s) == set(OBJECTIVES) for s in scores)
     assert all(torch.isfinite(torch.tensor(list(s.values()))).all() for s in scores)
+
+
+def test_the_packaged_smollm2_gguf_serves_as_a_backbone_and_saves_as_a_plain_folder(tmp_path):
+    config = RewardModelConfig(
+        objectives=OBJECTIVES,
+        backbone=default_policy(),
+        backbone_gguf_file=DEFAULT_POLICY_GGUF,
+        pooling="response",
+        max_length=64,
+        device="cpu",
+    )
+    model = RewardModel.from_config(config).eval()
+    assert model.hidden_size == 576 and is_decoder_config(model.backbones["shared"].config)
+    prompts, responses = ["How do I boil an egg?"] * 2, ["Simmer it for nine minutes.", "No."]
+    expected = model.score_batch(prompts, responses)
+    model.save_pretrained(tmp_path / "rm")
+    assert not list((tmp_path / "rm").rglob("*.gguf"))
+    loaded = RewardModel.from_pretrained(tmp_path / "rm", device="cpu")
+    for got, want in zip(loaded.score_batch(prompts, responses), expected):
+        assert got == pytest.approx(want, abs=1e-4)
 
 
 def test_saved_directory_loads_with_plain_hugging_face_classes(tmp_path):
