@@ -199,6 +199,14 @@ class RewardRunForm(forms.Form):
     backbone = forms.CharField(
         required=False, help_text="Local Hugging Face model directory; blank: the packaged MiniLM-L6 encoder."
     )
+    backbone_gguf_file = forms.CharField(
+        required=False, label="Backbone GGUF file", help_text="A .gguf file in that directory to load (optional)."
+    )
+    pooling = forms.ChoiceField(
+        choices=[("auto", "auto (mean for encoders, last token for decoders)"), ("mean", "mean"),
+                 ("response", "response (mean over the response's tokens)"), ("cls", "cls"), ("last", "last")],
+        initial="auto",
+    )
     epochs = forms.IntegerField(min_value=1, max_value=100, initial=1)
     max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop after this many steps (optional).")
     learning_rate = forms.FloatField(min_value=0, initial=3e-5)
@@ -221,10 +229,11 @@ class RewardRunForm(forms.Form):
 
     def overrides(self) -> dict:
         data = self.cleaned_data
-        values = {name: data[name] for name in ("mode", "epochs", "learning_rate", "batch_size", "max_length",
-                                                "use_margin")}
-        if data["backbone"]:
-            values["backbone"] = data["backbone"]
+        values = {name: data[name] for name in ("mode", "pooling", "epochs", "learning_rate", "batch_size",
+                                                "max_length", "use_margin")}
+        for name in ("backbone", "backbone_gguf_file"):
+            if data[name]:
+                values[name] = data[name]
         if data["max_steps"]:
             values["max_steps"] = data["max_steps"]
         values["loss_weights"] = {key: data[f"w_{key}"] for key in self.objective_keys}

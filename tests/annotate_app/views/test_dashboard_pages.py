@@ -20,7 +20,8 @@ def project():
 
 def _form(**values):
     data = {"data": "latest", "mode": "frozen", "epochs": "2", "learning_rate": "0.001", "batch_size": "8",
-            "max_length": "64", "w_helpful": "0.5", "w_harmless": "2", "w_honest": "1", "backbone": ""}
+            "max_length": "64", "w_helpful": "0.5", "w_harmless": "2", "w_honest": "1", "backbone": "",
+            "pooling": "auto"}
     data.update(values)
     return data
 
@@ -28,12 +29,14 @@ def _form(**values):
 def test_dashboard_form_queues_a_run_with_the_chosen_settings(project, django_capture_on_commit_callbacks):
     client = logged_in_client(member(project, Role.RESEARCHER))
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client.post(f"/projects/{project.slug}/dashboard/", _form(use_margin="on", max_steps="30"))
+        response = client.post(f"/projects/{project.slug}/dashboard/",
+                               _form(use_margin="on", max_steps="30", pooling="response"))
     run = RewardModelRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/projects/{project.slug}/reward-runs/{run.pk}/"
     assert len(callbacks) == 1
     config = run.config
     assert (config["mode"], config["epochs"], config["max_steps"], config["use_margin"]) == ("frozen", 2, 30, True)
+    assert config["pooling"] == "response" and config["backbone_gguf_file"] is None
     assert config["loss_weights"] == {"helpful": 0.5, "harmless": 2.0, "honest": 1.0}
     page = client.get(response["Location"]).content.decode()
     assert f"Snapshot {run.snapshot_id}" in page and run.snapshot.sha256 in page and "Cancel" in page
@@ -46,10 +49,18 @@ def test_dashboard_trains_on_an_existing_snapshot(project):
     assert RewardModelRun.objects.get().snapshot == snapshot
 
 
+def test_dashboard_passes_a_gguf_backbone_file(project):
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(backbone="/models/smollm2", backbone_gguf_file="m.gguf"))
+    config = RewardModelRun.objects.get().config
+    assert (config["backbone"], config["backbone_gguf_file"]) == ("/models/smollm2", "m.gguf")
+
+
 @pytest.mark.parametrize("values, message", [
     ({"w_harmless": "-1"}, "greater than or equal to 0"),
     ({"w_helpful": "0", "w_harmless": "0", "w_honest": "0"}, "positive weight"),
     ({"mode": "giant"}, "Select a valid choice"),
+    ({"pooling": "max"}, "Select a valid choice"),
     ({"data": "999"}, "Select a valid choice"),
 ])
 def test_dashboard_rejects_bad_settings(project, values, message):
