@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from rm_worker.training.config import POOLINGS
 from rm_worker.training.scalarization import resolve_weights
 
 from .importers import FORMATS
@@ -187,6 +188,12 @@ class GoldForm(forms.Form):
         }
 
 
+POOLING_LABELS = {
+    "auto": "auto (mean for encoders, last token for decoders)",
+    "response": "response (mean over the response's tokens)",
+}
+
+
 class RewardRunForm(forms.Form):
     """The dashboard's "Train reward model" form; its values become RewardModelConfig overrides."""
 
@@ -203,9 +210,7 @@ class RewardRunForm(forms.Form):
         required=False, label="Backbone GGUF file", help_text="A .gguf file in that directory to load (optional)."
     )
     pooling = forms.ChoiceField(
-        choices=[("auto", "auto (mean for encoders, last token for decoders)"), ("mean", "mean"),
-                 ("response", "response (mean over the response's tokens)"), ("cls", "cls"), ("last", "last")],
-        initial="auto",
+        choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="auto"
     )
     epochs = forms.IntegerField(min_value=1, max_value=100, initial=1)
     max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop after this many steps (optional).")

@@ -113,19 +113,19 @@ def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, wo
     outer_train, _ = split_pairs(pairs, EVAL_FRACTION, SEED)
     best, best_accuracy = None, -1.0
     for values in itertools.product(*choices.values()):
-        trial = {**settings, **dict(zip(choices, values))}
-        if "cache_dir" in trial:
-            trial["cache_dir"] = cache_dir
+        chosen = dict(zip(choices, values))
+        trial = {**settings, **chosen}
+        run_settings = {**trial, "cache_dir": cache_dir} if "cache_dir" in trial else trial
         accuracies, seconds = [], 0.0
         for seed in range(SEED + 1, SEED + 1 + seeds):
-            result = train(outer_train, work / "select", seed=seed, objectives=["harmless"], **trial)
+            result = train(outer_train, work / "select", seed=seed, objectives=["harmless"], **run_settings)
             accuracies.append(result.metrics["eval/accuracy/harmless"])
             seconds += result.seconds
         accuracy = sum(accuracies) / len(accuracies)
-        print(f"  select {dict(zip(choices, values))}: mean inner accuracy {accuracy:.3f} "
+        print(f"  select {chosen}: mean inner accuracy {accuracy:.3f} "
               f"({' '.join(f'{a:.3f}' for a in accuracies)}; {seconds:.1f} s)", flush=True)
         if accuracy > best_accuracy:
-            best, best_accuracy = {**settings, **dict(zip(choices, values))}, accuracy
+            best, best_accuracy = trial, accuracy
     return best
 
 
@@ -142,8 +142,8 @@ def override(text: str) -> tuple[str, object]:
 
 def choice_list(text: str) -> tuple[str, list]:
     """``key=v1,v2`` -> (key, [v1, v2]), each value read as in `override`."""
-    key, value = override(text)
-    return key, [override(f"{key}={item}")[1] for item in str(value).split(",")] if "," in str(value) else [value]
+    key, _ = override(text)  # rejects text without key=
+    return key, [override(f"{key}={item}")[1] for item in text.partition("=")[2].split(",")]
 
 
 def parse_args() -> argparse.Namespace:

@@ -23,7 +23,7 @@ CACHE_FILE = "embeddings.sqlite3"
 _LOOKUP_CHUNK = 500  # keys per SELECT, well under sqlite's bound-parameter limit
 
 
-def text_sha256(item: ScoredText) -> str:
+def cache_key(item: ScoredText) -> str:
     """The cache key of one scored text: its characters and where its response starts."""
     return hashlib.sha256(f"{item.response_chars}:{item.text}".encode()).hexdigest()
 
@@ -82,7 +82,7 @@ class EmbeddingCache:
 
     def embed(self, texts: Sequence[ScoredText]) -> torch.Tensor:
         """[N, H] float32 embeddings of ``texts`` (in order); duplicates and cached texts are not recomputed."""
-        keys = [text_sha256(text) for text in texts]
+        keys = [cache_key(text) for text in texts]
         unique = dict(zip(keys, texts))
         vectors = self._lookup(list(unique))
         missing = [key for key in unique if key not in vectors]

@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, GgufConfig
+from transformers import AutoModel, AutoTokenizer
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .batching import encode_texts, pad_right, pad_token_id, require_offsets, response_starts
 from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
 from .data import Prompt, ScoredText, scored_text
+from .pretrained import load_pretrained
 
 METADATA_FILE = "morm_reward_model.json"
 HEADS_FILE = "heads.safetensors"
@@ -35,14 +36,7 @@ SHARED = "shared"  # key of the one backbone in multi_head and frozen modes
 
 def load_backbone(path: str, gguf_file: str | None = None) -> tuple[nn.Module, object]:
     """(AutoModel, AutoTokenizer) from a local folder, or from the GGUF file ``gguf_file`` in it; never downloads."""
-    options = {"local_files_only": True}
-    if gguf_file:
-        options["gguf_file"] = gguf_file
-    model_options = dict(options)
-    if gguf_file:
-        # Plain float weights: trainable, and savable with save_pretrained (a GGUF-quantized model is not).
-        model_options["quantization_config"] = GgufConfig(dequantize=True)
-    return AutoModel.from_pretrained(path, **model_options), AutoTokenizer.from_pretrained(path, **options)
+    return load_pretrained(AutoModel, path, gguf_file)
 
 
 def is_decoder_config(backbone_config) -> bool:

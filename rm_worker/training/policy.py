@@ -15,9 +15,10 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft
 from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from safetensors.torch import save_file
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, GenerationConfig
 
 from .ppo_config import PPOConfig
+from .pretrained import load_pretrained
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 FALLBACK_TARGET_MODULES = ["q_proj", "v_proj"]
@@ -27,11 +28,7 @@ PolicyFactory = Callable[[PPOConfig], tuple[nn.Module, object]]
 
 def load_policy(config: PPOConfig) -> tuple[nn.Module, object]:
     """(AutoModelForCausalLM, AutoTokenizer) from the local ``config.policy`` folder (a GGUF file in it when set)."""
-    options = {"local_files_only": True}
-    if config.policy_gguf_file:
-        options["gguf_file"] = config.policy_gguf_file
-    tokenizer = AutoTokenizer.from_pretrained(config.policy, **options)
-    return AutoModelForCausalLM.from_pretrained(config.policy, **options), tokenizer
+    return load_pretrained(AutoModelForCausalLM, config.policy, config.policy_gguf_file)
 
 
 def prepare_tokenizer(tokenizer):
