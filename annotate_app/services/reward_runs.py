@@ -6,8 +6,8 @@ from django.db import transaction
 
 from rm_worker.training.config import RewardModelConfig
 
-from ..models import Project, RewardModelRun, Snapshot, SnapshotFormat, SnapshotStatus
-from .runs import config_from
+from ..models import Project, RewardModelRun, RunStatus, Snapshot, SnapshotFormat, SnapshotStatus
+from .runs import config_from, run_dir
 from .snapshots import snapshot_create
 
 
@@ -24,13 +24,24 @@ def reward_run_create(
     snapshot: Snapshot | None = None,
     overrides: dict | None = None,
     user: AbstractBaseUser | None = None,
+    init_heads_run: RewardModelRun | None = None,
     enqueue: bool = True,
 ) -> RewardModelRun:
     """Queue a reward-model run on a ready jsonl snapshot, or on a new one of the latest labels.
 
+    ``init_heads_run``: a succeeded run of this project whose exported heads start the new run's
+    (``init_heads_from``; e.g. a ``frozen`` run before fine-tuning in ``multi_head`` mode).
     The Celery task is sent after commit, to the ``training`` queue.
     """
-    config = reward_config_for(project, overrides or {})
+    overrides = dict(overrides or {})
+    if init_heads_run is not None:
+        if init_heads_run.project_id != project.pk:
+            raise ValidationError({"init_heads_run": "That reward-model run belongs to another project."})
+        if init_heads_run.status != RunStatus.SUCCEEDED:
+            raise ValidationError({"init_heads_run": f"Reward-model run {init_heads_run.pk} is "
+                                                     f"{init_heads_run.status}; heads come from a succeeded one."})
+        overrides["init_heads_from"] = str(run_dir(init_heads_run) / "model")
+    config = reward_config_for(project, overrides)
     if snapshot is None:
         snapshot = snapshot_create(project=project, format=SnapshotFormat.JSONL, user=user, background=False)
     if snapshot.project_id != project.pk:

@@ -23,8 +23,12 @@ def dashboard(request, slug):
         snapshot = None
         if form.snapshot_id() is not None:
             snapshot = get_object_or_404(project.snapshots, pk=form.snapshot_id())
+        init_heads_run = None
+        if form.init_heads_run_id() is not None:
+            init_heads_run = get_object_or_404(project.reward_runs, pk=form.init_heads_run_id())
         try:
-            run = reward_run_create(project=project, snapshot=snapshot, overrides=form.overrides(), user=request.user)
+            run = reward_run_create(project=project, snapshot=snapshot, overrides=form.overrides(), user=request.user,
+                                    init_heads_run=init_heads_run)
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:

@@ -107,6 +107,12 @@ class RewardModelConfig:
     dilute what differs between the two sides; needs a fast tokenizer), ``cls`` (first token), ``last``
     (last non-pad token). ``auto`` picks ``mean`` for encoders and ``last`` for decoder/causal models."""
 
+    init_heads_from: str | None = None
+    """A saved reward model folder (a run's exported ``model/``) whose heads start this run's heads, e.g. a
+    ``frozen`` run on the same backbone before a ``multi_head`` one: linear probing, then fine-tuning
+    (LP-FT, Kumar et al. 2022), so the backbone's first updates follow heads that already rank pairs
+    rather than random ones. Objectives it lacks start random; its pooling and hidden size must match."""
+
     cache_dir: str | None = None
     """Folder of the ``frozen`` mode embedding cache; ``None`` keeps embeddings in memory for one run."""
 
@@ -173,8 +179,10 @@ class RewardModelConfig:
             problems.append(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
-            problems.append("cache_dir must be a folder path or None")
+        for name in ("cache_dir", "init_heads_from"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                problems.append(f"{name} must be a folder path or None")
         if problems:
             raise ValueError("Invalid reward model config: " + "; ".join(problems))
 

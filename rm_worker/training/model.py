@@ -321,13 +321,36 @@ class RewardModel(nn.Module):
         (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         return directory
 
+    def load_heads(self, directory: str | Path) -> list[str]:
+        """Copy the heads of a saved reward model (see `save_pretrained`) into this model's heads of the same
+        objectives; returns the objectives copied. The saved model must pool the same way into vectors of the
+        same size, and share at least one objective."""
+        directory = Path(directory)
+        metadata = _read_metadata(directory)
+        problems = []
+        if metadata["hidden_size"] != self.hidden_size:
+            problems.append(f"its hidden size is {metadata['hidden_size']}, this backbone's is {self.hidden_size}")
+        if metadata["pooling"] != self.pooling:
+            problems.append(f"it pools {metadata['pooling']!r}, this model pools {self.pooling!r}")
+        shared = [objective for objective in self.objectives if objective in metadata["objectives"]]
+        if not shared:
+            problems.append(
+                f"it has no head for {', '.join(self.objectives)} (it has {', '.join(metadata['objectives'])})"
+            )
+        if problems:
+            raise ValueError(f"cannot start heads from {directory}: " + "; ".join(problems))
+        heads = load_file(directory / HEADS_FILE)
+        with torch.no_grad():
+            for objective in shared:
+                for name, parameter in self.heads[objective].named_parameters():
+                    parameter.copy_(heads[f"{objective}.{name}"])
+        return shared
+
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> RewardModel:
         """Load a folder written by `save_pretrained`, in eval mode, on ``device`` (default: CUDA if available)."""
         directory = Path(directory)
-        metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{directory}: unsupported reward model format {metadata.get('format_version')!r}")
+        metadata = _read_metadata(directory)
         backbones = {
             key: AutoModel.from_pretrained(directory / folder, local_files_only=True)
             for key, folder in metadata["backbones"].items()
@@ -348,3 +371,13 @@ class RewardModel(nn.Module):
         model.normalization = metadata.get("normalization") or {}
         model.to(device if isinstance(device, torch.device) else resolve_device(device or "auto"))
         return model.eval()
+
+
+def _read_metadata(directory: Path) -> dict:
+    """The saved model's `METADATA_FILE`; ValueError when the folder is not a reward model of this format."""
+    if not (directory / METADATA_FILE).is_file():
+        raise ValueError(f"{directory} is not a saved reward model (no {METADATA_FILE})")
+    metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{directory}: unsupported reward model format {metadata.get('format_version')!r}")
+    return metadata

@@ -148,6 +148,9 @@ def train_reward_model(
     if not train_pairs:
         raise ValueError(f"No pairs to train on: {report.as_dict()}")
     model = RewardModel.from_config(config, backbone_factory).to(device)
+    if config.init_heads_from and not resume:  # a resumed run's heads come from its checkpoint
+        copied = model.load_heads(config.init_heads_from)
+        logger.info("heads %s start from %s", ", ".join(copied), config.init_heads_from)
     margin_scale = config.margin_scale if config.use_margin else None
     # Frozen mode reads cached embeddings: spans only matter when the backbone runs on the batches.
     spans = model.pooling == "response" and config.mode != "frozen"

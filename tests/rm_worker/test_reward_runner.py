@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from annotate_app.models import MetricPoint, RewardModelRun, RunStatus
@@ -41,6 +42,26 @@ def test_a_run_trains_writes_metrics_and_succeeds(project):
     assert run.data_report["objectives"]["harmless"]["pairs"] == 8
     assert (run_dir(run) / "model").is_dir()
     assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == "skipped"  # idempotent
+
+
+def test_a_run_can_start_its_heads_from_a_finished_run(project):
+    """LP-FT from the services: a frozen run, then a multi_head run whose heads start from its export."""
+    probe = reward_run_create(project=project, overrides={**TINY, "mode": "frozen"}, enqueue=False)
+    assert run_reward_training(probe.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+    probe.refresh_from_db()
+    run = reward_run_create(project=project, overrides=TINY, init_heads_run=probe, enqueue=False)
+    assert run.config["init_heads_from"] == str(run_dir(probe) / "model")
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+
+
+def test_heads_come_only_from_a_succeeded_run_of_the_same_project(project):
+    queued = reward_run_create(project=project, overrides=TINY, enqueue=False)
+    with pytest.raises(ValidationError, match="heads come from a succeeded one"):
+        reward_run_create(project=project, overrides=TINY, init_heads_run=queued, enqueue=False)
+    other = make_project(slug="other", comparisons=2, overlap_k=1, gold_rate=0)
+    annotate(other, member(other), {"harmless": 1})
+    with pytest.raises(ValidationError, match="belongs to another project"):
+        reward_run_create(project=other, overrides=TINY, init_heads_run=queued, enqueue=False)
 
 
 def test_cancel_requested_stops_between_steps(project, monkeypatch):

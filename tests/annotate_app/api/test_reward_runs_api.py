@@ -56,6 +56,8 @@ def test_create_on_an_existing_snapshot(api, project):
         ({"config": {"loss_weights": {"style": 1.0}}}, "style"),
         ({"config": "fast"}, "config"),
         ({"snapshot": 999999}, "No Snapshot matches"),
+        ({"init_heads_run": 999999}, "No RewardModelRun matches"),
+        ({"init_heads_run": "first"}, "init_heads_run"),
     ],
 )
 def test_bad_run_requests_are_rejected(api, project, payload, fragment):
@@ -63,6 +65,17 @@ def test_bad_run_requests_are_rejected(api, project, payload, fragment):
     response = api.post(_url(project), payload, format="json")
     assert response.status_code in (400, 404) and fragment in response.json()["detail"]
     assert not RewardModelRun.objects.exists()
+
+
+def test_create_starting_heads_from_a_succeeded_run(api, project):
+    api.force_authenticate(member(project, Role.RESEARCHER))
+    first = RewardModelRun.objects.get(pk=api.post(_url(project), {}, format="json").json()["id"])
+    response = api.post(_url(project), {"init_heads_run": first.pk}, format="json")
+    assert response.status_code == 400 and "heads come from a succeeded one" in response.json()["detail"]
+    first.status = RunStatus.SUCCEEDED
+    first.save()
+    body = api.post(_url(project), {"init_heads_run": first.pk, "config": {"mode": "multi_head"}}, format="json").json()
+    assert body["config"]["init_heads_from"].endswith(f"reward_runs/{first.pk}/model")
 
 
 def test_a_csv_snapshot_cannot_be_trained_on(api, project):

@@ -56,12 +56,25 @@ def test_dashboard_passes_a_gguf_backbone_file(project):
     assert (config["backbone"], config["backbone_gguf_file"]) == ("/models/smollm2", "m.gguf")
 
 
+def test_dashboard_starts_heads_from_a_succeeded_run(project):
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    probe = reward_run_create(project=project, overrides={"mode": "frozen"}, enqueue=False)
+    option = f'<option value="{probe.pk}">Run {probe.pk} · frozen'
+    assert option not in client.get(f"/projects/{project.slug}/dashboard/").content.decode()  # still queued
+    RewardModelRun.objects.filter(pk=probe.pk).update(status="succeeded")
+    assert option in client.get(f"/projects/{project.slug}/dashboard/").content.decode()
+    client.post(f"/projects/{project.slug}/dashboard/", _form(mode="multi_head", init_heads_run=str(probe.pk)))
+    run = RewardModelRun.objects.exclude(pk=probe.pk).get()
+    assert run.config["init_heads_from"].endswith(f"reward_runs/{probe.pk}/model")
+
+
 @pytest.mark.parametrize("values, message", [
     ({"w_harmless": "-1"}, "greater than or equal to 0"),
     ({"w_helpful": "0", "w_harmless": "0", "w_honest": "0"}, "positive weight"),
     ({"mode": "giant"}, "Select a valid choice"),
     ({"pooling": "max"}, "Select a valid choice"),
     ({"data": "999"}, "Select a valid choice"),
+    ({"init_heads_run": "999"}, "Select a valid choice"),
 ])
 def test_dashboard_rejects_bad_settings(project, values, message):
     client = logged_in_client(member(project, Role.RESEARCHER))

@@ -63,6 +63,8 @@ def test_from_dict_rejects_unknown_fields_and_missing_objectives():
         ({"seed": -1}, "seed must be an integer"),
         ({"device": "gpu"}, "device must be auto, cpu, cuda"),
         ({"cache_dir": ""}, "cache_dir must be a folder path or None"),
+        ({"init_heads_from": ""}, "init_heads_from must be a folder path or None"),
+        ({"init_heads_from": 7}, "init_heads_from must be a folder path or None"),
         ({"gradient_accumulation": 0}, "gradient_accumulation must be a positive integer"),
     ],
 )

@@ -162,6 +162,41 @@ def test_save_and_load_give_identical_scores(tmp_path, mode, pooling):
     assert normalized["helpful"] == pytest.approx((expected[0]["helpful"] - 0.5) / 2.0, abs=1e-5)
 
 
+def _small(backbone, objectives, **options):
+    return RewardModel(backbone, make_tokenizer(), objectives, max_length=32, **options)
+
+
+def test_load_heads_copies_the_shared_objectives_only(tmp_path):
+    source = _small(tiny_bert(), ["harmless", "helpful"])
+    source.save_pretrained(tmp_path / "rm")
+    model = _small(tiny_bert(), ["helpful", "honest"])
+    honest = model.heads["honest"].weight.clone()
+    assert model.load_heads(tmp_path / "rm") == ["helpful"]
+    assert torch.equal(model.heads["helpful"].weight, source.heads["helpful"].weight)
+    assert torch.equal(model.heads["helpful"].bias, source.heads["helpful"].bias)
+    assert torch.equal(model.heads["honest"].weight, honest)
+
+
+def _wide_bert():
+    return AutoModel.from_config(BertConfig(vocab_size=len(VOCAB), hidden_size=48, num_hidden_layers=1,
+                                            num_attention_heads=2, intermediate_size=64))
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (lambda: _small(tiny_bert(), ["helpful"], pooling="cls"), "it pools 'mean'"),
+        (lambda: _small(_wide_bert(), ["helpful"]), "its hidden size is 32"),
+        (lambda: _small(tiny_bert(), ["honest"]), "it has no head for honest"),
+    ],
+)
+def test_load_heads_rejects_heads_that_do_not_fit(tmp_path, target, message):
+    _small(tiny_bert(), ["helpful"], pooling="mean").save_pretrained(tmp_path / "rm")
+    with pytest.raises(ValueError, match="cannot start heads from") as error:
+        target().load_heads(tmp_path / "rm")
+    assert message in str(error.value)
+
+
 def test_normalized_scores_need_stats():
     model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, max_length=32)
     with pytest.raises(ValueError, match="no reward normalization stats for helpful, harmless"):

@@ -1,6 +1,7 @@
 """train_reward_model: metrics, export, determinism, resume, cancel, frozen-mode retraining, evaluation."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -146,6 +147,45 @@ def test_response_pooling_trains_and_the_exported_model_scores_as_training_measu
     report = evaluate_reward_model(result.model_dir, held_out)
     assert report["helpful"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/helpful"])
     assert report["harmless"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/harmless"])
+
+
+def test_init_heads_from_starts_fine_tuning_from_a_frozen_runs_heads(tmp_path):
+    """LP-FT: the heads a frozen run learned start a multi_head run; objectives it lacks start fresh."""
+    pairs = synthetic_pairs(40)
+    probe_config = tiny_config(mode="frozen", objectives=["helpful"], max_steps=20, eval_every=20)
+    probe = train(probe_config, pairs, tmp_path / "probe")
+    # One step whose learning rate is still 0 (all warm-up): the exported heads are where training started.
+    still = dict(max_steps=1, eval_every=1, warmup_ratio=0.9)
+    started = train(tiny_config(**still, init_heads_from=str(probe.model_dir)), pairs, tmp_path / "lpft")
+    fresh = train(tiny_config(**still), pairs, tmp_path / "fresh")
+
+    assert torch.equal(heads(started.model_dir)["helpful.weight"], heads(probe.model_dir)["helpful.weight"])
+    assert not torch.equal(heads(fresh.model_dir)["helpful.weight"], heads(probe.model_dir)["helpful.weight"])
+    assert torch.equal(heads(started.model_dir)["harmless.weight"], heads(fresh.model_dir)["harmless.weight"])
+    # The same seed builds the same random backbone, so the started run scores as the probe does.
+    prompts, responses = [p.prompt for p in pairs], [p.response_a for p in pairs]
+
+    def helpful_rewards(model_dir):
+        scores = RewardModel.from_pretrained(model_dir).score_batch(prompts, responses)
+        return torch.tensor([score["helpful"] for score in scores])
+
+    assert torch.allclose(helpful_rewards(started.model_dir), helpful_rewards(probe.model_dir), atol=1e-5)
+    assert not torch.allclose(helpful_rewards(fresh.model_dir), helpful_rewards(probe.model_dir), atol=1e-3)
+
+
+def test_a_resumed_run_takes_its_heads_from_the_checkpoint_not_init_heads_from(tmp_path):
+    probe = train(tiny_config(mode="frozen", max_steps=2), synthetic_pairs(20), tmp_path / "probe")
+    config = tiny_config(max_steps=4, init_heads_from=str(probe.model_dir))
+    progress = []
+    callbacks = TrainCallbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 2)
+    assert train(config, synthetic_pairs(20), tmp_path / "run", callbacks=callbacks).cancelled
+    shutil.rmtree(probe.model_dir)
+    assert train(config, synthetic_pairs(20), tmp_path / "run", resume=True).steps == 4
+
+
+def test_init_heads_from_a_folder_that_is_not_a_reward_model_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="is not a saved reward model"):
+        train(tiny_config(init_heads_from=str(tmp_path)), synthetic_pairs(20), tmp_path / "run")
 
 
 def test_separate_mode_trains_one_backbone_per_objective(tmp_path):
