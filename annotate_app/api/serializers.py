@@ -194,8 +194,9 @@ class RewardRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RewardModelRun
-        fields = ["id", "status", "snapshot", "snapshot_sha256", "config", "step", "total_steps", "cancel_requested",
-                  "final_metrics", "data_report", "error", "created_by", "created_at", "started_at", "finished_at"]
+        fields = ["id", "status", "snapshot", "snapshot_sha256", "init_heads_run", "config", "step", "total_steps",
+                  "cancel_requested", "final_metrics", "data_report", "error", "created_by", "created_at",
+                  "started_at", "finished_at"]
 
 
 class PolicyRunCreateSerializer(serializers.Serializer):

@@ -60,6 +60,10 @@ class RewardModelRun(TrainingRun):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reward_runs")
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="reward_runs")
+    init_heads_run = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The finished run whose heads this run's started from (config init_heads_from).",
+    )
     data_report = models.JSONField(default=dict, blank=True)
 
     class Meta(TrainingRun.Meta):

@@ -17,9 +17,10 @@ def run_metrics(run: RewardModelRun, *, since_step: int | None = None) -> dict[s
 
 
 def run_lineage(run: RewardModelRun) -> dict:
-    """The data a run trained on: snapshot id, sha256 and counts per objective."""
+    """What a run was made from: snapshot id, sha256 and counts per objective; the run its heads started from."""
     snapshot = run.snapshot
     return {
+        "init_heads_run": run.init_heads_run_id,
         "snapshot": snapshot.pk,
         "sha256": snapshot.sha256,
         "created_at": snapshot.created_at.isoformat(),

@@ -48,7 +48,8 @@ def reward_run_create(
         raise ValidationError({"snapshot": "That snapshot belongs to another project."})
     if snapshot.format != SnapshotFormat.JSONL or snapshot.status != SnapshotStatus.READY:
         raise ValidationError({"snapshot": "Training needs a ready jsonl snapshot."})
-    run = RewardModelRun.objects.create(project=project, snapshot=snapshot, config=config.to_dict(), created_by=user)
+    run = RewardModelRun.objects.create(project=project, snapshot=snapshot, config=config.to_dict(), created_by=user,
+                                        init_heads_run=init_heads_run)
     if enqueue:
         from rm_worker.tasks import train_reward_model
 

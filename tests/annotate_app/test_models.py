@@ -82,3 +82,10 @@ def test_same_external_id_is_fine_in_another_project(comparison):
         project=other, external_id=comparison.external_id, content_hash=comparison.content_hash,
         prompt="p", response_a="x", response_b="y",
     )
+
+
+def test_the_models_and_their_migrations_agree():
+    """A model change without its migration fails here, not on a user's `migrate`."""
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -76,6 +76,8 @@ def test_create_starting_heads_from_a_succeeded_run(api, project):
     first.save()
     body = api.post(_url(project), {"init_heads_run": first.pk, "config": {"mode": "multi_head"}}, format="json").json()
     assert body["config"]["init_heads_from"].endswith(f"reward_runs/{first.pk}/model")
+    assert body["init_heads_run"] == first.pk
+    assert api.get(_url(project, f"{first.pk}/")).json()["init_heads_run"] is None
 
 
 def test_a_csv_snapshot_cannot_be_trained_on(api, project):

@@ -66,6 +66,12 @@ def test_dashboard_starts_heads_from_a_succeeded_run(project):
     client.post(f"/projects/{project.slug}/dashboard/", _form(mode="multi_head", init_heads_run=str(probe.pk)))
     run = RewardModelRun.objects.exclude(pk=probe.pk).get()
     assert run.config["init_heads_from"].endswith(f"reward_runs/{probe.pk}/model")
+    assert run.init_heads_run == probe
+    page = client.get(f"/projects/{project.slug}/reward-runs/{run.pk}/").content.decode()
+    link = f'<a href="/projects/{project.slug}/reward-runs/{probe.pk}/">Run {probe.pk}</a>'
+    assert f"Heads started from\n    {link}" in page
+    probe_page = client.get(f"/projects/{project.slug}/reward-runs/{probe.pk}/").content.decode()
+    assert "Heads started from" not in probe_page
 
 
 @pytest.mark.parametrize("values, message", [
