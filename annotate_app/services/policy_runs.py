@@ -6,8 +6,8 @@ from django.db import transaction
 
 from rm_worker.training.ppo_config import PPOConfig
 
-from ..models import PolicyRun, PolicySample, Project, RewardModelRun, RunStatus
-from .runs import config_from, run_dir
+from ..models import PolicyRun, PolicySample, Project, RewardModelRun
+from .runs import config_from, require_succeeded_reward_run, run_dir
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -42,11 +42,7 @@ def policy_run_create(
 
     The Celery task is sent after commit, to the ``training`` queue.
     """
-    if reward_run.project_id != project.pk:
-        raise ValidationError({"reward_run": "That reward-model run belongs to another project."})
-    if reward_run.status != RunStatus.SUCCEEDED:
-        raise ValidationError({"reward_run": f"Reward-model run {reward_run.pk} is {reward_run.status}; "
-                                             "PPO needs a succeeded one."})
+    require_succeeded_reward_run(project, reward_run, "reward_run", "PPO needs a succeeded one.")
     config = ppo_config_for(reward_run, overrides or {})
     run = PolicyRun.objects.create(project=project, reward_run=reward_run, config=config.to_dict(), created_by=user)
     if enqueue:

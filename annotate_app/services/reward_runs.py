@@ -6,8 +6,8 @@ from django.db import transaction
 
 from rm_worker.training.config import RewardModelConfig
 
-from ..models import Project, RewardModelRun, RunStatus, Snapshot, SnapshotFormat, SnapshotStatus
-from .runs import config_from, run_dir
+from ..models import Project, RewardModelRun, Snapshot, SnapshotFormat, SnapshotStatus
+from .runs import config_from, require_succeeded_reward_run, run_dir
 from .snapshots import snapshot_create
 
 
@@ -35,11 +35,7 @@ def reward_run_create(
     """
     overrides = dict(overrides or {})
     if init_heads_run is not None:
-        if init_heads_run.project_id != project.pk:
-            raise ValidationError({"init_heads_run": "That reward-model run belongs to another project."})
-        if init_heads_run.status != RunStatus.SUCCEEDED:
-            raise ValidationError({"init_heads_run": f"Reward-model run {init_heads_run.pk} is "
-                                                     f"{init_heads_run.status}; heads come from a succeeded one."})
+        require_succeeded_reward_run(project, init_heads_run, "init_heads_run", "heads come from a succeeded one.")
         overrides["init_heads_from"] = str(run_dir(init_heads_run) / "model")
     config = reward_config_for(project, overrides)
     if snapshot is None:

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import MetricPoint, RunStatus, TrainingRun
+from ..models import MetricPoint, Project, RewardModelRun, RunStatus, TrainingRun
 
 # How often (seconds) a training loop asks the database whether its run was cancelled.
 CANCEL_POLL_SECONDS = 1.0
@@ -64,6 +64,15 @@ def run_claim(model: type[TrainingRun], run_id: int) -> TrainingRun | None:
         run.artifacts_dir = str(Path(model.artifacts_prefix) / str(run.pk))
         run.save(update_fields=["status", "started_at", "artifacts_dir"])
     return run
+
+
+def require_succeeded_reward_run(project: Project, run: RewardModelRun, field: str, why: str) -> None:
+    """ValidationError on ``field`` unless ``run`` is a succeeded reward-model run of ``project``;
+    ``why`` ends the message for a run that has not succeeded."""
+    if run.project_id != project.pk:
+        raise ValidationError({field: "That reward-model run belongs to another project."})
+    if run.status != RunStatus.SUCCEEDED:
+        raise ValidationError({field: f"Reward-model run {run.pk} is {run.status}; {why}"})
 
 
 def run_dir(run: TrainingRun) -> Path:

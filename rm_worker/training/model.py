@@ -365,9 +365,7 @@ class RewardModel(nn.Module):
             # Validated when it was trained; kept as written.
             training_config=RewardModelConfig(**metadata["config"]) if metadata.get("config") else None,
         )
-        heads = load_file(directory / HEADS_FILE)
-        for objective, head in model.heads.items():
-            head.load_state_dict({name: heads[f"{objective}.{name}"] for name in ("weight", "bias")})
+        model.load_heads(directory)
         model.normalization = metadata.get("normalization") or {}
         model.to(device if isinstance(device, torch.device) else resolve_device(device or "auto"))
         return model.eval()
