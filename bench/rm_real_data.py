@@ -1,4 +1,4 @@
-"""Benchmark: morm reward models on real preference data, frozen vs multi_head, on this machine's CPU.
+"""Benchmark: morm reward models on real preference data, frozen vs multi_head, on the CPU (or ``device=cuda``).
 
 Imports the Anthropic HH-RLHF harmless dev pairs (``<repo>/../shared/data/hh_harmless_dev.jsonl.gz``)
 with morm's own importer as objective ``harmless``, holds out 20% by a hash of each pair's id
@@ -11,7 +11,8 @@ is the best evaluated step, which is chosen on the same held-out pairs, so it is
 combination is trained on the other 80% only, split 80/20 again by each of ``--select-seeds``
 other seeds (repeated hold-out: one inner split of ~290 pairs has a standard error near 0.03, too
 noisy to choose by), and the combination with the best mean inner accuracy (last step) is then
-trained and reported as above.
+trained and reported as above. ``--jobs N`` runs N of those trials at once, each in its own process:
+on a GPU (``device=cuda``) one SmolLM2 run leaves most of the card idle.
 
 ``--probe`` starts the multi_head heads from a frozen run's (LP-FT: linear probe, then fine-tune).
 That frozen run trains on the multi_head run's training side only, with nothing held out (it exports
@@ -22,7 +23,8 @@ fine-tuning starts from.
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes multi_head --multi-head learning_rate=5e-5
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes frozen --select head_learning_rate=1e-3,1e-2
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes multi_head --multi-head device=cuda
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_real_data.py --modes multi_head --multi-head device=cuda \
+        --select learning_rate=1e-5,2e-5,5e-5 --jobs 6
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ import argparse
 import itertools
 import json
 import logging
+import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,27 +118,64 @@ def train(pairs: list, output_dir: Path, seed: int = SEED, eval_fraction: float 
     return train_reward_model(config, pairs, output_dir)
 
 
-def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, work: Path, cache_dir: str) -> dict:
+def inner_trial(outer_train: list, seed: int, settings: dict, output_dir: Path) -> tuple[float, float]:
+    """One selection run: ``settings`` trained on ``outer_train`` with 20% of it held out by ``seed``;
+    returns (inner held-out accuracy at the last step, wall seconds). Top level so that worker processes
+    (``--jobs``) can run it."""
+    result = train(outer_train, output_dir, seed=seed, objectives=["harmless"], **settings)
+    shutil.rmtree(output_dir)  # a SmolLM2 model folder is ~0.5 GB, and selection keeps only the score
+    return result.metrics["eval/accuracy/harmless"], result.seconds
+
+
+def select(pairs: list, settings: dict, choices: dict[str, list], seeds: int, work: Path, cache_dir: str,
+           jobs: int = 1) -> dict:
     """The combination of ``choices`` with the best mean inner held-out accuracy over ``seeds`` inner
-    splits of the outer training side: the pairs the reported runs hold out are never trained or scored here."""
+    splits of the outer training side: the pairs the reported runs hold out are never trained or scored here.
+
+    ``jobs`` > 1 runs that many trials at once in worker processes (spawned, so each has its own CUDA
+    context): one small model leaves most of a GPU idle.
+    """
     from rm_worker.training import split_pairs
 
     outer_train, _ = split_pairs(pairs, EVAL_FRACTION, SEED)
-    best, best_accuracy = None, -1.0
-    for values in itertools.product(*choices.values()):
-        chosen = dict(zip(choices, values))
-        trial = {**settings, **chosen}
+    combos = [dict(zip(choices, values)) for values in itertools.product(*choices.values())]
+    trials = [(index, seed) for index in range(len(combos)) for seed in range(SEED + 1, SEED + 1 + seeds)]
+    results: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def trial_args(number: int, index: int, seed: int) -> tuple:
+        trial = {**settings, **combos[index]}
         run_settings = {**trial, "cache_dir": cache_dir} if "cache_dir" in trial else trial
-        accuracies, seconds = [], 0.0
-        for seed in range(SEED + 1, SEED + 1 + seeds):
-            result = train(outer_train, work / "select", seed=seed, objectives=["harmless"], **run_settings)
-            accuracies.append(result.metrics["eval/accuracy/harmless"])
-            seconds += result.seconds
+        # Its own folder per trial: parallel trials must not write into one run directory.
+        return outer_train, seed, run_settings, work / f"select-{number}"
+
+    def record(index: int, seed: int, outcome: tuple[float, float]) -> None:
+        results[index, seed] = outcome
+        print(f"  trial {combos[index]} seed {seed}: inner accuracy {outcome[0]:.3f} ({outcome[1]:.1f} s)",
+              flush=True)
+
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(inner_trial, *trial_args(n, *key)): key for n, key in enumerate(trials)}
+            try:
+                for future in as_completed(futures):
+                    record(*futures[future], future.result())
+            except BaseException:
+                # A failed trial (say CUDA out of memory) fails the selection: start no queued trial.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+    else:
+        for number, key in enumerate(trials):
+            record(*key, inner_trial(*trial_args(number, *key)))
+    best, best_accuracy = None, -1.0
+    for index, chosen in enumerate(combos):
+        outcomes = [results[key] for key in trials if key[0] == index]
+        accuracies = [accuracy for accuracy, _ in outcomes]
+        seconds = sum(seconds for _, seconds in outcomes)
         accuracy = sum(accuracies) / len(accuracies)
         print(f"  select {chosen}: mean inner accuracy {accuracy:.3f} "
               f"({' '.join(f'{a:.3f}' for a in accuracies)}; {seconds:.1f} s)", flush=True)
         if accuracy > best_accuracy:
-            best, best_accuracy = trial, accuracy
+            best, best_accuracy = {**settings, **chosen}, accuracy
     return best
 
 
@@ -179,6 +221,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--select", nargs="+", type=choice_list, default=[], metavar="KEY=V1,V2",
                         help="pick these fields per mode on an inner split of the training side first")
     parser.add_argument("--select-seeds", type=int, default=5, help="inner splits per --select combination")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="selection trials run at once, each in its own process (for a GPU; default 1). "
+                        "A SmolLM2 multi_head trial at 128 tokens holds ~8.5 GiB of GPU memory: 6 fit an 80 GB H100")
     parser.add_argument("--probe", action="store_true",
                         help="start the multi_head heads from frozen heads trained on its training side (LP-FT)")
     parser.add_argument("--cache-dir", help="frozen embedding cache to reuse (default: a fresh one, so the "
@@ -188,6 +233,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.jobs > 1 and args.select and "frozen" in args.modes:
+        sys.exit("bench: --jobs > 1 selects multi_head settings only: frozen trials share one embedding cache")
     require_data()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     pairs = load_hh_pairs()
@@ -205,7 +252,7 @@ def main() -> None:
                 settings[mode] = select(pairs, settings[mode], dict(args.select), args.select_seeds, Path(work),
                                         # Its own cache unless one is given: then the reported frozen run
                                         # reuses what selection embedded and its time leaves that out.
-                                        args.cache_dir or str(Path(work) / "select-embeddings"))
+                                        args.cache_dir or str(Path(work) / "select-embeddings"), args.jobs)
             if mode == "multi_head" and args.probe:
                 settings[mode]["init_heads_from"] = train_probe(pairs, settings["frozen"], settings[mode],
                                                                 Path(work) / "probe")
