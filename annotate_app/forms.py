@@ -218,6 +218,10 @@ class RewardRunForm(forms.Form):
     pooling = forms.ChoiceField(
         choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="auto"
     )
+    chat_template = forms.BooleanField(
+        required=False, label="Chat template",
+        help_text="Write conversations in the backbone's own chat template (instruct decoders such as SmolLM2).",
+    )
     init_heads_run = forms.ChoiceField(
         required=False, label="Start heads from",
         help_text="A finished run's heads, e.g. a frozen run before fine-tuning (linear probe, then fine-tune).",
@@ -249,7 +253,7 @@ class RewardRunForm(forms.Form):
     def overrides(self) -> dict:
         data = self.cleaned_data
         values = {name: data[name] for name in ("mode", "pooling", "epochs", "learning_rate", "batch_size",
-                                                "max_length", "use_margin")}
+                                                "max_length", "use_margin", "chat_template")}
         for name in ("backbone", "backbone_gguf_file"):
             if data[name]:
                 values[name] = data[name]

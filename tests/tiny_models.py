@@ -30,6 +30,17 @@ def make_tokenizer(kind: str = "encoder") -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]")
 
 
+# Each turn as "[BOS] Role : content [EOS]", as instruct decoders' templates wrap turns in special tokens.
+CHAT_TEMPLATE = "{% for m in messages %}[BOS] {{ m['role'] | capitalize }} : {{ m['content'] }} [EOS] {% endfor %}"
+
+
+def make_chat_tokenizer() -> PreTrainedTokenizerFast:
+    """The decoder-style tokenizer with `CHAT_TEMPLATE` as its chat template."""
+    tokenizer = make_tokenizer("decoder")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
 def tiny_bert() -> BertModel:
     config = BertConfig(
         vocab_size=len(VOCAB),
@@ -70,6 +81,11 @@ def tiny_causal_lm() -> LlamaForCausalLM:
 def tiny_policy_factory(config):
     """A `policy_factory`: a fresh random tiny causal Llama (seeded by the trainer) and a decoder tokenizer."""
     return tiny_causal_lm(), make_tokenizer("decoder")
+
+
+def tiny_chat_llama_factory(config):
+    """A `backbone_factory`: a fresh random tiny Llama and the chat-template tokenizer."""
+    return tiny_llama(), make_chat_tokenizer()
 
 
 def tiny_bert_factory(config):

@@ -34,6 +34,7 @@ _EXPORTS = {
     "TrainResult": ".trainer",
     "bradley_terry_loss": ".loss",
     "bucketed_batches": ".batching",
+    "chat_scored_text": ".data",
     "clipped_policy_loss": ".ppo",
     "clipped_value_loss": ".ppo",
     "compute_gae": ".ppo",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .data import PreferencePair, ScoredText, scored_text
+from .data import PreferencePair, Prompt, ScoredText, scored_text
 
 
 def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
@@ -163,13 +163,15 @@ def encode_pairs(
     max_length: int,
     margin_scale: float | None = None,
     response_spans: bool = False,
+    text_of: Callable[[Prompt, str], ScoredText] = scored_text,
 ) -> EncodedPairs:
     """Tokenize both sides of every pair (left truncation: long pairs are cut, never dropped).
 
     ``response_spans`` also finds where each response starts (`response_starts`), for ``response`` pooling.
+    ``text_of(prompt, response)`` writes each side as the model reads it (`RewardModel.scored_text`).
     """
-    items_a = [scored_text(p.prompt, p.response_a) for p in pairs]
-    items_b = [scored_text(p.prompt, p.response_b) for p in pairs]
+    items_a = [text_of(p.prompt, p.response_a) for p in pairs]
+    items_b = [text_of(p.prompt, p.response_b) for p in pairs]
     ids_a, cut_a = encode_texts(tokenizer, [item.text for item in items_a], max_length)
     ids_b, cut_b = encode_texts(tokenizer, [item.text for item in items_b], max_length)
     chosen_is_a, label_mask, margins = label_tensors(pairs, objectives, margin_scale)

@@ -107,6 +107,12 @@ class RewardModelConfig:
     dilute what differs between the two sides; needs a fast tokenizer), ``cls`` (first token), ``last``
     (last non-pad token). ``auto`` picks ``mean`` for encoders and ``last`` for decoder/causal models."""
 
+    chat_template: bool = False
+    """Write each conversation in the backbone tokenizer's chat template (as TRL does for conversational
+    data) instead of plain ``User: ... / Assistant: ...`` lines. For instruct decoders, which were trained
+    on their own template; the tokenizer must have one. Saved with the model, so scoring (``evaluate_rm``,
+    PPO rewards, ``score``) formats text the way training did."""
+
     init_heads_from: str | None = None
     """A saved reward model folder (a run's exported ``model/``) whose heads start this run's heads, e.g. a
     ``frozen`` run on the same backbone before a ``multi_head`` one: linear probing, then fine-tuning
@@ -172,7 +178,7 @@ class RewardModelConfig:
             problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
         if not _is_number(self.eval_fraction) or not 0 <= self.eval_fraction <= 0.9:
             problems.append(f"eval_fraction must be in [0, 0.9], got {self.eval_fraction!r}")
-        for name in ("use_margin", "disable_dropout"):
+        for name in ("use_margin", "disable_dropout", "chat_template"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**32:

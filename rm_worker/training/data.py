@@ -194,6 +194,28 @@ def scored_text(prompt: Prompt, response: str) -> ScoredText:
     return ScoredText(pair_text(prompt, response), len(response))
 
 
+# Stands in for the response while the chat template renders, so the response is found by position
+# even when its text also occurs in the template's own tokens or the conversation.
+_RESPONSE_PLACEHOLDER = "\x00morm-response\x00"
+
+
+def chat_scored_text(tokenizer, prompt: Prompt, response: str) -> ScoredText:
+    """The `ScoredText` of ``response`` answering ``prompt`` in the tokenizer's own chat template.
+
+    A plain-string prompt is one user turn. The response is the final assistant turn; its
+    ``response_chars`` run from the response's first character to the end, so ``response`` pooling also
+    covers the template's end-of-turn tokens (which a decoder reads after the whole response).
+    """
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    rendered = tokenizer.apply_chat_template(
+        turns + [{"role": "assistant", "content": _RESPONSE_PLACEHOLDER}], tokenize=False
+    )
+    before, placeholder, after = rendered.rpartition(_RESPONSE_PLACEHOLDER)
+    if not placeholder:
+        raise ValueError("the tokenizer's chat template dropped the assistant turn; it cannot score responses")
+    return ScoredText(f"{before}{response}{after}", len(response) + len(after))
+
+
 def select_trainable_pairs(
     pairs: Sequence[PreferencePair], objectives: Sequence[str]
 ) -> tuple[list[PreferencePair], DataReport]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .batching import label_tensors
-from .data import PreferencePair, scored_text
+from .data import PreferencePair
 from .loss import chosen_minus_rejected
 from .model import RewardModel
 
@@ -25,8 +25,8 @@ def evaluate_reward_model(
     counts pairs labeled as a tie, which have no right answer and are not scored.
     """
     model = RewardModel.from_pretrained(model_dir, device=device)
-    rewards_a = model.rewards_for_texts([scored_text(p.prompt, p.response_a) for p in pairs], batch_size)
-    rewards_b = model.rewards_for_texts([scored_text(p.prompt, p.response_b) for p in pairs], batch_size)
+    rewards_a = model.rewards_for_texts([model.scored_text(p.prompt, p.response_a) for p in pairs], batch_size)
+    rewards_b = model.rewards_for_texts([model.scored_text(p.prompt, p.response_b) for p in pairs], batch_size)
     chosen_is_a, label_mask, _ = label_tensors(pairs, model.objectives, margin_scale=None)
     correct = (chosen_minus_rejected(rewards_a, rewards_b, chosen_is_a) > 0) & label_mask
     results = {}

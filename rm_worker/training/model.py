@@ -2,7 +2,7 @@
 
 A saved model is a folder that plain transformers can read too::
 
-    morm_reward_model.json   objectives, mode, pooling, max_length, step, training config,
+    morm_reward_model.json   objectives, mode, pooling, max_length, chat_template, step, training config,
                              per-head reward normalization {objective: {"mean", "std"}}
     heads.safetensors        "<objective>.weight" [1, hidden], "<objective>.bias" [1]
     backbone/                AutoModel folder (backbone_<objective>/ per objective in separate mode)
@@ -25,7 +25,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_N
 
 from .batching import encode_texts, pad_right, pad_token_id, require_offsets, response_starts
 from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
-from .data import Prompt, ScoredText, scored_text
+from .data import Prompt, ScoredText, chat_scored_text, scored_text
 from .pretrained import load_pretrained
 
 METADATA_FILE = "morm_reward_model.json"
@@ -94,6 +94,7 @@ class RewardModel(nn.Module):
     module in ``separate`` mode, each further objective gets its own deep copy (same start, no sharing).
     The tokenizer is switched to left truncation.
     ``disable_dropout`` keeps the backbone(s) in eval mode while training (always so in ``frozen`` mode).
+    ``chat_template`` writes conversations in the tokenizer's chat template (see `scored_text`).
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class RewardModel(nn.Module):
         pooling: str = "auto",
         max_length: int = 256,
         disable_dropout: bool = False,
+        chat_template: bool = False,
         training_config: RewardModelConfig | None = None,
     ):
         super().__init__()
@@ -121,6 +123,9 @@ class RewardModel(nn.Module):
         self.disable_dropout = disable_dropout or mode == "frozen"
         self.tokenizer = tokenizer
         self.tokenizer.truncation_side = "left"
+        if chat_template and not getattr(tokenizer, "chat_template", None):
+            raise ValueError("chat_template is on but the backbone's tokenizer has no chat template")
+        self.chat_template = chat_template
         self.backbones = nn.ModuleDict(self._arrange_backbones(backbone))
         first = next(iter(self.backbones.values()))
         self.pooling = resolve_pooling(pooling, first.config)
@@ -168,6 +173,7 @@ class RewardModel(nn.Module):
             pooling=config.pooling,
             max_length=config.max_length,
             disable_dropout=config.disable_dropout,
+            chat_template=config.chat_template,
             training_config=config,
         )
 
@@ -261,13 +267,19 @@ class RewardModel(nn.Module):
         std = torch.tensor([self.normalization[o]["std"] for o in self.objectives]).clamp(min=1e-6)
         return (rewards - mean) / std
 
+    def scored_text(self, prompt: Prompt, response: str) -> ScoredText:
+        """``response`` answering ``prompt`` as this model reads it: plain text, or the chat template's."""
+        if self.chat_template:
+            return chat_scored_text(self.tokenizer, prompt, response)
+        return scored_text(prompt, response)
+
     def score_batch(
         self, prompts: Sequence[Prompt], responses: Sequence[str], *, normalized: bool = False, batch_size: int = 32
     ) -> list[dict[str, float]]:
         """``[{objective: reward}]``, one dict per (prompt, response)."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        rewards = self.rewards_for_texts([scored_text(p, r) for p, r in zip(prompts, responses)], batch_size)
+        rewards = self.rewards_for_texts([self.scored_text(p, r) for p, r in zip(prompts, responses)], batch_size)
         if normalized:
             rewards = self.normalize(rewards)
         return [dict(zip(self.objectives, row)) for row in rewards.tolist()]
@@ -312,6 +324,7 @@ class RewardModel(nn.Module):
             "mode": self.mode,
             "pooling": self.pooling,
             "max_length": self.max_length,
+            "chat_template": self.chat_template,
             "hidden_size": self.hidden_size,
             "step": step,
             "backbones": {key: self._backbone_folder(key) for key in self.backbones},
@@ -362,6 +375,7 @@ class RewardModel(nn.Module):
             mode=metadata["mode"],
             pooling=metadata["pooling"],
             max_length=metadata["max_length"],
+            chat_template=metadata.get("chat_template", False),  # absent from models saved before it existed
             # Validated when it was trained; kept as written.
             training_config=RewardModelConfig(**metadata["config"]) if metadata.get("config") else None,
         )

@@ -31,7 +31,7 @@ from transformers import GenerationConfig
 
 from .checkpoint import restore_rng_state, rng_state, seed_everything
 from .config import resolve_device
-from .data import Prompt, format_prompt, is_held_out, pair_text, scored_text
+from .data import Prompt, format_prompt, is_held_out, pair_text
 from .model import RewardModel
 from .policy import PolicyFactory, PolicyWithValueHead
 from .ppo_config import PPO_RESUMABLE_CHANGES, PPOConfig
@@ -216,7 +216,7 @@ def reward_model_scorer(config: PPOConfig, device: torch.device) -> tuple[Reward
     columns = [model.objectives.index(o) for o in config.objectives]
 
     def reward_fn(prompts: Sequence[Prompt], responses: Sequence[str]) -> torch.Tensor:
-        texts = [scored_text(p, r) for p, r in zip(prompts, responses, strict=True)]
+        texts = [model.scored_text(p, r) for p, r in zip(prompts, responses, strict=True)]
         return model.rewards_for_texts(texts, batch_size=max(1, len(texts)))[:, columns]
 
     return reward_fn, model.normalization

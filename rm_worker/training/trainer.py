@@ -24,7 +24,7 @@ from transformers import get_linear_schedule_with_warmup
 from .batching import EncodedPairs, PairBatch, bucketed_batches, encode_pairs, pad_token_id
 from .checkpoint import TrainingPosition, has_checkpoint, load_checkpoint, save_checkpoint, seed_everything
 from .config import RewardModelConfig, resolve_device
-from .data import DataReport, PreferencePair, scored_text, select_trainable_pairs, split_pairs
+from .data import DataReport, PreferencePair, select_trainable_pairs, split_pairs
 from .embedding_cache import EmbeddingCache
 from .loss import bradley_terry_loss
 from .metrics import PairMetrics
@@ -98,8 +98,8 @@ def _embed_pairs(
     """Frozen mode: pooled embeddings of both sides of every pair, through the on-disk cache."""
     texts = []
     for pairs in splits.values():
-        texts += [scored_text(p.prompt, p.response_a) for p in pairs]
-        texts += [scored_text(p.prompt, p.response_b) for p in pairs]
+        texts += [model.scored_text(p.prompt, p.response_a) for p in pairs]
+        texts += [model.scored_text(p.prompt, p.response_b) for p in pairs]
     with EmbeddingCache(config.cache_dir, model.embedding_namespace(), model.embed_texts) as cache:
         embeddings = cache.embed(texts).to(device)
     by_split, start = {}, 0
@@ -154,8 +154,12 @@ def train_reward_model(
     margin_scale = config.margin_scale if config.use_margin else None
     # Frozen mode reads cached embeddings: spans only matter when the backbone runs on the batches.
     spans = model.pooling == "response" and config.mode != "frozen"
-    train_data = encode_pairs(train_pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans)
-    eval_data = encode_pairs(eval_pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans)
+    train_data, eval_data = (
+        encode_pairs(
+            pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans, model.scored_text
+        )
+        for pairs in (train_pairs, eval_pairs)
+    )
     report = replace(
         report,
         train_pairs=len(train_pairs),

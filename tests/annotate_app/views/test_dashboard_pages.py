@@ -56,6 +56,13 @@ def test_dashboard_passes_a_gguf_backbone_file(project):
     assert (config["backbone"], config["backbone_gguf_file"]) == ("/models/smollm2", "m.gguf")
 
 
+def test_dashboard_turns_the_chat_template_on_when_ticked(project):
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(chat_template="on"))
+    client.post(f"/projects/{project.slug}/dashboard/", _form())
+    assert [run.config["chat_template"] for run in RewardModelRun.objects.order_by("pk")] == [True, False]
+
+
 def test_dashboard_starts_heads_from_a_succeeded_run(project):
     client = logged_in_client(member(project, Role.RESEARCHER))
     probe = reward_run_create(project=project, overrides={"mode": "frozen"}, enqueue=False)

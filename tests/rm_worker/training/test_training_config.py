@@ -60,6 +60,7 @@ def test_from_dict_rejects_unknown_fields_and_missing_objectives():
         ({"eval_fraction": -0.1}, "eval_fraction must be in [0, 0.9]"),
         ({"use_margin": "yes"}, "use_margin must be true or false"),
         ({"disable_dropout": 1}, "disable_dropout must be true or false"),
+        ({"chat_template": "yes"}, "chat_template must be true or false"),
         ({"seed": -1}, "seed must be an integer"),
         ({"device": "gpu"}, "device must be auto, cpu, cuda"),
         ({"cache_dir": ""}, "cache_dir must be a folder path or None"),

@@ -9,6 +9,7 @@ import pytest
 from rm_worker.training import (
     PreferencePair,
     bucketed_batches,
+    chat_scored_text,
     encode_pairs,
     encode_texts,
     format_prompt,
@@ -20,7 +21,7 @@ from rm_worker.training import (
     split_pairs,
 )
 from rm_worker.training.batching import pad_token_id
-from tests.tiny_models import VOCAB, make_tokenizer, synthetic_pairs
+from tests.tiny_models import VOCAB, make_chat_tokenizer, make_tokenizer, synthetic_pairs
 
 
 def line(**fields) -> str:
@@ -147,6 +148,42 @@ def test_response_starts_find_the_response_after_left_truncation():
     batch = encoded.token_batch([0], pad_token_id(tokenizer))
     assert batch.response_start.tolist() == [5, 6]
     assert encode_pairs(pairs, tokenizer, ["helpful"], max_length=8).token_batch([0], 0).response_start is None
+
+
+def test_chat_scored_text_writes_the_conversation_in_the_tokenizers_template():
+    tokenizer = make_chat_tokenizer()
+    chat = [{"role": "user", "content": "w1 good ?"}]
+    item = chat_scored_text(tokenizer, chat, "good safe")
+    assert item.text == "[BOS] User : w1 good ? [EOS] [BOS] Assistant : good safe [EOS] "
+    # The response and the end-of-turn tokens after it, not the "good" of the prompt.
+    assert item.text[-item.response_chars :] == "good safe [EOS] "
+    assert chat_scored_text(tokenizer, "w1 ?", "good").text == "[BOS] User : w1 ? [EOS] [BOS] Assistant : good [EOS] "
+
+    (ids,), _ = encode_texts(tokenizer, [item.text], max_length=32)
+    (start,) = response_starts(tokenizer, [item], max_length=32)
+    assert ids[start:] == [VOCAB["good"], VOCAB["safe"], VOCAB["[EOS]"]]
+    empty = chat_scored_text(tokenizer, chat, "")
+    assert empty.text[-empty.response_chars :] == " [EOS] "
+
+
+def test_chat_scored_text_rejects_a_template_that_drops_the_response():
+    tokenizer = make_chat_tokenizer()
+    tokenizer.chat_template = "{% for m in messages if m['role'] == 'user' %}{{ m['content'] }}{% endfor %}"
+    with pytest.raises(ValueError, match="dropped the assistant turn"):
+        chat_scored_text(tokenizer, "w1 ?", "good")
+
+
+def test_encode_pairs_writes_each_side_with_the_given_text_function():
+    tokenizer = make_chat_tokenizer()
+    pairs = [PreferencePair("p", "w1 ?", "good", "bad", {"helpful": -1.0})]
+    encoded = encode_pairs(
+        pairs, tokenizer, ["helpful"], max_length=32, response_spans=True,
+        text_of=lambda prompt, response: chat_scored_text(tokenizer, prompt, response),
+    )
+    bos, eos = VOCAB["[BOS]"], VOCAB["[EOS]"]
+    turns = [bos, bos, VOCAB["User"], VOCAB[":"], VOCAB["w1"], VOCAB["?"], eos, bos, VOCAB["Assistant"], VOCAB[":"]]
+    assert encoded.ids_a == [turns + [VOCAB["good"], eos]] and encoded.ids_b == [turns + [VOCAB["bad"], eos]]
+    assert encoded.starts_a == encoded.starts_b == [len(turns)]
 
 
 def test_long_pairs_are_truncated_not_dropped_and_keep_their_responses():

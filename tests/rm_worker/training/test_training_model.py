@@ -18,7 +18,7 @@ from rm_worker.training import (
 )
 from rm_worker.training.model import is_decoder_config
 from rm_worker.training.ppo_config import DEFAULT_POLICY_GGUF
-from tests.tiny_models import VOCAB, make_tokenizer, tiny_bert, tiny_llama
+from tests.tiny_models import VOCAB, make_chat_tokenizer, make_tokenizer, tiny_bert, tiny_llama
 
 OBJECTIVES = ["helpful", "harmless"]
 
@@ -160,6 +160,28 @@ def test_save_and_load_give_identical_scores(tmp_path, mode, pooling):
     assert all((tmp_path / "rm" / folder / "config.json").is_file() for folder in folders)
     normalized = loaded.score(prompts[0], responses[0], normalized=True)
     assert normalized["helpful"] == pytest.approx((expected[0]["helpful"] - 0.5) / 2.0, abs=1e-5)
+
+
+def test_chat_template_is_saved_with_the_model_and_formats_what_it_scores(tmp_path):
+    torch.manual_seed(0)
+    model = RewardModel(
+        tiny_llama(), make_chat_tokenizer(), OBJECTIVES, pooling="response", max_length=32, chat_template=True
+    )
+    assert model.scored_text("w1 ?", "good").text == "[BOS] User : w1 ? [EOS] [BOS] Assistant : good [EOS] "
+    prompts, responses = ["w1 w2 ?", [{"role": "user", "content": "w3 ?"}]], ["good safe", "bad harm"]
+    expected = model.eval().score_batch(prompts, responses)
+    plain = RewardModel(model.backbones["shared"], make_chat_tokenizer(), OBJECTIVES, pooling="response", max_length=32)
+    plain.heads.load_state_dict(model.heads.state_dict())
+    assert plain.eval().score_batch(prompts, responses) != expected  # same weights, other text
+
+    model.save_pretrained(tmp_path / "rm")
+    loaded = RewardModel.from_pretrained(tmp_path / "rm", device="cpu")
+    assert loaded.chat_template and loaded.score_batch(prompts, responses) == expected
+
+
+def test_chat_template_needs_a_tokenizer_that_has_one():
+    with pytest.raises(ValueError, match="tokenizer has no chat template"):
+        RewardModel(tiny_llama(), make_tokenizer("decoder"), OBJECTIVES, chat_template=True)
 
 
 def _small(backbone, objectives, **options):

@@ -16,7 +16,7 @@ from rm_worker.training import (
     split_pairs,
     train_reward_model,
 )
-from tests.tiny_models import synthetic_pairs, tiny_bert_factory, tiny_config
+from tests.tiny_models import synthetic_pairs, tiny_bert_factory, tiny_chat_llama_factory, tiny_config
 
 
 def train(config, pairs, output_dir, **kwargs):
@@ -147,6 +147,24 @@ def test_response_pooling_trains_and_the_exported_model_scores_as_training_measu
     report = evaluate_reward_model(result.model_dir, held_out)
     assert report["helpful"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/helpful"])
     assert report["harmless"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/harmless"])
+
+
+@pytest.mark.parametrize("mode", ["multi_head", "frozen"])
+def test_a_chat_template_run_is_scored_in_the_template_it_trained_on(tmp_path, mode):
+    config = tiny_config(mode=mode, pooling="response", chat_template=True, max_steps=4, eval_every=4)
+    pairs = synthetic_pairs(40)
+    result = train_reward_model(config, pairs, tmp_path, backbone_factory=tiny_chat_llama_factory)
+    assert RewardModel.from_pretrained(result.model_dir).chat_template
+    _, held_out = split_pairs(pairs, config.eval_fraction, config.seed)
+    report = evaluate_reward_model(result.model_dir, held_out)
+    assert report["helpful"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/helpful"])
+    assert report["harmless"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/harmless"])
+    loss = result.metrics["eval/loss/helpful"]
+    evaluated_plain = train_reward_model(
+        tiny_config(mode=mode, pooling="response", max_steps=4, eval_every=4), pairs, tmp_path / "plain",
+        backbone_factory=tiny_chat_llama_factory,
+    )
+    assert evaluated_plain.metrics["eval/loss/helpful"] != loss  # the template reached the batches
 
 
 def test_init_heads_from_starts_fine_tuning_from_a_frozen_runs_heads(tmp_path):
