@@ -336,8 +336,8 @@ class RewardModel(nn.Module):
 
     def load_heads(self, directory: str | Path) -> list[str]:
         """Copy the heads of a saved reward model (see `save_pretrained`) into this model's heads of the same
-        objectives; returns the objectives copied. The saved model must pool the same way into vectors of the
-        same size, and share at least one objective."""
+        objectives; returns the objectives copied. The saved model must read text in the same format and pool
+        it the same way into vectors of the same size, and share at least one objective."""
         directory = Path(directory)
         metadata = _read_metadata(directory)
         problems = []
@@ -345,6 +345,10 @@ class RewardModel(nn.Module):
             problems.append(f"its hidden size is {metadata['hidden_size']}, this backbone's is {self.hidden_size}")
         if metadata["pooling"] != self.pooling:
             problems.append(f"it pools {metadata['pooling']!r}, this model pools {self.pooling!r}")
+        saved_chat_template = metadata.get("chat_template", False)  # absent from models saved before it existed
+        if saved_chat_template != self.chat_template:
+            formats = {True: "the chat template", False: "plain text"}
+            problems.append(f"it reads {formats[saved_chat_template]}, this model reads {formats[self.chat_template]}")
         shared = [objective for objective in self.objectives if objective in metadata["objectives"]]
         if not shared:
             problems.append(

@@ -210,6 +210,10 @@ def _wide_bert():
         (lambda: _small(tiny_bert(), ["helpful"], pooling="cls"), "it pools 'mean'"),
         (lambda: _small(_wide_bert(), ["helpful"]), "its hidden size is 32"),
         (lambda: _small(tiny_bert(), ["honest"]), "it has no head for honest"),
+        (
+            lambda: RewardModel(tiny_bert(), make_chat_tokenizer(), ["helpful"], max_length=32, chat_template=True),
+            "it reads plain text, this model reads the chat template",
+        ),
     ],
 )
 def test_load_heads_rejects_heads_that_do_not_fit(tmp_path, target, message):
