@@ -2,7 +2,8 @@
 
 import pytest
 
-from annotate_app.models import RewardModelRun, Role
+from annotate_app.models import RewardModelRun, Role, RunStatus
+from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
 from tests.factories import annotate, logged_in_client, make_project, make_user, member
@@ -107,6 +108,27 @@ def test_cancel_button_and_compare_page(project):
     page = client.get(f"/projects/{project.slug}/reward-runs/compare/?runs={first.pk}&runs={second.pk}")
     html = page.content.decode()
     assert f"Run {first.pk}" in html and f"Run {second.pk}" in html and "chart.umd.min.js" in html
+
+
+def test_run_pages_list_every_setting_as_json(project):
+    reward_run = reward_run_create(
+        project=project, overrides={"chat_template": True, "backbone": "/models/<b>", "loss_weights": {"helpful": 0.5}},
+        enqueue=False,
+    )
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    html = client.get(f"/projects/{project.slug}/reward-runs/{reward_run.pk}/").content.decode()
+    settings = html[html.index('<details id="run-config">'):]
+    assert "<th>chat_template</th><td><code>true</code>" in settings
+    assert "<th>max_steps</th><td><code>null</code>" in settings
+    assert "<th>loss_weights</th><td><code>{&quot;helpful&quot;: 0.5}</code>" in settings
+    assert "&quot;/models/&lt;b&gt;&quot;" in settings and "/models/<b>" not in html
+
+    RewardModelRun.objects.filter(pk=reward_run.pk).update(status=RunStatus.SUCCEEDED)
+    reward_run.refresh_from_db()
+    policy_run = policy_run_create(project=project, reward_run=reward_run, overrides={"steps": 3}, enqueue=False)
+    html = client.get(f"/projects/{project.slug}/policy-runs/{policy_run.pk}/").content.decode()
+    settings = html[html.index('<details id="run-config">'):]
+    assert "<th>steps</th><td><code>3</code>" in settings and "<th>scalarization</th>" in settings
 
 
 @pytest.mark.parametrize("path", ["dashboard/", "reward-runs/compare/"])
