@@ -19,7 +19,15 @@ from rm_worker.training import (
     token_rewards,
     train_ppo,
 )
-from tests.tiny_models import VOCAB, WORDS, make_tokenizer, tiny_bert, tiny_causal_lm, tiny_policy_factory
+from tests.tiny_models import (
+    VOCAB,
+    WORDS,
+    make_chat_tokenizer,
+    make_tokenizer,
+    tiny_bert,
+    tiny_causal_lm,
+    tiny_policy_factory,
+)
 
 EOS = VOCAB["[EOS]"]
 
@@ -310,9 +318,14 @@ def test_metrics_samples_and_evaluation_report_every_objective(tmp_path):
     assert result.seconds_per_step > 0
 
 
-def test_default_reward_is_the_saved_reward_model_scored_and_normalized_per_head(tmp_path):
+@pytest.mark.parametrize(
+    ("tokenizer", "chat_template"), [(lambda: make_tokenizer("encoder"), False), (make_chat_tokenizer, True)]
+)
+def test_default_reward_is_the_saved_reward_model_scored_and_normalized_per_head(tmp_path, tokenizer, chat_template):
     torch.manual_seed(0)
-    reward_model = RewardModel(tiny_bert(), make_tokenizer("encoder"), ["helpful", "harmless"], max_length=64)
+    reward_model = RewardModel(
+        tiny_bert(), tokenizer(), ["helpful", "harmless"], max_length=64, chat_template=chat_template
+    )
     reward_model.normalization = {"helpful": {"mean": 0.5, "std": 2.0}, "harmless": {"mean": -1.0, "std": 4.0}}
     reward_model.save_pretrained(tmp_path / "rm")
     recorder = Recorder()
@@ -328,6 +341,7 @@ def test_default_reward_is_the_saved_reward_model_scored_and_normalized_per_head
         config, tiny_prompts(), tmp_path / "ppo", callbacks=recorder.callbacks(), policy_factory=tiny_policy_factory
     )
     rows = recorder.samples[1]
+    # Scored as the reward model reads text (its chat template, when it was trained with one).
     expected = reward_model.score_batch([row["prompt"] for row in rows], [row["response"] for row in rows])
     for row, scores in zip(rows, expected):
         assert row["rewards"] == pytest.approx(scores, abs=1e-5)
