@@ -345,10 +345,11 @@ class RewardModel(nn.Module):
             problems.append(f"its hidden size is {metadata['hidden_size']}, this backbone's is {self.hidden_size}")
         if metadata["pooling"] != self.pooling:
             problems.append(f"it pools {metadata['pooling']!r}, this model pools {self.pooling!r}")
-        saved_chat_template = metadata.get("chat_template", False)  # absent from models saved before it existed
-        if saved_chat_template != self.chat_template:
+        if metadata["chat_template"] != self.chat_template:
             formats = {True: "the chat template", False: "plain text"}
-            problems.append(f"it reads {formats[saved_chat_template]}, this model reads {formats[self.chat_template]}")
+            problems.append(
+                f"it reads {formats[metadata['chat_template']]}, this model reads {formats[self.chat_template]}"
+            )
         shared = [objective for objective in self.objectives if objective in metadata["objectives"]]
         if not shared:
             problems.append(
@@ -379,7 +380,7 @@ class RewardModel(nn.Module):
             mode=metadata["mode"],
             pooling=metadata["pooling"],
             max_length=metadata["max_length"],
-            chat_template=metadata.get("chat_template", False),  # absent from models saved before it existed
+            chat_template=metadata["chat_template"],
             # Validated when it was trained; kept as written.
             training_config=RewardModelConfig(**metadata["config"]) if metadata.get("config") else None,
         )
@@ -396,4 +397,5 @@ def _read_metadata(directory: Path) -> dict:
     metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
     if metadata.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{directory}: unsupported reward model format {metadata.get('format_version')!r}")
+    metadata.setdefault("chat_template", False)  # models saved before the option existed read plain text
     return metadata
