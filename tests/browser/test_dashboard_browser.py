@@ -50,7 +50,9 @@ def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_ser
 
     login(page, researcher, next=f"/projects/{project.slug}/dashboard/")
     page.fill("input[name=backbone]", str(tiny_backbone))
-    page.fill("input[name=max_steps]", "400")
+    # Enough steps that the run outlasts a few of the page's 1 s polls even on a fast machine
+    # (400 steps of this tiny model took 1.3 s, finishing between two polls).
+    page.fill("input[name=max_steps]", "3000")
     page.fill("input[name=batch_size]", "2")
     page.fill("input[name=max_length]", "32")
     page.fill("input[name=learning_rate]", "0.001")
