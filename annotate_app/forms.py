@@ -226,6 +226,10 @@ class RewardRunForm(forms.Form):
         required=False, label="Start heads from",
         help_text="A finished run's heads, e.g. a frozen run before fine-tuning (linear probe, then fine-tune).",
     )
+    lora_r = forms.IntegerField(
+        min_value=0, max_value=1024, initial=0, required=False, label="LoRA rank",
+        help_text="0 fine-tunes the whole backbone; a rank trains LoRA adapters only (use a ~10x learning rate).",
+    )
     epochs = forms.IntegerField(min_value=1, max_value=100, initial=1)
     max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop after this many steps (optional).")
     learning_rate = forms.FloatField(min_value=0, initial=3e-5)
@@ -254,6 +258,7 @@ class RewardRunForm(forms.Form):
         data = self.cleaned_data
         values = {name: data[name] for name in ("mode", "pooling", "epochs", "learning_rate", "batch_size",
                                                 "max_length", "use_margin", "chat_template")}
+        values["lora_r"] = data["lora_r"] or 0
         for name in ("backbone", "backbone_gguf_file"):
             if data[name]:
                 values[name] = data[name]

@@ -125,6 +125,20 @@ class RewardModelConfig:
     gradient_accumulation: int = 1
     """Micro-batches whose gradients are summed (averaged) into one optimizer step."""
 
+    lora_r: int = 0
+    """0 fine-tunes every backbone weight. A positive rank trains LoRA adapters (peft) of that rank on
+    ``lora_target_modules`` instead, the backbone's own weights frozen, as TRL's ``RewardTrainer`` does
+    when given a ``peft_config``: far fewer trained parameters and no optimizer state for the backbone.
+    The saved model has the adapters merged into its backbone, so it loads as an ordinary transformers
+    folder. ``multi_head`` and ``separate`` modes (``frozen`` trains no backbone weights)."""
+
+    lora_alpha: float = 16
+    """LoRA scaling numerator: the adapters' update is scaled by ``lora_alpha / lora_r``."""
+
+    lora_target_modules: list[str] | None = None
+    """Module names that get adapters (e.g. ``["q_proj", "k_proj", "v_proj", "o_proj"]``); None: peft's
+    default for the architecture, else ``q_proj`` and ``v_proj``."""
+
     disable_dropout: bool = True
     """Train the backbone with its dropout off (as TRL's ``RewardConfig.disable_dropout``): the two sides
     of a pair are then scored by the same network, and on CPU a step costs about half as much."""
@@ -185,6 +199,9 @@ class RewardModelConfig:
             problems.append(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        problems += lora_problems(self.lora_r, self.lora_alpha, self.lora_target_modules, min_rank=0)
+        if _is_int(self.lora_r) and self.lora_r > 0 and self.mode == "frozen":
+            problems.append("lora_r applies to multi_head and separate modes: frozen mode trains no backbone weights")
         for name in ("cache_dir", "init_heads_from"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
@@ -217,6 +234,23 @@ def resolve_device(device: str) -> "torch.device":
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def lora_problems(lora_r: Any, lora_alpha: Any, target_modules: Any, *, min_rank: int) -> list[str]:
+    """What is wrong with LoRA settings (reward model and PPO configs share them); [] when they are valid."""
+    problems = []
+    if not _is_int(lora_r) or lora_r < min_rank:
+        kind = "a positive integer" if min_rank > 0 else "an integer >= 0 (0: no adapters)"
+        problems.append(f"lora_r must be {kind}, got {lora_r!r}")
+    if not _is_number(lora_alpha) or lora_alpha <= 0:
+        problems.append(f"lora_alpha must be a positive number, got {lora_alpha!r}")
+    if target_modules is not None and (
+        not isinstance(target_modules, list)
+        or not target_modules
+        or not all(isinstance(name, str) and name for name in target_modules)
+    ):
+        problems.append("lora_target_modules must be a non-empty list of module names or None")
+    return problems
 
 
 def _objective_problems(objectives: Any) -> list[str]:

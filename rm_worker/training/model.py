@@ -26,6 +26,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_N
 from .batching import encode_texts, pad_right, pad_token_id, require_offsets, response_starts
 from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
 from .data import Prompt, ScoredText, chat_scored_text, scored_text
+from .lora import merged_copy, with_lora_adapters
 from .pretrained import load_pretrained
 
 METADATA_FILE = "morm_reward_model.json"
@@ -95,6 +96,8 @@ class RewardModel(nn.Module):
     The tokenizer is switched to left truncation.
     ``disable_dropout`` keeps the backbone(s) in eval mode while training (always so in ``frozen`` mode).
     ``chat_template`` writes conversations in the tokenizer's chat template (see `scored_text`).
+    ``lora_r > 0`` puts trainable LoRA adapters on each backbone and freezes its own weights
+    (see `RewardModelConfig.lora_r`); `save_pretrained` writes the backbones with the adapters merged.
     """
 
     def __init__(
@@ -108,6 +111,9 @@ class RewardModel(nn.Module):
         max_length: int = 256,
         disable_dropout: bool = False,
         chat_template: bool = False,
+        lora_r: int = 0,
+        lora_alpha: float = 16,
+        lora_target_modules: list[str] | None = None,
         training_config: RewardModelConfig | None = None,
     ):
         super().__init__()
@@ -126,7 +132,15 @@ class RewardModel(nn.Module):
         if chat_template and not getattr(tokenizer, "chat_template", None):
             raise ValueError("chat_template is on but the backbone's tokenizer has no chat template")
         self.chat_template = chat_template
-        self.backbones = nn.ModuleDict(self._arrange_backbones(backbone))
+        backbones = self._arrange_backbones(backbone)
+        if lora_r:
+            if mode == "frozen":
+                raise ValueError("frozen mode trains no backbone weights: it takes no LoRA adapters")
+            backbones = {
+                key: with_lora_adapters(module, r=lora_r, alpha=lora_alpha, target_modules=lora_target_modules)
+                for key, module in backbones.items()
+            }
+        self.backbones = nn.ModuleDict(backbones)
         first = next(iter(self.backbones.values()))
         self.pooling = resolve_pooling(pooling, first.config)
         if self.pooling == "response":
@@ -174,6 +188,9 @@ class RewardModel(nn.Module):
             max_length=config.max_length,
             disable_dropout=config.disable_dropout,
             chat_template=config.chat_template,
+            lora_r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_target_modules=config.lora_target_modules,
             training_config=config,
         )
 
@@ -310,7 +327,7 @@ class RewardModel(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         for key, backbone in self.backbones.items():
-            backbone.save_pretrained(directory / self._backbone_folder(key))
+            merged_copy(backbone).save_pretrained(directory / self._backbone_folder(key))
         self.tokenizer.save_pretrained(directory)
         heads = {
             f"{objective}.{name}": tensor.detach().cpu().contiguous()

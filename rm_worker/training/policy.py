@@ -11,17 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import save_file
 from torch import nn
 from transformers import AutoModelForCausalLM, GenerationConfig
 
+from .lora import with_lora_adapters
 from .ppo_config import PPOConfig
 from .pretrained import load_pretrained
 
 VALUE_HEAD_FILE = "value_head.safetensors"
-FALLBACK_TARGET_MODULES = ["q_proj", "v_proj"]
 
 PolicyFactory = Callable[[PPOConfig], tuple[nn.Module, object]]
 
@@ -40,14 +39,6 @@ def prepare_tokenizer(tokenizer):
     tokenizer.padding_side = "left"
     tokenizer.truncation_side = "left"
     return tokenizer
-
-
-def lora_target_modules(model: nn.Module, requested: list[str] | None = None) -> list[str]:
-    """``requested``, else peft's default modules for the model type, else ``q_proj`` and ``v_proj``."""
-    if requested:
-        return list(requested)
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    return list(TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model_type) or FALLBACK_TARGET_MODULES)
 
 
 def position_ids_for(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -73,14 +64,14 @@ class PolicyWithValueHead(nn.Module):
         target_modules: list[str] | None = None,
     ):
         super().__init__()
-        lora = LoraConfig(
-            task_type="CAUSAL_LM",
+        self.model = with_lora_adapters(
+            model,
             r=lora_r,
-            lora_alpha=lora_alpha,
-            lora_dropout=lora_dropout,
-            target_modules=lora_target_modules(model, target_modules),
+            alpha=lora_alpha,
+            target_modules=target_modules,
+            dropout=lora_dropout,
+            task_type="CAUSAL_LM",
         )
-        self.model = get_peft_model(model, lora)
         self.tokenizer = prepare_tokenizer(tokenizer)
         self.value_head = nn.Linear(model.config.hidden_size, 1)
         # Zero init: values start at 0 and the first value-loss gradients set their scale.

@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import _DEVICE, _is_int, _is_number, _objective_problems
+from .config import _DEVICE, _is_int, _is_number, _objective_problems, lora_problems
 from .scalarization import SCALARIZATION_MODES, resolve_weights
 
 KL_ESTIMATORS = ("k1", "k3")
@@ -277,18 +277,9 @@ class PPOConfig:
             raise ValueError("Invalid PPO config: " + "; ".join(problems))
 
     def _lora_problems(self) -> list[str]:
-        problems = []
-        if not _is_int(self.lora_r) or self.lora_r < 1:
-            problems.append(f"lora_r must be a positive integer, got {self.lora_r!r}")
-        if not _is_number(self.lora_alpha) or self.lora_alpha <= 0:
-            problems.append(f"lora_alpha must be a positive number, got {self.lora_alpha!r}")
+        problems = lora_problems(self.lora_r, self.lora_alpha, self.lora_target_modules, min_rank=1)
         if not _is_number(self.lora_dropout) or not 0 <= self.lora_dropout < 1:
             problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
-        modules = self.lora_target_modules
-        if modules is not None and (
-            not isinstance(modules, list) or not modules or not all(isinstance(m, str) and m for m in modules)
-        ):
-            problems.append("lora_target_modules must be a non-empty list of module names or None")
         return problems
 
     def _scalarization_problems(self) -> list[str]:

@@ -64,6 +64,13 @@ def test_dashboard_turns_the_chat_template_on_when_ticked(project):
     assert [run.config["chat_template"] for run in RewardModelRun.objects.order_by("pk")] == [True, False]
 
 
+def test_dashboard_trains_lora_adapters_at_the_rank_given(project):
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(mode="multi_head", lora_r="16"))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(mode="multi_head", lora_r=""))
+    assert [run.config["lora_r"] for run in RewardModelRun.objects.order_by("pk")] == [16, 0]
+
+
 def test_dashboard_starts_heads_from_a_succeeded_run(project):
     client = logged_in_client(member(project, Role.RESEARCHER))
     probe = reward_run_create(project=project, overrides={"mode": "frozen"}, enqueue=False)
@@ -89,6 +96,8 @@ def test_dashboard_starts_heads_from_a_succeeded_run(project):
     ({"pooling": "max"}, "Select a valid choice"),
     ({"data": "999"}, "Select a valid choice"),
     ({"init_heads_run": "999"}, "Select a valid choice"),
+    ({"lora_r": "-4"}, "greater than or equal to 0"),
+    ({"lora_r": "8", "mode": "frozen"}, "frozen mode trains no backbone weights"),
 ])
 def test_dashboard_rejects_bad_settings(project, values, message):
     client = logged_in_client(member(project, Role.RESEARCHER))

@@ -67,6 +67,12 @@ def test_from_dict_rejects_unknown_fields_and_missing_objectives():
         ({"init_heads_from": ""}, "init_heads_from must be a folder path or None"),
         ({"init_heads_from": 7}, "init_heads_from must be a folder path or None"),
         ({"gradient_accumulation": 0}, "gradient_accumulation must be a positive integer"),
+        ({"lora_r": -1}, "lora_r must be an integer >= 0"),
+        ({"lora_r": "8"}, "lora_r must be an integer >= 0"),
+        ({"lora_alpha": 0}, "lora_alpha must be a positive number"),
+        ({"lora_target_modules": "q_proj"}, "lora_target_modules must be a non-empty list"),
+        ({"lora_target_modules": [""]}, "lora_target_modules must be a non-empty list"),
+        ({"lora_r": 8, "mode": "frozen"}, "frozen mode trains no backbone weights"),
     ],
 )
 def test_validate_rejects(overrides, message):

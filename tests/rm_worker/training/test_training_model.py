@@ -265,3 +265,65 @@ def test_saved_directory_loads_with_plain_hugging_face_classes(tmp_path):
     assert backbone.config.hidden_size == 32 and tokenizer("good safe")["input_ids"]
     heads = load_file(tmp_path / "rm" / "heads.safetensors")
     assert sorted(heads) == sorted(f"{o}.{p}" for o in OBJECTIVES for p in ("weight", "bias"))
+
+
+def _sgd_step(model: RewardModel, text: str = "w1 w2 ? good") -> None:
+    encoded = model.tokenizer([text], return_tensors="pt")
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model(encoded["input_ids"], encoded["attention_mask"]).sum().backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize(
+    ("backbone", "kind", "adapted"),
+    [(tiny_bert, "encoder", ("query", "value")), (tiny_llama, "decoder", ("v_proj", "o_proj"))],
+)
+def test_lora_trains_only_the_adapters_and_saves_them_merged(tmp_path, backbone, kind, adapted):
+    torch.manual_seed(0)
+    targets = None if kind == "encoder" else list(adapted)  # None: peft's defaults for BERT (query, value)
+    model = RewardModel(
+        backbone(), make_tokenizer(kind), OBJECTIVES, max_length=32, lora_r=4, lora_alpha=8, lora_target_modules=targets
+    )
+    trainable = [name for name, p in model.backbones.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name for name in trainable)
+    assert {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trainable} == set(adapted)
+    base_before = {name: p.detach().clone() for name, p in model.backbones.named_parameters() if not p.requires_grad}
+    _sgd_step(model)
+    base_after = {name: p for name, p in model.backbones.named_parameters() if name in base_before}
+    assert all(torch.equal(base_before[name], p) for name, p in base_after.items())
+
+    prompts, responses = ["w1 w2 ?", "w3 ?"], ["good safe", "bad harm w5"]
+    expected = model.eval().score_batch(prompts, responses)
+    model.save_pretrained(tmp_path / "rm")
+    saved = load_file(tmp_path / "rm" / "backbone" / "model.safetensors")
+    assert not any("lora" in key or "base_layer" in key for key in saved)
+    loaded = RewardModel.from_pretrained(tmp_path / "rm", device="cpu")
+    for got, want in zip(loaded.score_batch(prompts, responses), expected):
+        assert got == pytest.approx(want, abs=1e-5)
+    with model.backbones["shared"].disable_adapter():  # what the merge must have folded in is not nothing
+        without_adapters = model.score_batch(prompts, responses)
+    assert all(
+        got["helpful"] != pytest.approx(want["helpful"], abs=1e-4) for got, want in zip(without_adapters, expected)
+    )
+
+
+def test_lora_in_separate_mode_gives_each_objective_its_own_adapters():
+    torch.manual_seed(0)
+    model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode="separate", max_length=32, lora_r=4)
+    helpful, harmless = model.backbones["helpful"], model.backbones["harmless"]
+    harmless_before = [p.detach().clone() for p in harmless.parameters()]
+    helpful_adapters = [p for p in helpful.parameters() if p.requires_grad]
+    helpful_before = [p.detach().clone() for p in helpful_adapters]
+    encoded = model.tokenizer(["w1 w2 ? good"], return_tensors="pt")
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    for _ in range(2):  # LoRA's B starts at zero: A moves only from the second step on
+        optimizer.zero_grad()
+        model(encoded["input_ids"], encoded["attention_mask"])[:, 0].sum().backward()  # the helpful column only
+        optimizer.step()
+    assert all(torch.equal(old, p) for old, p in zip(harmless_before, harmless.parameters()))
+    assert all(not torch.equal(old, p) for old, p in zip(helpful_before, helpful_adapters))
+
+
+def test_lora_is_refused_in_frozen_mode():
+    with pytest.raises(ValueError, match="frozen mode trains no backbone weights"):
+        RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode="frozen", max_length=32, lora_r=4)

@@ -82,9 +82,11 @@ def test_should_stop_cancels_cleanly_between_steps(tmp_path):
     assert (tmp_path / "checkpoint" / "trainer_state.pt").is_file()
 
 
-@pytest.mark.parametrize("mode", ["multi_head", "frozen"])
-def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_path, mode):
-    config = tiny_config(max_steps=6, eval_every=2, mode=mode)
+@pytest.mark.parametrize(
+    "overrides", [{"mode": "multi_head"}, {"mode": "frozen"}, {"mode": "multi_head", "lora_r": 4}], ids=str
+)
+def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_path, overrides):
+    config = tiny_config(max_steps=6, eval_every=2, **overrides)
     pairs = synthetic_pairs(40)
     progress = []
     interrupted = train(
@@ -147,6 +149,21 @@ def test_response_pooling_trains_and_the_exported_model_scores_as_training_measu
     report = evaluate_reward_model(result.model_dir, held_out)
     assert report["helpful"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/helpful"])
     assert report["harmless"]["accuracy"] == pytest.approx(result.metrics["eval/accuracy/harmless"])
+
+
+@pytest.mark.parametrize("mode", ["multi_head", "separate"])
+def test_a_lora_run_exports_merged_backbones_that_score_as_training_measured(tmp_path, mode):
+    config = tiny_config(mode=mode, lora_r=4, lora_alpha=8, max_steps=4, eval_every=4)
+    pairs = synthetic_pairs(40)
+    reported = []
+    result = train(config, pairs, tmp_path, callbacks=TrainCallbacks(on_metrics=lambda s, m: reported.append(m)))
+    assert result.best_step == 4 and "train/learning_rate/backbone" in reported[0]
+    loaded = RewardModel.from_pretrained(result.model_dir)
+    assert not any("lora" in name for name, _ in loaded.named_parameters())
+    _, held_out = split_pairs(pairs, config.eval_fraction, config.seed)
+    report = evaluate_reward_model(result.model_dir, held_out)
+    for objective in ("helpful", "harmless"):
+        assert report[objective]["accuracy"] == pytest.approx(result.metrics[f"eval/accuracy/{objective}"])
 
 
 @pytest.mark.parametrize("mode", ["multi_head", "frozen"])
