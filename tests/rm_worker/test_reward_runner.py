@@ -12,6 +12,7 @@ from annotate_app.services.runs import MetricsWriter, run_cancel, run_dir
 from rm_worker import reward_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import train_reward_model
+from rm_worker.training import RewardModel
 from tests.factories import annotate, make_project, member
 from tests.tiny_models import tiny_bert_factory
 
@@ -42,6 +43,13 @@ def test_a_run_trains_writes_metrics_and_succeeds(project):
     assert run.data_report["objectives"]["harmless"]["pairs"] == 8
     assert (run_dir(run) / "model").is_dir()
     assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == "skipped"  # idempotent
+
+
+def test_a_lora_run_exports_a_plain_model(project):
+    run = reward_run_create(project=project, overrides={**TINY, "lora_r": 4, "lora_alpha": 8}, enqueue=False)
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+    model = RewardModel.from_pretrained(run_dir(run) / "model")
+    assert model.training_config.lora_r == 4 and not any("lora" in name for name, _ in model.named_parameters())
 
 
 def test_a_run_can_start_its_heads_from_a_finished_run(project):
@@ -119,6 +127,7 @@ def test_train_rm_wait_and_evaluate_rm_commands(project, tmp_path, capsys, monke
     (["--set", "mode=giant"], "mode"),
     (["--set", "nonsense"], "key=value"),
     (["--snapshot", "999"], "No snapshot"),
+    (["--set", "mode=frozen", "--set", "lora_r=4"], "frozen mode trains no backbone weights"),
 ])
 def test_train_rm_rejects_bad_input(project, argv, message):
     with pytest.raises(CommandError, match=message):
