@@ -5,7 +5,8 @@ device; the only differences are ``lora_r`` and the learning rate. Each run trai
 through ``train_reward_model`` (the worker's code path) on the HH harmless dev pairs
 (``<repo>/../shared/data/hh_harmless_dev.jsonl.gz``), timing every step from the progress callback;
 the first step (allocator and thread-pool warm-up) is left out of the median. Each run has its own
-process, so its peak RSS (also printed) is its own.
+process, so its peak RSS (also printed) is its own: once as of the last step's end (training), once
+after the run (the export included).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_lora_step.py                 # SmolLM2-135M, CPU
     HF_HUB_OFFLINE=1 .venv/bin/python bench/rm_lora_step.py --backbone minilm --steps 10
@@ -31,19 +32,28 @@ def timed_run(pairs: list, settings: dict, steps: int, output_dir: Path) -> dict
     """Train ``steps`` steps; returns the median step's seconds and this process's peak RSS."""
     from rm_worker.training import RewardModelConfig, TrainCallbacks, train_reward_model
 
-    stamps = [time.perf_counter()]
+    stamps, training_peak = [time.perf_counter()], []
     config = RewardModelConfig(
         objectives=["harmless"], max_steps=steps, eval_every=10_000, eval_fraction=0.2, **settings
     )
-    callbacks = TrainCallbacks(on_progress=lambda step, total: stamps.append(time.perf_counter()))
+    def on_progress(step: int, total: int) -> None:
+        stamps.append(time.perf_counter())
+        training_peak[:] = [peak_rss_mb()]
+
+    callbacks = TrainCallbacks(on_progress=on_progress)
     # The clock starts at the first step's end: model loading and tokenizing are not a step's cost.
     result = train_reward_model(config, pairs, output_dir, callbacks=callbacks)
     step_seconds = [b - a for a, b in zip(stamps[1:], stamps[2:])]
     return {
         "steps": result.steps,
         "median_step_s": statistics.median(step_seconds),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "training_peak_rss_mb": training_peak[0],
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -80,7 +90,8 @@ def main() -> None:
                 figures = pool.apply(timed_run, (pairs, {**shared, **settings}, args.steps, Path(work) / str(number)))
             results[name] = figures
             print(f"  {name}: {figures['median_step_s']:.2f} s/step (median of {figures['steps'] - 1}), "
-                  f"peak RSS {figures['peak_rss_mb']:.0f} MB; {load_average()}", flush=True)
+                  f"peak RSS {figures['training_peak_rss_mb']:.0f} MB training, {figures['peak_rss_mb']:.0f} MB "
+                  f"with the export; {load_average()}", flush=True)
     full, lora = results.values()
     print(f"LoRA / full seconds per step: {lora['median_step_s'] / full['median_step_s']:.3f}")
 
