@@ -190,7 +190,7 @@ class GoldForm(forms.Form):
 
 POOLING_LABELS = {
     "auto": "auto (mean for encoders, last token for decoders)",
-    "response": "response (mean over the response's tokens)",
+    "response": "response (mean over the response's tokens; the default)",
 }
 
 
@@ -216,7 +216,7 @@ class RewardRunForm(forms.Form):
         required=False, label="Backbone GGUF file", help_text="A .gguf file in that directory to load (optional)."
     )
     pooling = forms.ChoiceField(
-        choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="auto"
+        choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="response"
     )
     chat_template = forms.BooleanField(
         required=False, label="Chat template",

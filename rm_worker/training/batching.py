@@ -33,7 +33,10 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int) -> tuple[list
 def require_offsets(tokenizer) -> None:
     """Raise unless ``tokenizer`` maps tokens to character offsets, which `response_starts` needs."""
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("response pooling needs a fast tokenizer: it finds the response by character offsets")
+        raise ValueError(
+            "response pooling (the default) needs a fast tokenizer: it finds the response by character "
+            "offsets; choose another pooling for this backbone (auto, mean, last or cls)"
+        )
 
 
 def response_starts(tokenizer, items: Sequence[ScoredText], max_length: int) -> list[int]:

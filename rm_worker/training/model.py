@@ -94,6 +94,8 @@ class RewardModel(nn.Module):
     ``backbone`` is one module, or in ``separate`` mode optionally ``{objective: module}``; given one
     module in ``separate`` mode, each further objective gets its own deep copy (same start, no sharing).
     The tokenizer is switched to left truncation.
+    ``pooling`` defaults to ``auto`` here (the architecture's usual choice, see `resolve_pooling`); runs
+    build the model with `from_config`, whose `RewardModelConfig.pooling` defaults to ``response``.
     ``disable_dropout`` keeps the backbone(s) in eval mode while training (always so in ``frozen`` mode).
     ``chat_template`` writes conversations in the tokenizer's chat template (see `scored_text`).
     ``lora_r > 0`` puts trainable LoRA adapters on each backbone and freezes its own weights

@@ -43,6 +43,12 @@ def test_dashboard_form_queues_a_run_with_the_chosen_settings(project, django_ca
     assert f"Snapshot {run.snapshot_id}" in page and run.snapshot.sha256 in page and "Cancel" in page
 
 
+def test_dashboard_form_selects_response_pooling_by_default(project):
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    page = client.get(f"/projects/{project.slug}/dashboard/").content.decode()
+    assert '<option value="response" selected>' in page
+
+
 def test_dashboard_trains_on_an_existing_snapshot(project):
     snapshot = snapshot_create(project=project, format="jsonl")
     client = logged_in_client(member(project, Role.ADMIN))

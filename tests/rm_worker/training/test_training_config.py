@@ -13,7 +13,7 @@ def test_defaults_point_at_the_packaged_minilm_and_weigh_objectives_equally():
     assert config.backbone == default_backbone()
     assert (Path(config.backbone) / "config.json").is_file()
     assert config.objective_weights() == {"helpful": 1.0, "harmless": 2.0}
-    assert config.mode == "multi_head" and config.pooling == "auto"
+    assert config.mode == "multi_head" and config.pooling == "response"
     config.validate()
 
 

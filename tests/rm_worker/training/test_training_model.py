@@ -80,7 +80,7 @@ def test_response_pooling_averages_the_response_tokens_of_a_full_forward():
 def test_response_pooling_needs_a_fast_tokenizer():
     slow = CanineTokenizer()  # a pure-Python tokenizer: no character offsets
     assert not slow.is_fast
-    with pytest.raises(ValueError, match="fast tokenizer"):
+    with pytest.raises(ValueError, match="fast tokenizer.*choose another pooling"):
         RewardModel(tiny_bert(), slow, OBJECTIVES, pooling="response", max_length=32)
     with pytest.raises(ValueError, match="fast tokenizer"):
         response_starts(slow, [scored_text("w1", "good")], 16)
@@ -231,7 +231,7 @@ def test_normalized_scores_need_stats():
 
 def test_the_packaged_minilm_loads_offline_and_scores_a_pair():
     model = RewardModel.from_config(RewardModelConfig(objectives=OBJECTIVES, max_length=64, device="cpu"))
-    assert model.pooling == "mean" and model.hidden_size == 384
+    assert model.pooling == "response" and model.hidden_size == 384
     scores = model.score_batch(["How do I boil an egg?"] * 2, ["Simmer it for nine minutes.", "No."])
     assert len(scores) == 2 and all(set(s) == set(OBJECTIVES) for s in scores)
     assert all(torch.isfinite(torch.tensor(list(s.values()))).all() for s in scores)

@@ -136,6 +136,13 @@ def test_frozen_mode_retraining_embeds_only_the_new_texts(tmp_path):
     assert RewardModel.from_pretrained(more.model_dir).mode == "frozen"
 
 
+@pytest.mark.parametrize(("pooling", "pooled"), [(None, "response"), ("auto", "mean")])
+def test_runs_pool_the_response_unless_told_otherwise(tmp_path, pooling, pooled):
+    config = tiny_config(max_steps=1, **({} if pooling is None else {"pooling": pooling}))
+    result = train(config, synthetic_pairs(12), tmp_path)
+    assert RewardModel.from_pretrained(result.model_dir).pooling == pooled
+
+
 @pytest.mark.parametrize("mode", ["multi_head", "frozen"])
 def test_response_pooling_trains_and_the_exported_model_scores_as_training_measured(tmp_path, mode):
     config = tiny_config(mode=mode, pooling="response", max_steps=4, eval_every=4)
