@@ -22,8 +22,9 @@ manage() { .venv/bin/python manage.py "$@"; }
 manage migrate --verbosity 0
 manage seed_demo > /dev/null
 manage import_pairs demo "$DATA" --format hh --objective harmless
+# pooling=auto (mean for MiniLM): what the recorded run used, before response pooling became the default.
 time manage train_rm demo --set mode=frozen --set epochs=20 --set head_learning_rate=0.003 \
-    --set batch_size=32 --set max_length=256 --wait | tee "$MORM_VAR_DIR/rm.json"
+    --set batch_size=32 --set max_length=256 --set pooling=auto --wait | tee "$MORM_VAR_DIR/rm.json"
 RM=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['run'])" "$MORM_VAR_DIR/rm.json")
 PPO=(--set steps=$STEPS --set batch_size=$BATCH --set mini_batch_size=2 --set max_new_tokens=48
      --set eval_max_prompts=16 --set sample_every=5)

@@ -78,6 +78,7 @@ def run_morm(pairs: list, work: Path, args: argparse.Namespace) -> dict:
         work / "morm-multi-head",
         objectives=OBJECTIVES,
         mode="multi_head",
+        pooling="auto",  # what the recorded comparison used (mean for MiniLM); pooling does not change the cost
         max_steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.lr,
