@@ -9,10 +9,10 @@ from django.test import Client
 
 from annotate_app.models import Role
 from annotate_app.scale import choice_from_score
-from annotate_app.selectors.tasks import task_next_for
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.imports import comparison_import
 from annotate_app.services.projects import membership_set, project_create
+from annotate_app.services.queue import task_next_for
 
 _counter = itertools.count(1)
 

@@ -5,10 +5,11 @@ from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
-from .task import Task, TaskStatus
+from .task import AnnotatorQueue, Task, TaskStatus
 
 __all__ = [
     "Annotation",
+    "AnnotatorQueue",
     "Choice",
     "Comparison",
     "ImportBatch",

@@ -48,9 +48,23 @@ class Comparison(models.Model):
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Queue counters, kept by the queue services in the transaction that changes a task
+    # (annotate_app.services.queue): tasks holding a slot (submitted, or leased and not yet
+    # reclaimed), submitted human annotations, and whether every one of the project's
+    # overlap_k slots is held. ``is_full`` repeats what the counters say so that the partial
+    # index below holds exactly the comparisons an annotator may still be handed.
+    slots_held = models.PositiveIntegerField(default=0)
+    submitted_count = models.PositiveIntegerField(default=0)
+    is_full = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["project", "id"], condition=models.Q(is_full=False, is_gold=False), name="comparison_open_queue"
+            ),
+            models.Index(fields=["project", "id"], condition=models.Q(is_gold=True), name="comparison_gold_items"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "external_id"],

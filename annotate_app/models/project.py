@@ -53,6 +53,13 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Maintained counts (annotate_app.services.queue), so progress never counts the project:
+    # comparisons, ordinary comparisons with a free slot, ordinary comparisons with
+    # overlap_k submitted annotations, and annotations imported with labels.
+    comparison_count = models.PositiveIntegerField(default=0)
+    open_count = models.PositiveIntegerField(default=0)
+    complete_count = models.PositiveIntegerField(default=0)
+    imported_label_sets = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]

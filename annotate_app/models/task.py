@@ -12,6 +12,9 @@ class TaskStatus(models.TextChoices):
     LEASED = "leased", "Leased"
     SUBMITTED = "submitted", "Submitted"
     SKIPPED = "skipped", "Skipped"
+    # The lease ran out and its slot was given back; the same annotator may be handed
+    # the comparison again (the task is renewed in place) while a slot is free.
+    EXPIRED = "expired", "Expired"
 
 
 class Task(models.Model):
@@ -38,7 +41,12 @@ class Task(models.Model):
             models.UniqueConstraint(fields=["comparison", "annotator"], name="task_once_per_annotator"),
             models.CheckConstraint(condition=models.Q(status__in=TaskStatus.values), name="task_status_valid"),
         ]
-        indexes = [models.Index(fields=["project", "annotator", "status"])]
+        indexes = [
+            models.Index(fields=["project", "annotator", "status"]),
+            models.Index(
+                fields=["project", "expires_at"], condition=models.Q(status="leased"), name="task_lease_expiry"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"task {self.pk} ({self.status})"
@@ -47,3 +55,26 @@ class Task(models.Model):
     def is_open(self) -> bool:
         """Leased and not yet expired."""
         return self.status == TaskStatus.LEASED and self.expires_at > timezone.now()
+
+
+class AnnotatorQueue(models.Model):
+    """One annotator's place in a project's queue, kept by annotate_app.services.queue.
+
+    ``cursor`` is the highest ordinary comparison id handed to them: everything above it
+    is new to them, so the next lease is found without walking what they already did.
+    ``submitted`` counts their submitted tasks; ``finished_open`` counts the ordinary
+    comparisons they submitted or skipped that still have a free slot (so "remaining" is
+    the project's open count minus this, with no count over the project).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotator_queues")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    cursor = models.BigIntegerField(default=0)
+    submitted = models.PositiveIntegerField(default=0)
+    finished_open = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "annotator"], name="annotator_queue_unique")]
+
+    def __str__(self) -> str:
+        return f"queue of {self.annotator_id} in {self.project_id}"

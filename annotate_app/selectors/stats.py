@@ -4,11 +4,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import correlation
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
 from ..datasets.aggregation import aggregate, direction
 from ..datasets.agreement import krippendorff_alpha, percent_agreement
-from ..models import Annotation, Choice, Comparison, Judgment, Project, signed_score
+from ..models import AnnotatorQueue, Choice, Comparison, Judgment, Project, signed_score
 from .gold import annotators_failing_gold, gold_scores
 
 UNSPECIFIED = "unspecified"
@@ -91,33 +91,23 @@ def _scale_point(choice: str, strength: int | None) -> str:
 
 
 def _progress(project: Project) -> dict:
-    comparisons = Comparison.objects.filter(project=project).aggregate(
-        total=Count("pk"), gold=Count("pk", filter=Q(is_gold=True))
-    )
-    annotations = Annotation.objects.filter(comparison__project=project).aggregate(
-        human=Count("pk", filter=Q(annotator__isnull=False)),
-        imported=Count("pk", filter=Q(source__isnull=False)),
-        annotators=Count("annotator", distinct=True),
-    )
-    # Gold items sit outside the overlap rule (everyone may label them), so "complete"
-    # counts ordinary comparisons only. order_by() drops the model ordering, which would
-    # otherwise join the GROUP BY and count every annotation as its own group.
-    complete = (
-        Annotation.objects.filter(comparison__project=project, comparison__is_gold=False, annotator__isnull=False)
-        .order_by()
-        .values("comparison")
-        .annotate(n=Count("pk"))
-        .filter(n__gte=project.overlap_k)
-        .count()
+    """Progress from the maintained counts (services.queue): no count over the project.
+
+    Gold items are few and sit in their own partial index; annotators are counted over
+    the project's annotator rows, one per person who ever asked for a task.
+    """
+    project = Project.objects.get(pk=project.pk)
+    annotators = AnnotatorQueue.objects.filter(project=project).aggregate(
+        human=Sum("submitted", default=0), annotators=Count("pk", filter=Q(submitted__gt=0))
     )
     return {
-        "comparisons": comparisons["total"],
-        "gold": comparisons["gold"],
+        "comparisons": project.comparison_count,
+        "gold": Comparison.objects.filter(project=project, is_gold=True).count(),
         "overlap_k": project.overlap_k,
-        "complete": complete,
-        "human_annotations": annotations["human"],
-        "imported_label_sets": annotations["imported"],
-        "annotators": annotations["annotators"],
+        "complete": project.complete_count,
+        "human_annotations": annotators["human"],
+        "imported_label_sets": project.imported_label_sets,
+        "annotators": annotators["annotators"],
     }
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Annotation, Choice, Comparison, Judgment, Task, TaskStatus
-from ..selectors.tasks import slots_taken
+from .queue import counts_update
 
 MIRRORED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE}
 
@@ -56,16 +56,17 @@ def annotation_submit(
     if task.annotator_id != user.pk:
         raise PermissionError("Tasks are submitted by the annotator they were leased to.")
     with transaction.atomic():
-        comparison = Comparison.objects.select_for_update().select_related("project").get(pk=task.comparison_id)
-        task = Task.objects.select_for_update().get(pk=task.pk)
+        comparison, task = _lock(task)
         if task.status == TaskStatus.SUBMITTED:
             annotation = Annotation.objects.get(task=task)
             return SubmitResult(annotation=annotation, created=False, judgments=list(annotation.judgments.all()))
         if task.status == TaskStatus.SKIPPED:
             raise TaskConflict("This task was skipped and cannot be submitted.")
         project = comparison.project
-        now = timezone.now()
-        if task.expires_at <= now and slots_taken(comparison, now=now, excluding=user) >= project.overlap_k:
+        # A lease past its expiry still holds its slot until it is reclaimed; a reclaimed
+        # one may take a slot again if one is free.
+        retaken = int(task.status == TaskStatus.EXPIRED)
+        if retaken and comparison.is_full:
             raise TaskConflict("The lease on this task expired and the comparison was given to someone else.")
         rows = _judgment_rows(project, judgments, swapped=task.shown_swapped)
         shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
@@ -84,9 +85,22 @@ def annotation_submit(
             row.annotation = annotation
         created_judgments = Judgment.objects.bulk_create(rows)
         task.status = TaskStatus.SUBMITTED
-        task.finished_at = now
+        task.finished_at = timezone.now()
         task.save(update_fields=["status", "finished_at"])
+        counts_update(comparison=comparison, project=project, actor_id=user.pk, held=retaken, submitted=1,
+                      finishes=True)
     return SubmitResult(annotation=annotation, created=True, judgments=created_judgments)
+
+
+def _lock(task: Task) -> tuple[Comparison, Task]:
+    """Lock the task's comparison, then the task: the queue's lock order (services.queue).
+
+    ``of=("self",)`` keeps the project row out of the lock; the queue locks it last.
+    """
+    comparison = (
+        Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=task.comparison_id)
+    )
+    return comparison, Task.objects.select_for_update().get(pk=task.pk)
 
 
 def _judgment_rows(project, judgments: Mapping[str, JudgmentInput], *, swapped: bool) -> list[Judgment]:
@@ -150,12 +164,14 @@ def task_skip(*, task: Task, user: AbstractBaseUser) -> Task:
     if task.annotator_id != user.pk:
         raise PermissionError("Tasks are skipped by the annotator they were leased to.")
     with transaction.atomic():
-        Comparison.objects.select_for_update().filter(pk=task.comparison_id).first()
-        task = Task.objects.select_for_update().get(pk=task.pk)
+        comparison, task = _lock(task)
         if task.status == TaskStatus.SUBMITTED:
             raise TaskConflict("This task was already submitted.")
         if task.status != TaskStatus.SKIPPED:
+            released = -int(task.status == TaskStatus.LEASED)
             task.status = TaskStatus.SKIPPED
             task.finished_at = timezone.now()
             task.save(update_fields=["status", "finished_at"])
+            counts_update(comparison=comparison, project=comparison.project, actor_id=user.pk, held=released,
+                          finishes=True)
     return task

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import Choice, Comparison
+from .queue import counts_update
 
 
 @transaction.atomic
@@ -18,16 +19,18 @@ def comparison_mark_gold(*, comparison: Comparison, expected: dict[str, str]) ->
     bad = sorted(key for key, choice in expected.items() if choice not in Choice.values)
     if bad:
         raise ValidationError({"expected": f"Choices must be A, B or tie (check {', '.join(bad)})."})
-    comparison.is_gold = True
+    comparison = Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=comparison.pk)
     comparison.gold_expected = dict(expected)
-    comparison.save(update_fields=["is_gold", "gold_expected"])
+    comparison.save(update_fields=["gold_expected"])
+    counts_update(comparison=comparison, project=comparison.project, is_gold=True)
     return comparison
 
 
 @transaction.atomic
 def comparison_unmark_gold(*, comparison: Comparison) -> Comparison:
     """Turn a gold item back into an ordinary comparison; its judgments stay."""
-    comparison.is_gold = False
+    comparison = Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=comparison.pk)
     comparison.gold_expected = {}
-    comparison.save(update_fields=["is_gold", "gold_expected"])
+    comparison.save(update_fields=["gold_expected"])
+    counts_update(comparison=comparison, project=comparison.project, is_gold=False)
     return comparison

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from ..importers import ImportFormatError, ParsedComparison, parse_file
 from ..models import Annotation, Comparison, ImportBatch, Judgment, Objective, Project
+from .queue import comparisons_added
 
 
 class UploadTooLarge(ImportFormatError):
@@ -67,7 +68,8 @@ def comparison_import(
             ],
             batch_size=500,
         )
-        label_count = _create_labels(batch, zip(new, comparisons), objectives, only=objective)
+        label_count, labelled = _create_labels(batch, zip(new, comparisons), objectives, only=objective)
+        comparisons_added(project=project, created=len(comparisons), labelled=labelled)
         batch.created_count = len(comparisons)
         batch.skipped_count = len(parsed) - len(comparisons)
         batch.label_count = label_count
@@ -120,7 +122,10 @@ def _new_comparisons(project: Project, parsed: list[ParsedComparison]) -> list[P
     return new
 
 
-def _create_labels(batch: ImportBatch, pairs, objectives: dict[str, Objective], *, only: str | None) -> int:
+def _create_labels(
+    batch: ImportBatch, pairs, objectives: dict[str, Objective], *, only: str | None
+) -> tuple[int, int]:
+    """Store the imported labels; returns (judgments, comparisons labelled)."""
     labelled = [
         (comparison, [label for label in item.labels if not only or label.objective == only])
         for item, comparison in pairs
@@ -141,4 +146,4 @@ def _create_labels(batch: ImportBatch, pairs, objectives: dict[str, Objective], 
         for label in labels
     ]
     Judgment.objects.bulk_create(judgments, batch_size=2000)
-    return len(judgments)
+    return len(judgments), len(annotations)

@@ -4,8 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotate_app.models import Role
-from annotate_app.selectors.tasks import task_next_for
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
+from annotate_app.services.queue import task_next_for
 from tests.factories import import_lines, make_project, member, native_line
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,9 @@ from annotate_app.datasets.agreement import krippendorff_alpha
 from annotate_app.models import Role, Task
 from annotate_app.scale import choice_from_score
 from annotate_app.selectors.stats import project_stats
-from annotate_app.selectors.tasks import task_next_for
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.gold import comparison_mark_gold
+from annotate_app.services.queue import task_next_for
 from tests.factories import import_lines, make_project, member, native_line
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from annotate_app.models import Annotation, Judgment, Role, Task
-from annotate_app.selectors.tasks import task_next_for
 from annotate_app.services.annotations import JudgmentInput, TaskConflict, annotation_submit, task_skip
+from annotate_app.services.queue import task_next_for
 from tests.factories import make_project, member
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ import pytest
 from django.test import Client
 
 from annotate_app.models import Role
-from annotate_app.selectors.tasks import task_next_for
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.gold import comparison_mark_gold
+from annotate_app.services.queue import task_next_for
 from tests.factories import make_project, member
 
 pytestmark = pytest.mark.django_db

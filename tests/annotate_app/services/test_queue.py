@@ -1,20 +1,54 @@
 """The task queue: overlap k, leases, never twice, and concurrency on Postgres."""
 
+import importlib
+import random
 import threading
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.db import connection, connections
+from django.db.models import Count, Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from annotate_app.models import Annotation, Role, Task, TaskStatus
-from annotate_app.selectors.tasks import annotator_progress, task_next_for
-from annotate_app.services.annotations import JudgmentInput, annotation_submit, task_skip
-from annotate_app.services.gold import comparison_mark_gold
+from annotate_app.models import Annotation, AnnotatorQueue, Comparison, Project, Role, Task, TaskStatus
+from annotate_app.selectors.tasks import annotator_progress
+from annotate_app.services.annotations import JudgmentInput, TaskConflict, annotation_submit, task_skip
+from annotate_app.services.gold import comparison_mark_gold, comparison_unmark_gold
+from annotate_app.services.queue import task_next_for
 from tests.conftest import require
 from tests.factories import make_project, member
 
 ALL_TIES = {key: JudgmentInput(choice="tie") for key in ("helpful", "harmless", "honest")}
+FINISHED = [TaskStatus.SUBMITTED, TaskStatus.SKIPPED]
+
+
+def assert_counts_match_a_recount(project) -> None:
+    """Every maintained queue count equals a count over the rows (services.queue invariants)."""
+    project = Project.objects.get(pk=project.pk)
+    k = project.overlap_k
+    comparisons = Comparison.objects.filter(project=project).annotate(
+        held=Count("tasks", filter=Q(tasks__status__in=[TaskStatus.SUBMITTED, TaskStatus.LEASED])),
+        submitted=Count("tasks", filter=Q(tasks__status=TaskStatus.SUBMITTED)),
+    )
+    for comparison in comparisons:
+        assert (comparison.slots_held, comparison.submitted_count, comparison.is_full) == (
+            comparison.held, comparison.submitted, comparison.held >= k
+        ), comparison
+        assert comparison.is_gold or comparison.submitted <= k
+    ordinary = Comparison.objects.filter(project=project, is_gold=False)
+    assert project.comparison_count == Comparison.objects.filter(project=project).count()
+    assert project.open_count == ordinary.filter(is_full=False).count()
+    assert project.complete_count == ordinary.filter(submitted_count__gte=k).count()
+    for queue in AnnotatorQueue.objects.filter(project=project):
+        own = Task.objects.filter(project=project, annotator=queue.annotator_id)
+        assert queue.submitted == own.filter(status=TaskStatus.SUBMITTED).count()
+        assert queue.finished_open == own.filter(
+            status__in=FINISHED, comparison__is_gold=False, comparison__is_full=False
+        ).count()
+        handed = own.filter(comparison__is_gold=False).values_list("comparison_id", flat=True)
+        assert queue.cursor >= max(handed, default=0)
 
 
 def _label_everything(project, user) -> int:
@@ -159,6 +193,8 @@ def test_twenty_annotators_at_once_fill_every_comparison_exactly_k_times():
         annotators_of = list(comparison.annotations.values_list("annotator_id", flat=True))
         assert len(annotators_of) == 2 and len(set(annotators_of)) == 2
     assert not Task.objects.filter(project=project, status=TaskStatus.LEASED).exists()
+    assert_counts_match_a_recount(project)
+    assert Project.objects.get(pk=project.pk).complete_count == 50
 
 
 @pytest.mark.django_db
@@ -190,7 +226,7 @@ def test_gold_items_are_mixed_in_at_roughly_the_rate(monkeypatch):
     for comparison in project.comparisons.all()[:10]:
         comparison_mark_gold(comparison=comparison, expected={"helpful": "B"})
     draws = iter([0.1, 0.9, 0.9, 0.9] * 20)  # one in four draws falls under the rate
-    monkeypatch.setattr("annotate_app.selectors.tasks.random.random", lambda: next(draws))
+    monkeypatch.setattr("annotate_app.services.queue.random.random", lambda: next(draws))
     user = member(project)
     served = []
     for _ in range(8):
@@ -198,3 +234,110 @@ def test_gold_items_are_mixed_in_at_roughly_the_rate(monkeypatch):
         served.append(task.comparison.is_gold)
         task_skip(task=task, user=user)
     assert served == [True, False, False, False] * 2
+
+
+def _expire(task) -> None:
+    Task.objects.filter(pk=task.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_is_reclaimed_by_the_next_request_and_its_slot_counted_free():
+    project = make_project(comparisons=1, overlap_k=1)
+    holder, other = member(project), member(project)
+    task = task_next_for(project=project, user=holder)
+    assert Project.objects.get(pk=project.pk).open_count == 0
+    _expire(task)
+    assert task_next_for(project=project, user=other).comparison_id == task.comparison_id
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.EXPIRED
+    assert_counts_match_a_recount(project)
+    with pytest.raises(TaskConflict):  # the slot went to someone else meanwhile
+        annotation_submit(task=task, user=holder, judgments=ALL_TIES)
+
+
+@pytest.mark.django_db
+def test_a_reclaimed_lease_can_still_be_submitted_while_a_slot_is_free():
+    project = make_project(comparisons=1, overlap_k=2)
+    holder, other = member(project), member(project)
+    task = task_next_for(project=project, user=holder)
+    _expire(task)
+    task_next_for(project=project, user=other)  # reclaims the expired lease on its way
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.EXPIRED
+    annotation_submit(task=task, user=holder, judgments=ALL_TIES)
+    assert_counts_match_a_recount(project)
+    assert Comparison.objects.get(pk=task.comparison_id).is_full
+
+
+@pytest.mark.django_db
+def test_a_skip_gives_the_slot_back_in_the_counts():
+    project = make_project(comparisons=2, overlap_k=1)
+    user, other = member(project), member(project)
+    task = task_next_for(project=project, user=user)
+    task_skip(task=task, user=user)
+    assert_counts_match_a_recount(project)
+    assert annotator_progress(project=project, user=user).remaining == 1
+    assert annotator_progress(project=project, user=other).remaining == 2
+
+
+@pytest.mark.django_db
+def test_counts_match_a_recount_after_any_sequence_of_queue_operations():
+    rng = random.Random(7)
+    project = make_project(comparisons=12, overlap_k=2, gold_rate=0.2)
+    users = [member(project) for _ in range(4)]
+    comparisons = list(project.comparisons.all())
+    for _ in range(150):
+        user, action = rng.choice(users), rng.random()
+        task = Task.objects.filter(project=project, annotator=user, status=TaskStatus.LEASED).first()
+        if task is None or action < 0.3:
+            task_next_for(project=project, user=user)
+        elif action < 0.6:
+            annotation_submit(task=task, user=user, judgments=ALL_TIES)
+        elif action < 0.75:
+            task_skip(task=task, user=user)
+        elif action < 0.9:
+            _expire(task)
+        else:
+            comparison = rng.choice(comparisons)
+            if Comparison.objects.get(pk=comparison.pk).is_gold:
+                comparison_unmark_gold(comparison=comparison)
+            else:
+                comparison_mark_gold(comparison=comparison, expected={"helpful": "A"})
+        assert_counts_match_a_recount(project)
+        for someone in users:
+            progress = annotator_progress(project=project, user=someone)
+            available = Comparison.objects.filter(project=project, is_gold=False).exclude(
+                tasks__in=Task.objects.filter(annotator=someone, status__in=FINISHED)
+            ).filter(Q(is_full=False) | Q(tasks__annotator=someone, tasks__status=TaskStatus.LEASED))
+            assert progress.remaining == available.distinct().count()
+
+
+@pytest.mark.django_db
+def test_handing_out_a_task_costs_the_same_queries_in_a_small_and_a_large_project():
+    def queries_for_next(size: int) -> int:
+        project = make_project(comparisons=size, overlap_k=1, gold_rate=0.0)
+        for _ in range(size // 2):  # half of the project already done by others
+            helper = member(project)
+            annotation_submit(task=task_next_for(project=project, user=helper), user=helper, judgments=ALL_TIES)
+        user = member(project)
+        with CaptureQueriesContext(connection) as queries:
+            task_next_for(project=project, user=user)
+            annotator_progress(project=project, user=user)
+        return len(queries)
+
+    assert queries_for_next(4) == queries_for_next(40)
+
+
+@pytest.mark.django_db
+def test_the_migration_counts_what_existing_rows_hold():
+    project = make_project(comparisons=5, overlap_k=2)
+    users = [member(project) for _ in range(3)]
+    for user in users:
+        annotation_submit(task=task_next_for(project=project, user=user), user=user, judgments=ALL_TIES)
+    task_skip(task=task_next_for(project=project, user=users[0]), user=users[0])
+    task_next_for(project=project, user=users[1])
+    Comparison.objects.update(slots_held=0, submitted_count=0, is_full=False)
+    Project.objects.update(comparison_count=0, open_count=0, complete_count=0, imported_label_sets=0)
+    AnnotatorQueue.objects.all().delete()
+
+    importlib.import_module("annotate_app.migrations.0007_queue_counters").fill_counters(apps, None)
+    assert_counts_match_a_recount(project)
+    assert AnnotatorQueue.objects.filter(project=project).count() == 3
