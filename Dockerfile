@@ -49,4 +49,4 @@ RUN pip install --no-deps --editable . \
 
 USER morm
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "--config", "config/gunicorn.conf.py", "config.wsgi:application"]

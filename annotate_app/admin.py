@@ -23,6 +23,10 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [ObjectiveInline, MembershipInline]
     readonly_fields = ["label_quality"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The queue's counters (services.queue) are kept against the overlap fixed at creation.
+        return [*self.readonly_fields, "overlap_k"] if obj is not None else self.readonly_fields
+
     @admin.display(description="Label quality (read-only; computed from the judgments)")
     def label_quality(self, project):
         if project.pk is None:

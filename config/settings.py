@@ -86,10 +86,14 @@ TEMPLATES = [
     },
 ]
 
+# Connections are kept between requests (a new Postgres connection per request cost the
+# trivial endpoint half its throughput) and checked before reuse, so a database restart
+# costs one failed check, not an error.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'morm.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "600")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
