@@ -7,6 +7,7 @@ where a compose client is installed.
 
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import tomllib
@@ -180,8 +181,18 @@ def test_dockerfile_builds_a_non_root_gunicorn_image():
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
     assert "collectstatic" in dockerfile
-    assert re.search(r'^CMD \["gunicorn", "config\.wsgi:application", "--bind", "0\.0\.0\.0:8000"\]',
+    assert re.search(r'^CMD \["gunicorn", "--config", "config/gunicorn\.conf\.py", "config\.wsgi:application"\]',
                      dockerfile, re.MULTILINE)
+
+
+def test_gunicorn_binds_port_8000_with_threads_sized_for_the_cpus(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.setattr("multiprocessing.cpu_count", lambda: 16)
+    settings = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    assert settings["bind"] == "0.0.0.0:8000"
+    assert settings["worker_class"] == "gthread"
+    # Each thread holds a persistent Postgres connection: stay under max_connections (100).
+    assert settings["workers"] == 33 and settings["workers"] * settings["threads"] < 100
 
 
 def test_dockerfile_torch_pin_matches_pyproject(pyproject):
