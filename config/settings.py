@@ -207,6 +207,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
+# The statistics page computes agreement, position bias and trade-offs over the comparisons
+# of this many latest submits, so its cost stops growing with the project.
+MORM_STATS_SAMPLE = int(os.environ.get("MORM_STATS_SAMPLE", 5000))
+
 # Exports with at least this many judgments in scope are built by a Celery worker
 # (progress on the export page) instead of inside the request.
 MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 20000))

@@ -46,6 +46,10 @@ class Task(models.Model):
             models.Index(
                 fields=["project", "expires_at"], condition=models.Q(status="leased"), name="task_lease_expiry"
             ),
+            # The statistics page reads the latest submits (selectors.stats).
+            models.Index(
+                fields=["project", "finished_at"], condition=models.Q(status="submitted"), name="task_recent_submits"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,11 +4,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import correlation
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 
 from ..datasets.aggregation import aggregate, direction
 from ..datasets.agreement import krippendorff_alpha, percent_agreement
-from ..models import AnnotatorQueue, Choice, Comparison, Judgment, Project, signed_score
+from ..models import Annotation, AnnotatorQueue, Choice, Comparison, Judgment, Project, Task, TaskStatus, signed_score
 from .gold import annotators_failing_gold, gold_scores
 
 UNSPECIFIED = "unspecified"
@@ -56,11 +57,14 @@ def project_stats(project: Project, *, include_imported: bool = False) -> dict:
     imported labels have no annotator to agree with and were never shown on a screen.
     ``include_imported`` adds imported labels to the per-objective distribution, where a
     label that only names a side counts as "unspecified". A fixed handful of queries,
-    however large the project.
+    however large the project: the label figures are computed over the comparisons of
+    the latest ``MORM_STATS_SAMPLE`` submits (and as many imported label sets), which is
+    the whole project until it outgrows that; ``basis`` says which.
     """
     objectives = list(project.objectives.all())
     tallies = {objective.pk: _ObjectiveTally() for objective in objectives}
-    judgments = Judgment.objects.filter(annotation__comparison__project=project)
+    sample, whole_project = _sample(project, include_imported=include_imported)
+    judgments = Judgment.objects.filter(annotation__comparison_id__in=sample)
     if not include_imported:
         judgments = judgments.filter(annotation__annotator__isnull=False)
     rows = judgments.values_list(
@@ -75,6 +79,7 @@ def project_stats(project: Project, *, include_imported: bool = False) -> dict:
     means = {objective.key: tallies[objective.pk].mean_scores() for objective in objectives}
     return {
         "include_imported": include_imported,
+        "basis": {"comparisons": len(sample), "whole_project": whole_project},
         "progress": _progress(project),
         "objectives": [_objective_stats(objective, tallies[objective.pk]) for objective in objectives],
         "objective_correlation": {
@@ -82,6 +87,20 @@ def project_stats(project: Project, *, include_imported: bool = False) -> dict:
         },
         "gold": _gold(project),
     }
+
+
+def _sample(project: Project, *, include_imported: bool) -> tuple[set[int], bool]:
+    """Ids of the comparisons the label figures are computed over, and whether that is all of them."""
+    limit = settings.MORM_STATS_SAMPLE
+    recent = Task.objects.filter(project=project, status=TaskStatus.SUBMITTED).order_by("-finished_at")
+    submitted = list(recent.values_list("comparison_id", flat=True)[: limit + 1])
+    sample, whole_project = set(submitted[:limit]), len(submitted) <= limit
+    if include_imported:
+        imported = Annotation.objects.filter(source__project=project).order_by()
+        labelled = list(imported.values_list("comparison_id", flat=True)[: limit + 1])
+        whole_project = whole_project and len(labelled) <= limit
+        sample.update(labelled[:limit])
+    return sample, whole_project
 
 
 def _scale_point(choice: str, strength: int | None) -> str:

@@ -191,4 +191,24 @@ def test_query_count_does_not_grow_with_the_project():
     for user in (member(large), member(large)):
         for _ in range(6):
             _label_next(large, user, helpful=1, harmless=-1)
-    assert _queries_for(small) == _queries_for(large) <= 8
+    assert _queries_for(small) == _queries_for(large) <= 9
+
+
+def test_label_figures_come_from_the_latest_submits_once_the_project_outgrows_the_sample(settings):
+    settings.MORM_STATS_SAMPLE = 2
+    project = make_project(comparisons=3, overlap_k=1)
+    user = member(project)
+    for scores in ({"helpful": -2}, {"helpful": 3}, {"helpful": 1}):
+        task = task_next_for(project=project, user=user)
+        shown = -scores["helpful"] if task.shown_swapped else scores["helpful"]
+        choice, strength = choice_from_score(shown)
+        judgments = {key: JudgmentInput(choice="tie") for key in ("harmless", "honest")}
+        judgments["helpful"] = JudgmentInput(choice=choice, strength=strength)
+        annotation_submit(task=task, user=user, judgments=judgments)
+    stats = project_stats(project)
+    assert stats["basis"] == {"comparisons": 2, "whole_project": False}
+    helpful = next(o for o in stats["objectives"] if o["key"] == "helpful")
+    assert helpful["distribution"]["3"] == helpful["distribution"]["1"] == 1 and helpful["distribution"]["-2"] == 0
+    assert stats["progress"]["human_annotations"] == 3  # progress still counts everything
+    settings.MORM_STATS_SAMPLE = 5
+    assert project_stats(project)["basis"] == {"comparisons": 3, "whole_project": True}
