@@ -217,3 +217,8 @@ class PolicySampleSerializer(serializers.ModelSerializer):
     class Meta:
         model = PolicySample
         fields = ["step", "prompt", "response", "rewards", "normalized", "combined"]
+
+
+class CurrentUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()

@@ -7,6 +7,7 @@ from . import dataset_views, run_views, stats_views, views
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("auth/token/", obtain_auth_token, name="api-token"),
+    path("me", views.CurrentUser.as_view(), name="api-me"),
     path("projects/", views.ProjectListCreate.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetail.as_view(), name="api-project"),
     path("projects/<slug:slug>/members/", views.ProjectMembers.as_view(), name="api-project-members"),

@@ -17,6 +17,7 @@ from ..services.queue import task_next_for
 from .permissions import CanCreateProjects
 from .serializers import (
     AnnotationResultSerializer,
+    CurrentUserSerializer,
     ImportBatchSerializer,
     ImportInputSerializer,
     MembershipInputSerializer,
@@ -134,3 +135,11 @@ class TaskSkip(APIView):
     def post(self, request, task_id):
         task = get_object_or_404(access.tasks_of(request.user), pk=task_id)
         return Response(TaskSerializer(task_skip(task=task, user=request.user)).data)
+
+
+class CurrentUser(APIView):
+    """Who the token or session belongs to (a cheap call for clients checking their credentials)."""
+
+    @extend_schema(responses=CurrentUserSerializer)
+    def get(self, request):
+        return Response(CurrentUserSerializer(request.user).data)

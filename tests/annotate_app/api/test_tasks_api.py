@@ -181,3 +181,10 @@ def test_an_annotator_never_sees_another_annotators_judgments(api):
     assert "SECRET-RATIONALE" not in client.get(f"/projects/{project.slug}/label/").content.decode()
     assert "SECRET-RATIONALE" not in client.get("/").content.decode()
     assert api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": judgments}, format="json").status_code == 404
+
+
+def test_me_names_the_token_holder_and_refuses_anonymous_callers(api):
+    user = make_user()
+    assert api.get("/api/v1/me").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    assert api.get("/api/v1/me").json() == {"id": user.pk, "username": user.username}
