@@ -151,6 +151,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotate_app.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "annotate_app.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
@@ -206,6 +208,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# `GET .../metrics?since=STEP` returns at most this many points per call, whole steps only (a
+# single step with more comes whole); the response's `next` asks for the rest.
+MORM_METRICS_CHUNK_POINTS = int(os.environ.get("MORM_METRICS_CHUNK_POINTS", 5000))
 
 # The statistics page computes agreement, position bias and trade-offs over the comparisons
 # of this many latest submits, so its cost stops growing with the project.

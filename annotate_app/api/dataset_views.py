@@ -3,7 +3,7 @@
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,16 +16,18 @@ from .serializers import GoldInputSerializer, SnapshotCreateSerializer, Snapshot
 ADMIN_ONLY = frozenset({Role.ADMIN})
 
 
-class SnapshotListCreate(APIView):
-    """List a project's snapshots, or create one (201 when built at once, 202 when queued)."""
+class SnapshotListCreate(generics.ListAPIView):
+    """A project's snapshots, newest first, a page at a time; POST creates one."""
 
-    @extend_schema(responses=SnapshotSerializer(many=True))
-    def get(self, request, slug):
-        project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-        return Response(SnapshotSerializer(project.snapshots.all(), many=True).data)
+    serializer_class = SnapshotSerializer
+
+    def get_queryset(self):
+        project = access.project_for(self.request.user, self.kwargs["slug"], roles=access.DATA_ROLES)
+        return project.snapshots.select_related("created_by")
 
     @extend_schema(request=SnapshotCreateSerializer, responses={201: SnapshotSerializer, 202: SnapshotSerializer})
     def post(self, request, slug):
+        """Create a snapshot: 201 when it was built at once, 202 when a worker builds it."""
         project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
         data = SnapshotCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

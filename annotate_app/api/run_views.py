@@ -1,10 +1,11 @@
 """Training runs over REST: reward-model and PPO runs share list, detail, metrics since a step, cancel."""
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from .. import access
@@ -13,11 +14,13 @@ from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
 from .serializers import (
+    MetricsQuerySerializer,
     PolicyRunCreateSerializer,
     PolicyRunSerializer,
     PolicySampleSerializer,
     RewardRunCreateSerializer,
     RewardRunSerializer,
+    RunMetricsSerializer,
 )
 
 
@@ -40,19 +43,26 @@ class RunDetail(RunKindMixin, APIView):
 
 
 class RunMetrics(RunKindMixin, APIView):
-    """Metric points as {key: [[step, value], ...]}; ``since`` returns only later steps."""
+    """Metric points as {key: [[step, value], ...]}, ``since`` a step, in chunks of whole steps.
 
-    @extend_schema(
-        parameters=[OpenApiParameter("since", int, description="Only points with a step after this one.")],
-        responses=OpenApiTypes.OBJECT,
-    )
+    A chunk holds at most ``MORM_METRICS_CHUNK_POINTS`` points; ``next`` is the URL of the
+    rest (null at the end), so a client follows it until null, then polls with ``since``.
+    """
+
+    @extend_schema(parameters=[MetricsQuerySerializer], responses=RunMetricsSerializer)
     def get(self, request, slug, run_id):
         run = self.run(request, slug, run_id)
-        since = request.query_params.get("since")
-        if since is not None and not since.lstrip("-").isdigit():
-            return Response({"detail": "since must be an integer step."}, status=status.HTTP_400_BAD_REQUEST)
+        query = MetricsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        chunk = run_metrics(run, since_step=query.validated_data.get("since"),
+                            max_points=settings.MORM_METRICS_CHUNK_POINTS)
+        next_url = None
+        if chunk.next_since is not None:
+            next_url = replace_query_param(request.build_absolute_uri(), "since", chunk.next_since)
+        # The shape is RunMetricsSerializer's, but the points go out as the selector built them:
+        # its FloatField would turn every step into a float.
         return Response({"status": run.status, "step": run.step, "total_steps": run.total_steps,
-                         "metrics": run_metrics(run, since_step=int(since) if since is not None else None)})
+                         "metrics": chunk.series, "next": next_url})
 
 
 class RunCancel(RunKindMixin, APIView):
@@ -61,11 +71,11 @@ class RunCancel(RunKindMixin, APIView):
         return Response(self.serializer_class(run_cancel(run=self.run(request, slug, run_id))).data)
 
 
-class RewardRunListCreate(RunKindMixin, APIView):
-    @extend_schema(responses=RewardRunSerializer(many=True))
-    def get(self, request, slug):
-        runs = self.project(request, slug).reward_runs.select_related("snapshot", "created_by")
-        return Response(RewardRunSerializer(runs, many=True).data)
+class RewardRunListCreate(RunKindMixin, generics.ListAPIView):
+    """The project's reward-model runs, newest first, a page at a time; POST queues one."""
+
+    def get_queryset(self):
+        return self.project(self.request, self.kwargs["slug"]).reward_runs.select_related("snapshot", "created_by")
 
     @extend_schema(request=RewardRunCreateSerializer, responses={202: RewardRunSerializer})
     def post(self, request, slug):
@@ -89,11 +99,11 @@ class PolicyRunMixin(RunKindMixin):
     serializer_class = PolicyRunSerializer
 
 
-class PolicyRunListCreate(PolicyRunMixin, APIView):
-    @extend_schema(responses=PolicyRunSerializer(many=True))
-    def get(self, request, slug):
-        runs = self.project(request, slug).policy_runs.select_related("created_by")
-        return Response(PolicyRunSerializer(runs, many=True).data)
+class PolicyRunListCreate(PolicyRunMixin, generics.ListAPIView):
+    """The project's PPO runs, newest first, a page at a time; POST queues one."""
+
+    def get_queryset(self):
+        return self.project(self.request, self.kwargs["slug"]).policy_runs.select_related("created_by")
 
     @extend_schema(request=PolicyRunCreateSerializer, responses={202: PolicyRunSerializer})
     def post(self, request, slug):
@@ -107,13 +117,13 @@ class PolicyRunListCreate(PolicyRunMixin, APIView):
         return Response(PolicyRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class PolicyRunSamples(PolicyRunMixin, APIView):
-    """Sample generations with each head's reward, newest step first."""
+class PolicyRunSamples(PolicyRunMixin, generics.ListAPIView):
+    """Sample generations with each head's reward, newest first, a page at a time."""
 
-    @extend_schema(responses=PolicySampleSerializer(many=True))
-    def get(self, request, slug, run_id):
-        samples = self.run(request, slug, run_id).samples.all()[:100]
-        return Response(PolicySampleSerializer(samples, many=True).data)
+    serializer_class = PolicySampleSerializer
+
+    def get_queryset(self):
+        return self.run(self.request, self.kwargs["slug"], self.kwargs["run_id"]).samples.all()
 
 
 class RewardRunDetail(RunDetail):

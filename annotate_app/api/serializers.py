@@ -6,12 +6,14 @@ from ..importers import FORMATS
 from ..models import (
     Choice,
     ImportBatch,
+    Membership,
     Objective,
     PolicyRun,
     PolicySample,
     Project,
     RewardModelRun,
     Role,
+    RunStatus,
     Snapshot,
     SnapshotFormat,
     Task,
@@ -59,6 +61,14 @@ class ProjectCreateSerializer(serializers.Serializer):
 class MembershipInputSerializer(serializers.Serializer):
     username = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role", "created_at"]
 
 
 class ImportInputSerializer(serializers.Serializer):
@@ -211,6 +221,27 @@ class PolicyRunSerializer(serializers.ModelSerializer):
         model = PolicyRun
         fields = ["id", "status", "reward_run", "config", "step", "total_steps", "cancel_requested", "final_metrics",
                   "eval_before", "eval_after", "error", "created_by", "created_at", "started_at", "finished_at"]
+
+
+class MetricsQuerySerializer(serializers.Serializer):
+    since = serializers.IntegerField(required=False, help_text="Only points with a step after this one.")
+
+
+class RunMetricsSerializer(serializers.Serializer):
+    """A chunk of a run's metric points, with the run's status and progress."""
+
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    step = serializers.IntegerField()
+    total_steps = serializers.IntegerField()
+    metrics = serializers.DictField(
+        child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+        help_text="{key: [[step, value], ...]} in step order; whole steps only.",
+    )
+    next = serializers.URLField(
+        allow_null=True,
+        help_text="The rest of the points when this chunk stopped at the size limit (same query, a later since); "
+                  "null when this chunk reached the last point logged.",
+    )
 
 
 class PolicySampleSerializer(serializers.ModelSerializer):

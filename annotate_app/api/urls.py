@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.ProjectDetail.as_view(), name="api-project"),
     path("projects/<slug:slug>/members/", views.ProjectMembers.as_view(), name="api-project-members"),
     path("projects/<slug:slug>/comparisons/import", views.ComparisonImport.as_view(), name="api-import"),
+    path("projects/<slug:slug>/imports/", views.ImportBatchList.as_view(), name="api-import-batches"),
     path("projects/<slug:slug>/stats", stats_views.ProjectStats.as_view(), name="api-project-stats"),
     path("projects/<slug:slug>/snapshots/", dataset_views.SnapshotListCreate.as_view(), name="api-snapshots"),
     path("projects/<slug:slug>/snapshots/<int:snapshot_id>/", dataset_views.SnapshotDetail.as_view(),

@@ -21,6 +21,7 @@ from .serializers import (
     ImportBatchSerializer,
     ImportInputSerializer,
     MembershipInputSerializer,
+    MembershipSerializer,
     ProgressSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
@@ -52,11 +53,18 @@ class ProjectDetail(APIView):
         return Response(ProjectSerializer(access.project_for(request.user, slug)).data)
 
 
-class ProjectMembers(APIView):
-    """Add a member or change their role (project admins)."""
+class ProjectMembers(generics.ListAPIView):
+    """Project admins: the members, newest first, a page at a time; POST adds one or changes their role."""
+
+    serializer_class = MembershipSerializer
+
+    def get_queryset(self):
+        project = access.project_for(self.request.user, self.kwargs["slug"], roles=frozenset({Role.ADMIN}))
+        return project.memberships.select_related("user")
 
     @extend_schema(request=MembershipInputSerializer, responses={200: MembershipInputSerializer})
     def post(self, request, slug):
+        """Add a member or change their role."""
         project = access.project_for(request.user, slug, roles=frozenset({Role.ADMIN}))
         data = MembershipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -65,6 +73,16 @@ class ProjectMembers(APIView):
             return Response({"detail": "No user with that username."}, status=status.HTTP_400_BAD_REQUEST)
         membership = membership_set(project=project, user=user, role=data.validated_data["role"])
         return Response({"username": user.get_username(), "role": membership.role})
+
+
+class ImportBatchList(generics.ListAPIView):
+    """The project's imported files with their counts, newest first, a page at a time (project admins)."""
+
+    serializer_class = ImportBatchSerializer
+
+    def get_queryset(self):
+        project = access.project_for(self.request.user, self.kwargs["slug"], roles=frozenset({Role.ADMIN}))
+        return project.import_batches.all()
 
 
 class ComparisonImport(APIView):

@@ -1,19 +1,45 @@
 """Reading runs and their metric curves."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from ..models import RewardModelRun
 
 
-def run_metrics(run: RewardModelRun, *, since_step: int | None = None) -> dict[str, list[list[float]]]:
-    """{key: [[step, value], ...]} for the run, only steps after ``since_step`` when given."""
+@dataclass(frozen=True)
+class MetricsChunk:
+    """Metric points after a step, ``{key: [[step, value], ...]}``, bounded in size.
+
+    ``next_since`` is the last step in ``series`` when later points were left for the next
+    call (ask again with ``since_step=next_since``), None when the chunk reached the end.
+    """
+
+    series: dict[str, list[list[float]]]
+    next_since: int | None
+
+
+def run_metrics(run: RewardModelRun, *, since_step: int | None = None, max_points: int) -> MetricsChunk:
+    """The run's metric points after ``since_step`` (all when None), in step order, at most ``max_points``.
+
+    A chunk holds whole steps only, so the next one can start after its last step without
+    losing a key logged at that step. A single step with more than ``max_points`` points
+    comes whole in a chunk of its own.
+    """
     points = run.metric_points.all()
     if since_step is not None:
         points = points.filter(step__gt=since_step)
+    rows = list(points.order_by("step", "id").values_list("step", "key", "value")[: max_points + 1])
+    next_since = None
+    if len(rows) > max_points:
+        cut_step = rows[max_points][0]
+        rows = [row for row in rows if row[0] < cut_step]
+        if not rows:
+            rows = list(points.filter(step=cut_step).order_by("id").values_list("step", "key", "value"))
+        next_since = rows[-1][0]
     series: dict[str, list[list[float]]] = defaultdict(list)
-    for step, key, value in points.order_by("step", "id").values_list("step", "key", "value").iterator():
+    for step, key, value in rows:
         series[key].append([step, value])
-    return dict(series)
+    return MetricsChunk(series=dict(series), next_since=next_since)
 
 
 def run_lineage(run: RewardModelRun) -> dict:

@@ -1,5 +1,6 @@
 // Live per-objective curves for reward-model runs (the run page and the compare page).
-// Polls the metrics API for points after the last step seen, until the run has finished.
+// Polls the metrics API for points after the last step seen, until the run has finished. The API
+// answers in bounded chunks of whole steps: while a response has a `next`, ask again at once.
 (function () {
   "use strict";
   const FINISHED = ["succeeded", "failed", "cancelled"];
@@ -70,11 +71,17 @@
     return response.json();
   }
 
-  // PPO sample generations, newest first; text set with textContent (model output is untrusted).
+  // The last step in a chunk of metrics, or `since` when the chunk is empty.
+  function lastStep(metrics, since) {
+    Object.values(metrics).forEach((points) => points.forEach(([step]) => { since = Math.max(since, step); }));
+    return since;
+  }
+
+  // PPO sample generations, the newest 30; text set with textContent (model output is untrusted).
   async function showSamples(url) {
-    const samples = await fetchJSON(url);
+    const page = await fetchJSON(url + "?page_size=30");
     const body = document.querySelector("#samples tbody");
-    body.replaceChildren(...samples.slice(0, 30).map((sample) => {
+    body.replaceChildren(...page.results.map((sample) => {
       const row = document.createElement("tr");
       const rewards = Object.entries(sample.rewards).map(([k, v]) => k + " " + v.toFixed(2)).join("\n");
       [String(sample.step), sample.prompt.slice(0, 300), sample.response, rewards, sample.combined.toFixed(2)]
@@ -97,7 +104,7 @@
       const body = await fetchJSON(section.dataset.metricsUrl + "?since=" + since);
       addPoints(body.metrics, "", 0);
       showAccuracy(document.querySelectorAll("#final-accuracy td[data-objective]"), body.metrics);
-      Object.values(body.metrics).forEach((points) => points.forEach(([step]) => { since = Math.max(since, step); }));
+      since = lastStep(body.metrics, since);
       document.getElementById("status").textContent = body.status;
       const progress = document.getElementById("progress");
       progress.max = Math.max(body.total_steps, 1);
@@ -109,6 +116,7 @@
         document.getElementById("eta").textContent = "· about " +
           Math.ceil((perStep * (body.total_steps - body.step)) / 1000) + " s left";
       }
+      if (body.next) continue;
       if (section.dataset.samplesUrl && !section.dataset.finished) await showSamples(section.dataset.samplesUrl);
       if (FINISHED.includes(body.status)) {
         // Server-rendered figures (before/after, samples) appear with one reload at the end.
@@ -126,9 +134,14 @@
 
   async function compareRuns(rows) {
     for (const [i, row] of rows.entries()) {
-      const body = await fetchJSON(row.dataset.metricsUrl);
-      addPoints(body.metrics, "run " + row.dataset.run, i * 3);
-      showAccuracy(row.querySelectorAll("td[data-objective]"), body.metrics);
+      let since = -1;
+      let body;
+      do {
+        body = await fetchJSON(row.dataset.metricsUrl + "?since=" + since);
+        addPoints(body.metrics, "run " + row.dataset.run, i * 3);
+        showAccuracy(row.querySelectorAll("td[data-objective]"), body.metrics);
+        since = lastStep(body.metrics, since);
+      } while (body.next);
     }
   }
 

@@ -4,7 +4,9 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect
 
-from annotate_app.models import RewardModelRun, Role
+from annotate_app.models import RewardModelRun, Role, RunStatus
+from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.runs import MetricsWriter
 from config.celery_app import app
 from tests.factories import annotate, make_project, member
 from tests.tiny_models import make_tokenizer, tiny_bert
@@ -86,3 +88,25 @@ def test_annotator_cannot_open_the_dashboard(page, live_server, login):
     assert response.status == 403
     response = page.goto(f"{live_server.url}/api/v1/projects/{project.slug}/reward-runs/")
     assert response.status == 403
+
+
+def test_run_and_compare_pages_follow_metric_chunks_to_the_last_point(page, live_server, login, settings):
+    settings.MORM_METRICS_CHUNK_POINTS = 7
+    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
+    annotate(project, member(project), {"harmless": 1})
+    runs = [reward_run_create(project=project, enqueue=False) for _ in range(2)]
+    for run in runs:
+        writer = MetricsWriter(run, batch_size=10_000, interval=3600)
+        for step in range(1, 41):
+            writer.log(step, {f"train/loss/{key}": 1 / step for key in ("helpful", "harmless", "honest")})
+        writer.progress(40, 40)
+        writer.flush()
+    RewardModelRun.objects.update(status=RunStatus.SUCCEEDED)
+    login(page, member(project, Role.RESEARCHER), next=f"/projects/{project.slug}/reward-runs/{runs[0].pk}/")
+    # 120 points in chunks of at most 7: the page asks until `next` is null.
+    page.wait_for_function(f"({POINTS_JS})() === 120")
+    expect(page.locator("#cancel")).to_have_count(0)
+    page.goto(f"{live_server.url}/projects/{project.slug}/reward-runs/compare/?runs={runs[0].pk}&runs={runs[1].pk}")
+    page.wait_for_function(f"({POINTS_JS})() === 240")
+    page.wait_for_timeout(500)
+    assert page.evaluate(POINTS_JS) == 240

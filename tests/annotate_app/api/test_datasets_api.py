@@ -31,7 +31,7 @@ def test_create_list_manifest_download(api, project, role):
     assert created.status_code == 201
     body = created.json()
     assert body["status"] == "ready" and body["manifest"]["objectives"]["helpful"]["pairs"] == 2
-    assert [s["id"] for s in api.get(_url(project)).json()] == [body["id"]]
+    assert [s["id"] for s in api.get(_url(project)).json()["results"]] == [body["id"]]
     detail = api.get(_url(project, f"{body['id']}/")).json()
     assert detail["manifest"]["filters"]["margin"] is True
     download = api.get(_url(project, f"{body['id']}/download"))

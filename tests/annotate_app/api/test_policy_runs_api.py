@@ -75,13 +75,13 @@ def test_samples_metrics_detail_and_cancel(api, project):
     run_id = api.post(_url(project), {"reward_run": reward_run.pk}, format="json").json()["id"]
     PolicySample.objects.create(policy_run_id=run_id, step=5, prompt="<b>hi</b>", response="hello",
                                 rewards={"harmless": 0.5}, normalized={"harmless": 1.0}, combined=0.45)
-    samples = api.get(_url(project, f"{run_id}/samples")).json()
+    samples = api.get(_url(project, f"{run_id}/samples")).json()["results"]
     assert samples == [{"step": 5, "prompt": "<b>hi</b>", "response": "hello", "rewards": {"harmless": 0.5},
                         "normalized": {"harmless": 1.0}, "combined": 0.45}]
     assert api.get(_url(project, f"{run_id}/metrics")).json()["metrics"] == {}
     assert api.post(_url(project, f"{run_id}/cancel")).json()["status"] == "cancelled"
     assert api.get(_url(project, f"{run_id}/")).json()["status"] == "cancelled"
-    assert [r["id"] for r in api.get(_url(project)).json()] == [run_id]
+    assert [r["id"] for r in api.get(_url(project)).json()["results"]] == [run_id]
 
 
 def test_policy_runs_are_for_admins_and_researchers_of_the_project(api, project):

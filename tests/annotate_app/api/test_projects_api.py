@@ -73,7 +73,7 @@ def test_annotator_cannot_create_projects(api):
 def test_project_list_shows_only_member_projects(api):
     mine, _ = make_project(), make_project()
     api.force_authenticate(member(mine, Role.ANNOTATOR))
-    assert [p["slug"] for p in api.get("/api/v1/projects/").json()] == [mine.slug]
+    assert [p["slug"] for p in api.get("/api/v1/projects/").json()["results"]] == [mine.slug]
 
 
 def test_non_member_gets_404_for_project_detail_import_and_members(api):

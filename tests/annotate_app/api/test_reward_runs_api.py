@@ -104,7 +104,7 @@ def test_metrics_since_a_step_and_cancel(api, project):
     assert api.get(_url(project, f"{run.pk}/metrics?since=two")).status_code == 400
     cancelled = api.post(_url(project, f"{run.pk}/cancel")).json()
     assert cancelled["status"] == RunStatus.CANCELLED and cancelled["cancel_requested"] is True
-    assert [r["id"] for r in api.get(_url(project)).json()] == [run.pk]
+    assert [r["id"] for r in api.get(_url(project)).json()["results"]] == [run.pk]
     assert api.get(_url(project, f"{run.pk}/")).json()["status"] == "cancelled"
 
 
@@ -120,3 +120,60 @@ def test_roles_and_scoping(api, project):
     other = make_project()
     api.force_authenticate(member(other, Role.ADMIN))
     assert api.get(f"/api/v1/projects/{other.slug}/reward-runs/{run_id}/").status_code == 404
+
+
+def _metric_chunks(api, url):
+    """The metrics responses from ``url`` on, following ``next`` to the end."""
+    chunks = []
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        chunks.append(response.json())
+        url = chunks[-1]["next"]
+    return chunks
+
+
+def _steps(chunk):
+    return sorted({step for points in chunk["metrics"].values() for step, _ in points})
+
+
+def test_metrics_come_in_bounded_chunks_of_whole_steps(api, project, settings):
+    settings.MORM_METRICS_CHUNK_POINTS = 5
+    api.force_authenticate(member(project, Role.RESEARCHER))
+    run = RewardModelRun.objects.get(pk=api.post(_url(project), {}, format="json").json()["id"])
+    writer = MetricsWriter(run, batch_size=1000, interval=3600)
+    logged = {}
+    for step in range(1, 8):
+        values = {"train/loss/harmless": 1 / step, "train/loss/honest": 2 / step}
+        if step % 3 == 0:
+            values["eval/accuracy/harmless"] = step / 10
+        writer.log(step, values)
+        for key, value in values.items():
+            logged.setdefault(key, []).append([step, value])
+    writer.flush()
+    chunks = _metric_chunks(api, _url(project, f"{run.pk}/metrics?since=-1"))
+    assert [_steps(chunk) for chunk in chunks] == [[1, 2], [3, 4], [5, 6], [7]]
+    assert all(sum(map(len, chunk["metrics"].values())) <= 5 for chunk in chunks)
+    assert chunks[0]["next"].endswith(f"/reward-runs/{run.pk}/metrics?since=2")
+    merged = {}
+    for chunk in chunks:
+        for key, points in chunk["metrics"].items():
+            merged.setdefault(key, []).extend(points)
+    assert merged == logged
+    assert _metric_chunks(api, _url(project, f"{run.pk}/metrics")) == chunks
+    settings.MORM_METRICS_CHUNK_POINTS = 5000
+    whole = api.get(_url(project, f"{run.pk}/metrics?since=2")).json()
+    assert whole["next"] is None and _steps(whole) == [3, 4, 5, 6, 7]
+
+
+def test_a_step_with_more_points_than_a_chunk_comes_whole(api, project, settings):
+    settings.MORM_METRICS_CHUNK_POINTS = 2
+    api.force_authenticate(member(project, Role.RESEARCHER))
+    run = RewardModelRun.objects.get(pk=api.post(_url(project), {}, format="json").json()["id"])
+    writer = MetricsWriter(run, batch_size=1000, interval=3600)
+    writer.log(1, {"train/loss/helpful": 0.9, "train/loss/harmless": 0.8, "train/loss/honest": 0.7})
+    writer.log(2, {"train/loss/helpful": 0.5})
+    writer.flush()
+    chunks = _metric_chunks(api, _url(project, f"{run.pk}/metrics?since=0"))
+    assert [_steps(chunk) for chunk in chunks] == [[1], [2]]
+    assert len(chunks[0]["metrics"]) == 3 and chunks[-1]["next"] is None
