@@ -13,6 +13,7 @@ from ..forms import ExportForm, GoldForm
 from ..models import Role, SnapshotStatus
 from ..services.gold import comparison_mark_gold, comparison_unmark_gold
 from ..services.snapshots import ExportFilters, snapshot_create
+from .pagination import page_of
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
 FILTER_NAMES = [f.name for f in fields(ExportFilters)]
@@ -39,7 +40,7 @@ def project_exports(request, slug):
         else:
             messages.success(request, f"Snapshot {snapshot.pk} is {snapshot.status}.")
             return redirect("project-exports", slug=slug)
-    snapshots = project.snapshots.select_related("created_by")[:50]
+    snapshots = page_of(request, project.snapshots.select_related("created_by"))
     active = any(s.status in (SnapshotStatus.QUEUED, SnapshotStatus.RUNNING) for s in snapshots)
     return render(
         request,

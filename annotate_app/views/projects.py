@@ -13,13 +13,14 @@ from ..models import Role
 from ..selectors.tasks import annotator_progress
 from ..services.imports import comparison_import_upload
 from ..services.projects import membership_remove, membership_set, project_create
+from .pagination import page_of
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
 
 
 @login_required
 def home(request):
-    projects = access.projects_visible_to(request.user).distinct()
+    projects = page_of(request, access.projects_visible_to(request.user).distinct().order_by("name", "id"))
     rows = [
         {
             "project": project,
@@ -28,9 +29,8 @@ def home(request):
         }
         for project in projects
     ]
-    return render(
-        request, "annotate_app/home.html", {"rows": rows, "can_create": access.can_create_projects(request.user)}
-    )
+    return render(request, "annotate_app/home.html",
+                  {"rows": rows, "projects": projects, "can_create": access.can_create_projects(request.user)})
 
 
 @login_required
@@ -66,7 +66,7 @@ def project_members(request, slug):
             membership_set(project=project, user=form.cleaned_data["username"], role=form.cleaned_data["role"])
             messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
             return redirect("project-members", slug=slug)
-    memberships = project.memberships.select_related("user").order_by("role", "user__username")
+    memberships = page_of(request, project.memberships.select_related("user").order_by("role", "user__username"))
     return render(
         request, "annotate_app/project_members.html", {"project": project, "form": form, "memberships": memberships}
     )
@@ -95,6 +95,6 @@ def project_import(request, slug):
                 f"{batch.label_count} labels.",
             )
             return redirect("project-import", slug=slug)
-    batches = project.import_batches.all()[:20]
+    batches = page_of(request, project.import_batches.order_by("-id"))
     return render(request, "annotate_app/project_import.html", {"project": project, "form": form,
                                                                  "batches": batches})

@@ -12,6 +12,7 @@ from ..selectors.runs import run_lineage
 from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
+from .pagination import page_of
 
 
 @login_required
@@ -38,8 +39,8 @@ def dashboard(request, slug):
 
 
 def _render_dashboard(request, project, form, ppo_form):
-    runs = project.reward_runs.select_related("snapshot", "created_by")[:50]
-    policy_runs = project.policy_runs.select_related("reward_run")[:50]
+    runs = page_of(request, project.reward_runs.select_related("snapshot", "created_by"))
+    policy_runs = page_of(request, project.policy_runs.select_related("reward_run"), param="ppo_page")
     return render(request, "annotate_app/dashboard.html", {
         "project": project, "form": form, "ppo_form": ppo_form, "runs": runs, "policy_runs": policy_runs,
     })
