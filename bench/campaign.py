@@ -20,21 +20,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/morm_queue_bench")
 
 OTHER_ANNOTATORS = 30
 
 
-def setup() -> None:
-    """Create the database if needed, migrate it, and set Django up."""
-    import django
+def ensure_database(default_name: str) -> None:
+    """Point DATABASE_URL at ``default_name`` unless it is set, and create that database if missing."""
     import psycopg
 
-    url = os.environ["DATABASE_URL"]
+    url = os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{default_name}")
     base, name = url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
         if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup() -> None:
+    """Create the queue benchmarks' database if needed, migrate it, and set Django up."""
+    import django
+
+    ensure_database("morm_queue_bench")
     django.setup()
     from django.core.management import call_command
 

@@ -2,7 +2,7 @@
 
 from .base import CHOICES, FORMATS, ImportFormatError, ParsedComparison, ParsedLabel
 from .detect import detect_format
-from .files import iter_records, parse_file
+from .files import iter_parsed, iter_records, parse_file
 
 __all__ = [
     "CHOICES",
@@ -11,6 +11,7 @@ __all__ = [
     "ParsedComparison",
     "ParsedLabel",
     "detect_format",
+    "iter_parsed",
     "iter_records",
     "parse_file",
 ]

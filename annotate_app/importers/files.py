@@ -25,10 +25,18 @@ _PARSERS: dict[str, Callable[..., ParsedComparison]] = {
 def parse_file(
     fileobj: BinaryIO, *, format: str = "auto", objective: str | None = None
 ) -> list[ParsedComparison]:
-    """Parse every line of a JSONL (optionally gzipped) file in the given format.
+    """Parse every line of a JSONL (optionally gzipped) file in the given format (see iter_parsed)."""
+    return list(iter_parsed(fileobj, format=format, objective=objective))
+
+
+def iter_parsed(
+    fileobj: BinaryIO, *, format: str = "auto", objective: str | None = None
+) -> Iterator[ParsedComparison]:
+    """Yield each line of a JSONL (optionally gzipped) file parsed in the given format.
 
     "auto" picks the format from the first record and uses it for every line. Raises
-    ImportFormatError at the first bad line; `objective` labels trl/hh preferences.
+    ImportFormatError at the first bad line (or at the end, for a file without records);
+    `objective` labels trl/hh preferences. One line in memory at a time.
     """
     if format != "auto" and format not in FORMATS:
         raise ImportFormatError(
@@ -38,17 +46,17 @@ def parse_file(
     if objective is not None:
         fields.objective_key(objective, "objective")
     parse_record = None if format == "auto" else _PARSERS[format]
-    comparisons = []
+    empty = True
     for line, record in iter_records(fileobj):
         try:
             if parse_record is None:
                 parse_record = _PARSERS[detect_format(record)]
-            comparisons.append(parse_record(record, line=line, objective=objective))
+            yield parse_record(record, line=line, objective=objective)
         except ImportFormatError as exc:
             raise ImportFormatError(exc.message, line=line, field=exc.field) from None
-    if not comparisons:
+        empty = False
+    if empty:
         raise ImportFormatError("file has no records")
-    return comparisons
 
 
 def iter_records(fileobj: BinaryIO) -> Iterator[tuple[int, dict]]:

@@ -1,5 +1,7 @@
 """Importing comparison files (formats: see ``annotate_app.importers``)."""
 
+import itertools
+from collections import Counter
 from typing import BinaryIO
 
 from django.conf import settings
@@ -7,13 +9,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from ..importers import ImportFormatError, ParsedComparison, parse_file
+from ..importers import ImportFormatError, ParsedComparison, iter_parsed
 from ..models import Annotation, Comparison, ImportBatch, Judgment, Objective, Project
 from .queue import comparisons_added
 
 
 class UploadTooLarge(ImportFormatError):
     """The uploaded file is over ``MORM_MAX_UPLOAD_BYTES``."""
+
+
+# Lines parsed, checked and written at a time: memory holds one chunk, whatever the file's size.
+IMPORT_CHUNK_LINES = 2000
 
 
 def comparison_import(
@@ -27,20 +33,20 @@ def comparison_import(
 ) -> ImportBatch:
     """Import a file of comparisons (and the labels it carries) into the project.
 
-    All or nothing: the whole file is parsed and checked before anything is written, and
-    a bad line raises ImportFormatError naming the line and field. Comparisons already in
-    the project (same external id or same content) are skipped, so re-importing a file
-    creates nothing. ``objective`` names what a ``trl``/``hh`` preference is about; for
-    ``native`` and ``pku`` it keeps only that objective's labels.
+    All or nothing: the file is read a chunk of lines at a time inside one transaction,
+    and a bad line raises ImportFormatError naming the line and field, which rolls back
+    everything written before it. Comparisons already in the project (same external id
+    or same content, including earlier lines of the same file) are skipped, so
+    re-importing a file creates nothing. ``objective`` names what a ``trl``/``hh``
+    preference is about; for ``native`` and ``pku`` it keeps only that objective's labels.
     """
     objectives = {o.key: o for o in project.objectives.all()}
     if objective and objective not in objectives:
         raise ImportFormatError(
             f"unknown objective {objective!r}; this project has {', '.join(objectives)}", field="objective"
         )
-    parsed = parse_file(fileobj, format=format, objective=objective)
-    _check_labels(parsed, objectives, only=objective)
-
+    parsed = iter_parsed(fileobj, format=format, objective=objective)
+    totals = Counter()
     with transaction.atomic():
         batch = ImportBatch.objects.create(
             project=project,
@@ -49,32 +55,35 @@ def comparison_import(
             objective=objective or "",
             created_by=user,
         )
-        new = _new_comparisons(project, parsed)
-        comparisons = Comparison.objects.bulk_create(
-            [
-                Comparison(
-                    project=project,
-                    external_id=item.external_id,
-                    prompt=item.prompt,
-                    response_a=item.response_a,
-                    response_b=item.response_b,
-                    model_a=item.model_a,
-                    model_b=item.model_b,
-                    metadata=item.meta,
-                    content_hash=item.content_hash,
-                    import_batch=batch,
-                )
-                for item in new
-            ],
-            batch_size=500,
-        )
-        label_count, labelled = _create_labels(batch, zip(new, comparisons), objectives, only=objective)
-        comparisons_added(project=project, created=len(comparisons), labelled=labelled)
-        batch.created_count = len(comparisons)
-        batch.skipped_count = len(parsed) - len(comparisons)
-        batch.label_count = label_count
+        while chunk := list(itertools.islice(parsed, IMPORT_CHUNK_LINES)):
+            _check_labels(chunk, objectives, only=objective)
+            new = _new_comparisons(project, chunk)
+            comparisons = Comparison.objects.bulk_create(
+                [_comparison(project, batch, item) for item in new], batch_size=500
+            )
+            judgments, labelled = _create_labels(batch, zip(new, comparisons), objectives, only=objective)
+            totals.update(lines=len(chunk), created=len(comparisons), judgments=judgments, labelled=labelled)
+        comparisons_added(project=project, created=totals["created"], labelled=totals["labelled"])
+        batch.created_count = totals["created"]
+        batch.skipped_count = totals["lines"] - totals["created"]
+        batch.label_count = totals["judgments"]
         batch.save(update_fields=["created_count", "skipped_count", "label_count"])
     return batch
+
+
+def _comparison(project: Project, batch: ImportBatch, item: ParsedComparison) -> Comparison:
+    return Comparison(
+        project=project,
+        external_id=item.external_id,
+        prompt=item.prompt,
+        response_a=item.response_a,
+        response_b=item.response_b,
+        model_a=item.model_a,
+        model_b=item.model_b,
+        metadata=item.meta,
+        content_hash=item.content_hash,
+        import_batch=batch,
+    )
 
 
 def comparison_import_upload(
@@ -108,12 +117,18 @@ def _check_labels(parsed: list[ParsedComparison], objectives: dict[str, Objectiv
                 )
 
 
-def _new_comparisons(project: Project, parsed: list[ParsedComparison]) -> list[ParsedComparison]:
-    """The parsed comparisons not yet in the project, first occurrence within the file kept."""
-    seen_ids = set(project.comparisons.exclude(external_id="").values_list("external_id", flat=True))
-    seen_hashes = set(project.comparisons.values_list("content_hash", flat=True))
+def _new_comparisons(project: Project, chunk: list[ParsedComparison]) -> list[ParsedComparison]:
+    """The chunk's comparisons not yet in the project, first occurrence kept.
+
+    Earlier chunks of the same file are already written (same transaction), so two
+    indexed lookups per chunk find every duplicate without holding the file's keys.
+    """
+    ids = [item.external_id for item in chunk if item.external_id]
+    seen_ids = set(project.comparisons.filter(external_id__in=ids).values_list("external_id", flat=True))
+    hashes = [item.content_hash for item in chunk]
+    seen_hashes = set(project.comparisons.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
     new = []
-    for item in parsed:
+    for item in chunk:
         if (item.external_id and item.external_id in seen_ids) or item.content_hash in seen_hashes:
             continue
         seen_ids.add(item.external_id)

@@ -134,3 +134,26 @@ def test_real_hh_harmless_file_imports_1849_chat_comparisons_with_harmless_label
 def test_empty_file_is_rejected():
     with pytest.raises(ImportFormatError, match="no records"):
         comparison_import(project=make_project(), fileobj=io.BytesIO(b"\n\n"))
+
+
+def test_a_bad_line_after_chunks_were_written_still_imports_nothing(monkeypatch):
+    monkeypatch.setattr("annotate_app.services.imports.IMPORT_CHUNK_LINES", 2)
+    project = make_project()
+    lines = [native_line(i, labels={"helpful": "A"}) for i in range(5)] + [{"id": "bad", "prompt": "x"}]
+    with pytest.raises(ImportFormatError) as error:
+        import_lines(project, lines)
+    assert error.value.line == 6
+    assert not Comparison.objects.filter(project=project).exists() and not Annotation.objects.exists()
+    assert (project.comparison_count, project.import_batches.count()) == (0, 0)
+
+
+def test_duplicates_in_later_chunks_of_one_file_are_skipped_with_their_labels(monkeypatch):
+    monkeypatch.setattr("annotate_app.services.imports.IMPORT_CHUNK_LINES", 2)
+    project = make_project()
+    lines = [native_line(1), native_line(2), native_line(3), native_line(1, labels={"helpful": "A"}),
+             native_line(9, response_a="Second answer to 2.", response_b="First answer to 2.",
+                         prompt=[{"role": "user", "content": "Question number 2?"}])]
+    batch = import_lines(project, lines)
+    assert (batch.created_count, batch.skipped_count, batch.label_count) == (3, 2, 0)
+    project.refresh_from_db()
+    assert (project.comparison_count, project.open_count) == (3, 3)
