@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -71,9 +72,7 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
         queue.refresh_from_db()
         if open_count <= queue.finished_open:
             return None  # every open comparison is one they finished: nothing to walk
-        candidate = _open_candidate(project, user, above=queue.cursor) or _open_candidate(
-            project, user, above=None
-        )
+        candidate = _open_candidate(project, user, above=queue.cursor) or _open_candidate(project, user, above=0)
         if candidate is None:
             return None
         if project.gold_rate and random.random() < project.gold_rate:
@@ -82,20 +81,29 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
         return _lease(candidate, project, user, now)
 
 
-def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int | None) -> Comparison | None:
-    """The first open ordinary comparison the user has not finished, locked.
+def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> Comparison | None:
+    """The first open ordinary comparison above ``above`` that the user has not finished, locked.
 
-    ``above`` is the user's cursor: nothing above it was ever handed to them, so the
-    index walk stops at the first row. Without it the walk passes over the open
-    comparisons they finished, which only happens once nothing new is left for them.
+    Called with the user's cursor first: nothing above it was ever handed to them, so the
+    walk stops at the first row. Called with 0 once nothing new is left for them, it
+    passes over the open comparisons they finished.
+
+    The condition is written as ``(project_id, id) > (project, above)`` with
+    ``project_id <= project``, ordered by both, so that Postgres seeks straight to the spot
+    in the ``comparison_open_queue`` index. With ``project_id = X AND id > N ORDER BY id``
+    its planner preferred the primary key and walked every lower row of every project
+    (bench/RESULTS.md, queue_scale: 111,150 rows filtered out for one lease at 1M).
     """
     finished_by_user = Task.objects.filter(comparison=OuterRef("pk"), annotator=user, status__in=FINISHED)
-    candidates = Comparison.objects.filter(project=project, is_full=False, is_gold=False)
-    if above is not None:
-        candidates = candidates.filter(pk__gt=above)
     return (
-        candidates.exclude(Exists(finished_by_user))
-        .order_by("id")
+        Comparison.objects.filter(
+            TupleGreaterThan(Tuple(F("project_id"), F("id")), (project.pk, above)),
+            project_id__lte=project.pk,
+            is_full=False,
+            is_gold=False,
+        )
+        .exclude(Exists(finished_by_user))
+        .order_by("project_id", "id")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
     )
