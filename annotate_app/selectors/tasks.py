@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef, Subquery
 
 from ..models import AnnotatorQueue, Project, Task, TaskStatus
 
@@ -24,10 +25,20 @@ def annotator_progress(*, project: Project, user: AbstractBaseUser) -> Progress:
     hold if their lease took its last slot. Maintained numbers (see services.queue) and
     the user's own leases, whatever the size of the project.
     """
-    open_count = Project.objects.values_list("open_count", flat=True).get(pk=project.pk)
-    queue = AnnotatorQueue.objects.filter(project=project, annotator=user).values("submitted", "finished_open").first()
-    queue = queue or {"submitted": 0, "finished_open": 0}
-    holds_last_slot = Task.objects.filter(
-        project=project, annotator=user, status=TaskStatus.LEASED, comparison__is_full=True, comparison__is_gold=False
-    ).exists()
-    return Progress(done=queue["submitted"], remaining=open_count - queue["finished_open"] + holds_last_slot)
+    leases_last_slot = Task.objects.filter(
+        project=OuterRef("pk"), annotator=user, status=TaskStatus.LEASED, comparison__is_full=True,
+        comparison__is_gold=False,
+    )
+    queue = AnnotatorQueue.objects.filter(project=OuterRef("pk"), annotator=user)
+    row = (
+        Project.objects.filter(pk=project.pk)
+        .values("open_count")
+        .annotate(
+            submitted=Subquery(queue.values("submitted")[:1]),
+            finished_open=Subquery(queue.values("finished_open")[:1]),
+            holds_last_slot=Exists(leases_last_slot),
+        )
+        .get()
+    )
+    remaining = row["open_count"] - (row["finished_open"] or 0) + row["holds_last_slot"]
+    return Progress(done=row["submitted"] or 0, remaining=remaining)

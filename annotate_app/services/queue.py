@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -57,7 +57,6 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
     """
     now = timezone.now()
     _reclaim_expired(project, now)
-    queue, _ = AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
     with transaction.atomic():
         own = (
             Task.objects.filter(project=project, annotator=user, status=TaskStatus.LEASED)
@@ -68,9 +67,8 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
             own = _renew(own, now)
         if own is not None:
             return own
-        open_count = Project.objects.values_list("open_count", flat=True).get(pk=project.pk)
-        queue.refresh_from_db()
-        if open_count <= queue.finished_open:
+        queue = _queue_of(project, user)
+        if queue.open_count <= queue.finished_open:
             return None  # every open comparison is one they finished: nothing to walk
         candidate = _open_candidate(project, user, above=queue.cursor) or _open_candidate(project, user, above=0)
         if candidate is None:
@@ -79,6 +77,19 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
             if (gold := _gold_candidate(project, user)) is not None:
                 return _lease(gold, project, user, now)
         return _lease(candidate, project, user, now)
+
+
+def _queue_of(project: Project, user: AbstractBaseUser) -> AnnotatorQueue:
+    """The user's queue row (made on their first request), with the project's open count."""
+    queue = (
+        AnnotatorQueue.objects.filter(project=project, annotator=user)
+        .annotate(open_count=F("project__open_count"))
+        .first()
+    )
+    if queue is None:
+        AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
+        return _queue_of(project, user)
+    return queue
 
 
 def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> Comparison | None:
@@ -103,6 +114,7 @@ def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> 
             is_gold=False,
         )
         .exclude(Exists(finished_by_user))
+        .annotate(own_task_id=_own_task_id(user))
         .order_by("project_id", "id")
         .select_for_update(skip_locked=True, of=("self",))
         .first()
@@ -112,7 +124,13 @@ def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> 
 def _gold_candidate(project: Project, user: AbstractBaseUser) -> Comparison | None:
     done = Task.objects.filter(comparison=OuterRef("pk"), annotator=user, status__in=FINISHED)
     gold = Comparison.objects.filter(project=project, is_gold=True).exclude(Exists(done))
+    gold = gold.annotate(own_task_id=_own_task_id(user))
     return gold.order_by("?").select_for_update(skip_locked=True, of=("self",)).first()
+
+
+def _own_task_id(user: AbstractBaseUser) -> Subquery:
+    """The user's task on the comparison, if any (an expired lease, given how candidates are chosen)."""
+    return Subquery(Task.objects.filter(comparison=OuterRef("pk"), annotator=user).values("pk")[:1])
 
 
 def _renew(task: Task, now: datetime) -> Task | None:
@@ -128,21 +146,21 @@ def _renew(task: Task, now: datetime) -> Task | None:
 
 
 def _lease(comparison: Comparison, project: Project, user: AbstractBaseUser, now: datetime) -> Task:
-    """Lease the locked comparison to the user (a new task, or their expired one renewed)."""
+    """Lease the locked candidate to the user: a new task, or their expired one renewed."""
     expires_at = now + timedelta(minutes=project.lease_minutes)
-    task, created = Task.objects.get_or_create(
-        comparison=comparison,
-        annotator=user,
-        defaults={
-            "project": project,
-            "shown_swapped": project.shuffle_sides and random.random() < 0.5,
-            "leased_at": now,
-            "expires_at": expires_at,
-        },
-    )
-    if not created:
+    if comparison.own_task_id is None:
+        task = Task.objects.create(
+            project=project,
+            comparison=comparison,
+            annotator=user,
+            shown_swapped=project.shuffle_sides and random.random() < 0.5,
+            leased_at=now,
+            expires_at=expires_at,
+        )
+    else:
         # Their lease on this comparison expired and was reclaimed: renew it in place,
         # keeping the side order they may already have seen.
+        task = Task.objects.get(pk=comparison.own_task_id)
         task.status = TaskStatus.LEASED
         task.leased_at = now
         task.expires_at = expires_at
@@ -222,10 +240,11 @@ def counts_update(
             .exclude(annotator_id=actor_id)
             .values_list("annotator_id", flat=True)
         )
-    touched = sorted(set(others) | ({actor_id} if actor_id is not None else set()))
-    list(AnnotatorQueue.objects.select_for_update().filter(project=project, annotator_id__in=touched)
-         .order_by("annotator_id"))
     if others:
+        # Several queue rows change: lock them in one order first (see the lock order above).
+        touched = sorted(set(others) | ({actor_id} if actor_id is not None else set()))
+        list(AnnotatorQueue.objects.select_for_update().filter(project=project, annotator_id__in=touched)
+             .order_by("annotator_id"))
         AnnotatorQueue.objects.filter(project=project, annotator_id__in=others).update(
             finished_open=F("finished_open") + open_step
         )
