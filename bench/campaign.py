@@ -141,17 +141,24 @@ def _seed(project, size: int, others: list[int], full_share: float) -> None:
         cursor.execute("ANALYZE")
 
 
-def annotator(project, username: str):
-    """A project annotator with an API token and a queue row (as after their first request)."""
+def member(project, username: str, role: str):
+    """A project member with an API token."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from annotate_app.models import AnnotatorQueue, Role
     from annotate_app.services.projects import membership_set
 
     user, _ = get_user_model().objects.get_or_create(username=username)
-    membership_set(project=project, user=user, role=Role.ANNOTATOR)
+    membership_set(project=project, user=user, role=role)
     Token.objects.get_or_create(user=user)
+    return user
+
+
+def annotator(project, username: str):
+    """A project annotator with an API token and a queue row (as after their first request)."""
+    from annotate_app.models import AnnotatorQueue, Role
+
+    user = member(project, username, Role.ANNOTATOR)
     AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
     return user
 

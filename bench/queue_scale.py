@@ -8,6 +8,7 @@ on Postgres. Each sample is one fresh annotator doing, in order:
   next (open lease)  GET  the same again: their lease comes back
   submit             POST /api/v1/tasks/<id>/submit
   labeling page      GET  /projects/<slug>/label/ (session login; leases their next task)
+  stats page         GET  /projects/<slug>/stats/ (a researcher's session)
 
 Samples rotate over the sizes (1k, 100k, 1M, then 100k, 1M, 1k, ...) so that the sizes
 share whatever else the machine is doing. Prints median and p95 per size and request,
@@ -24,11 +25,11 @@ import time
 import campaign
 import requests
 
-KINDS = ("next (new lease)", "next (open lease)", "submit", "labeling page")
+KINDS = ("next (new lease)", "next (open lease)", "submit", "labeling page", "stats page")
 
 
-def sample(base: str, project, username: str) -> dict[str, float]:
-    """One fresh annotator's four requests; seconds each."""
+def sample(base: str, project, username: str, researcher_session: str) -> dict[str, float]:
+    """One fresh annotator's four requests, then the researcher's stats page; seconds each."""
     user = campaign.annotator(project, username)
     http = requests.Session()
     http.headers["Authorization"] = f"Token {user.auth_token.key}"
@@ -49,6 +50,8 @@ def sample(base: str, project, username: str) -> dict[str, float]:
     http.cookies.set("sessionid", campaign.session_cookie(user))
     page = timed("labeling page", "GET", f"/projects/{project.slug}/label/")
     assert "remaining" in page.text, "the labeling page shows the annotator's progress"
+    http.cookies.set("sessionid", researcher_session)
+    timed("stats page", "GET", f"/projects/{project.slug}/stats/")
     return timings
 
 
@@ -60,7 +63,11 @@ def main() -> None:
     args = parser.parse_args()
 
     campaign.setup()
+    from annotate_app.models import Role
+
     projects = [campaign.campaign(size) for size in args.sizes]
+    researchers = {project.pk: campaign.session_cookie(campaign.member(project, f"researcher-{project.slug}",
+                                                                        Role.RESEARCHER)) for project in projects}
     results = {size: {kind: [] for kind in KINDS} for size in args.sizes}
     run = int(time.time())
     print(f"load average before: {campaign.load_average()}", flush=True)
@@ -69,7 +76,7 @@ def main() -> None:
             shift = round_number % len(projects)
             for project in projects[shift:] + projects[:shift]:
                 size = project.comparison_count
-                timings = sample(base, project, f"fresh-{run}-{size}-{round_number}")
+                timings = sample(base, project, f"fresh-{run}-{size}-{round_number}", researchers[project.pk])
                 if round_number >= args.warmup:
                     for kind, seconds in timings.items():
                         results[size][kind].append(seconds)
