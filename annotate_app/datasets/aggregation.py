@@ -21,6 +21,11 @@ class Label:
         """The side the mean favours: "A", "B", or "tie" at exactly 0."""
         return "tie" if self.score == 0 else ("A" if self.score < 0 else "B")
 
+    @classmethod
+    def from_counts(cls, *, total: float, n: int, majority: int) -> "Label":
+        """The label of n judgments whose scores sum to total, majority of them pointing one way."""
+        return cls(score=total / n, n=n, agreement=majority / n)
+
     def as_dict(self) -> dict:
         return {"score": round(self.score, 4), "n": self.n, "agreement": round(self.agreement, 4)}
 
@@ -35,4 +40,4 @@ def aggregate(scores: Sequence[float]) -> Label:
     if not scores:
         raise ValueError("aggregate() needs at least one score")
     votes = Counter(direction(score) for score in scores)
-    return Label(score=sum(scores) / len(scores), n=len(scores), agreement=max(votes.values()) / len(scores))
+    return Label.from_counts(total=sum(scores), n=len(scores), majority=max(votes.values()))

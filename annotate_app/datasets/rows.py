@@ -72,7 +72,7 @@ def stream_records(project: Project, selection: Selection, *, on_judgments=None)
     """
     judgment_rows = (
         judgments_in_scope(project, selection)
-        .order_by("annotation__comparison_id", "objective__order", "id")
+        .order_by("annotation__comparison_id", "objective__order", "objective_id", "id")
         .values_list(*JUDGMENT_FIELDS.values())
         .iterator(chunk_size=CHUNK)
     )

@@ -12,6 +12,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .aggregation import Label
 from .rows import ComparisonRecord
 
 PARQUET_BATCH = 5000
@@ -39,6 +40,7 @@ JUDGMENT_COLUMNS = [
     ("response_b", pa.string()),
 ]
 PARQUET_SCHEMA = pa.schema(JUDGMENT_COLUMNS)
+CSV_COLUMNS = [name for name, _ in JUDGMENT_COLUMNS]
 
 
 def comparison_id(comparison: dict) -> str:
@@ -46,14 +48,20 @@ def comparison_id(comparison: dict) -> str:
     return comparison["external_id"] or f"morm-{comparison['id']}"
 
 
-def _dumps(value) -> str:
+def dumps(value) -> str:
+    """JSON as every export writes it: UTF-8 characters as they are, default separators."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def labels_dict(labels: dict[str, Label]) -> dict:
+    """A jsonl line's "labels": score, n and agreement per objective, rounded."""
+    return {objective: label.as_dict() for objective, label in labels.items()}
 
 
 def _judgment_rows(records: Iterable[ComparisonRecord]):
     for record in records:
         comparison = record.comparison
-        prompt = comparison["prompt"] if isinstance(comparison["prompt"], str) else _dumps(comparison["prompt"])
+        prompt = comparison["prompt"] if isinstance(comparison["prompt"], str) else dumps(comparison["prompt"])
         for judgment in record.judgments:
             yield {
                 "comparison_id": comparison["id"],
@@ -68,8 +76,8 @@ def _judgment_rows(records: Iterable[ComparisonRecord]):
                 "shown_swapped": judgment["shown_swapped"],
                 "likert_a": judgment["likert_a"],
                 "likert_b": judgment["likert_b"],
-                "flags_a": _dumps(judgment["flags_a"]),
-                "flags_b": _dumps(judgment["flags_b"]),
+                "flags_a": dumps(judgment["flags_a"]),
+                "flags_b": dumps(judgment["flags_b"]),
                 "time_spent_ms": judgment["time_spent_ms"],
                 "created_at": judgment["created_at"].isoformat(),
                 "prompt": prompt,
@@ -93,7 +101,7 @@ def write_jsonl(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
             "response_b": comparison["response_b"],
             "model_a": comparison["model_a"],
             "model_b": comparison["model_b"],
-            "labels": {objective: label.as_dict() for objective, label in record.labels.items()},
+            "labels": labels_dict(record.labels),
             "judgments": [
                 {
                     "objective": j["objective"],
@@ -110,7 +118,7 @@ def write_jsonl(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
             ],
             "meta": comparison["metadata"],
         }
-        out.write((_dumps(line) + "\n").encode("utf-8"))
+        out.write((dumps(line) + "\n").encode("utf-8"))
         rows += 1
     return rows
 
@@ -142,7 +150,7 @@ def write_trl(records: Iterable[ComparisonRecord], out: BinaryIO, *, objective: 
             }
         if margin:
             line["margin"] = round(abs(label.score), 4)
-        out.write((_dumps(line) + "\n").encode("utf-8"))
+        out.write((dumps(line) + "\n").encode("utf-8"))
         rows += 1
     return rows
 
@@ -157,10 +165,16 @@ class _TextOut:
         return self.out.write(text.encode("utf-8"))
 
 
+def csv_writer(out: BinaryIO) -> csv.DictWriter:
+    """A csv writer of judgment rows into out, the header already written."""
+    writer = csv.DictWriter(_TextOut(out), fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    return writer
+
+
 def write_csv(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
     """One row per judgment, header first."""
-    writer = csv.DictWriter(_TextOut(out), fieldnames=[name for name, _ in JUDGMENT_COLUMNS])
-    writer.writeheader()
+    writer = csv_writer(out)
     rows = 0
     for row in _judgment_rows(records):
         writer.writerow(row)
