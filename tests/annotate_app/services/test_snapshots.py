@@ -5,10 +5,14 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from annotate_app.datasets import postgres
 from annotate_app.models import Snapshot, SnapshotStatus
+from annotate_app.services import snapshots
 from annotate_app.services.gold import comparison_mark_gold
 from annotate_app.services.snapshots import ExportFilters, snapshot_build, snapshot_create, snapshot_path
+from tests.conftest import require
 from tests.factories import annotate, import_lines, make_project, member, native_line
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +173,33 @@ def test_parquet_loads_with_datasets(labelled):
     assert set(loaded["objective"]) == {"helpful", "harmless", "honest"}
     assert sorted(loaded.filter(lambda r: r["external_id"] == "c0" and r["objective"] == "helpful")["score"]) == [
         -3.0, -2.0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_progress_shows_while_postgres_streams_the_export(monkeypatch):
+    """The COPY holds the export's connection: progress goes through another, visible at once."""
+    require(connection.vendor == "postgresql", "COPY exports need Postgres (set DATABASE_URL)")
+    project = make_project(comparisons=3, overlap_k=1, gold_rate=0)
+    user = member(project)
+    for _ in range(3):
+        annotate(project, user, {"helpful": 1})  # 3 judgments each, one per objective
+    monkeypatch.setattr(postgres, "PROGRESS_EVERY", 1)
+    observer = connections.create_connection(DEFAULT_DB_ALIAS)
+    seen = []
+    copy_export = snapshots.copy_export
+
+    def observed(*args, on_labels, **options):
+        def look(labels):
+            on_labels(labels)
+            with observer.cursor() as cursor:
+                cursor.execute("SELECT rows_written FROM annotate_app_snapshot ORDER BY id DESC LIMIT 1")
+                seen.append(cursor.fetchone()[0])
+
+        return copy_export(*args, on_labels=look, **options)
+
+    monkeypatch.setattr(snapshots, "copy_export", observed)
+    snapshot = snapshot_create(project=project, format="csv", background=False)
+    observer.close()
+    assert seen == [0, 3, 6]
+    assert snapshot.rows_written == 9
