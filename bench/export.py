@@ -1,19 +1,25 @@
-"""Benchmark: streaming exports vs Postgres COPY on the same rows, with peak memory.
+"""Benchmark: exports vs Postgres COPY on the same rows, interleaved, with peak memory and load.
 
 Seeds a Postgres database with N judgments (3 annotators x 3 objectives per comparison),
-then, each in a fresh subprocess so peak RSS is its own, runs:
+then runs, in rounds, each in a fresh subprocess so peak RSS is its own:
+  - ``COPY (SELECT <the csv export's join>) TO STDOUT`` through psycopg, to /dev/null,
   - the jsonl export (snapshot service, one line per comparison),
   - the csv export (snapshot service, one row per judgment),
-  - ``COPY (SELECT <the csv export's join>) TO STDOUT`` through psycopg,
-and prints judgments/s for each, the ratios to COPY, and peak RSS.
+  - the parquet export (snapshot service, one row per judgment).
+Each export is the whole ``snapshot_create`` call: count, file, sha256, manifest. The
+kinds alternate within every round (and the order rotates between rounds), so a load
+spike from another process on the machine hits all of them alike rather than one. It
+prints every run, then per kind the median seconds, judgments/s, the ratio to COPY's
+median, the largest peak RSS, and the 1-minute load average seen before its runs.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/morm_bench .venv/bin/python bench/export.py --judgments 1000000
+    flock /tmp/morm_bench.lock .venv/bin/python bench/export.py --judgments 1000000
 """
 
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +33,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/morm_b
 SLUG = "bench-export"
 ANNOTATORS = 3
 OBJECTIVES = 3
+KINDS = ("copy", "jsonl", "csv", "parquet")
 
 # The same rows the csv writer emits (one per judgment), straight from Postgres.
 COPY_SQL = """
@@ -123,6 +130,8 @@ def seed(judgments: int) -> None:
             """,
             [project.pk],
         )
+        # Autovacuum is off on the benchmark server: without fresh statistics the
+        # planner would guess and the measurements would be of a bad plan.
         cursor.execute("ANALYZE")
     print(f"seed: {comparisons} comparisons, {comparisons * ANNOTATORS * OBJECTIVES} judgments in "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -154,10 +163,37 @@ def run_one(kind: str) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def measure(kind: str) -> dict:
+    """Run one kind in a fresh subprocess; add the load average seen just before it started."""
+    load = os.getloadavg()[0]
+    out = subprocess.run([sys.executable, __file__, "--run", kind], capture_output=True, text=True, check=True,
+                         env=os.environ)
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "load": load}
+
+
+def report(runs: list[dict], kinds: list[str]) -> None:
+    print("{:<8}{:>6}{:>9}{:>8}".format("export", "round", "seconds", "load"))
+    for run in runs:
+        print(f"{run['kind']:<8}{run['round']:>6}{run['seconds']:>9.1f}{run['load']:>8.2f}")
+    by_kind = {kind: [run for run in runs if run["kind"] == kind] for kind in kinds}
+    median = {kind: statistics.median(run["seconds"] for run in kind_runs) for kind, kind_runs in by_kind.items()}
+    header = ("export", "judgments", "median s", "judgments/s", "vs COPY", "MB out", "peak RSS MB", "load")
+    print("\n{:<8}{:>11}{:>10}{:>13}{:>9}{:>8}{:>13}{:>11}".format(*header))
+    for kind, kind_runs in by_kind.items():
+        first = kind_runs[0]
+        rate = first["judgments"] / median[kind]
+        loads = [run["load"] for run in kind_runs]
+        print(f"{kind:<8}{first['judgments']:>11}{median[kind]:>10.1f}{rate:>13,.0f}"
+              f"{median['copy'] / median[kind]:>9.3f}{first['bytes'] / 1e6:>8.0f}"
+              f"{max(run['peak_rss_mb'] for run in kind_runs):>13.0f}{min(loads):>6.2f}-{max(loads):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judgments", type=int, default=1_000_000)
-    parser.add_argument("--run", choices=["jsonl", "csv", "copy"], help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="copy is always measured")
+    parser.add_argument("--run", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         setup_django()
@@ -166,18 +202,13 @@ def main() -> None:
     ensure_database()
     setup_django()
     seed(args.judgments)
-    results = {}
-    for kind in ("copy", "jsonl", "csv"):
-        out = subprocess.run([sys.executable, __file__, "--run", kind], capture_output=True, text=True, check=True,
-                             env=os.environ)
-        results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-    copy_rate = results["copy"]["judgments"] / results["copy"]["seconds"]
-    header = ("export", "judgments", "seconds", "judgments/s", "vs COPY", "MB out", "peak RSS MB")
-    print("{:<8}{:>11}{:>9}{:>13}{:>9}{:>8}{:>13}".format(*header))
-    for kind, r in results.items():
-        rate = r["judgments"] / r["seconds"]
-        print(f"{kind:<8}{r['judgments']:>11}{r['seconds']:>9.1f}{rate:>13,.0f}{rate / copy_rate:>9.3f}"
-              f"{r['bytes'] / 1e6:>8.0f}{r['peak_rss_mb']:>13.0f}")
+    kinds = ["copy", *(kind for kind in args.kinds if kind != "copy")]
+    runs = []
+    for round_ in range(args.rounds):
+        order = kinds[round_ % len(kinds):] + kinds[:round_ % len(kinds)]
+        for kind in order:
+            runs.append({**measure(kind), "round": round_ + 1})
+    report(runs, kinds)
 
 
 if __name__ == "__main__":
