@@ -7,6 +7,7 @@ import service decides what to store.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from typing import Any
@@ -64,9 +65,9 @@ class ParsedComparison:
     labels: tuple[ParsedLabel, ...] = ()
     meta: dict = dataclasses.field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
-        """sha256 of the prompt and the unordered pair of responses.
+        """sha256 of the prompt and the unordered pair of responses (computed once per line).
 
         The responses are sorted so that the same pair imported with its sides swapped
         (another shuffle, another file) is recognised as the same comparison.
