@@ -1,4 +1,4 @@
-"""jsonl and csv exports built by Postgres and streamed with COPY: no Python loop per judgment.
+"""Exports built by Postgres and streamed with COPY: no Python loop per judgment.
 
 The judgments read are ``judgments_in_scope`` compiled to SQL, so the filters are the ones
 ``stream_records`` applies, and the order is its order. Postgres aggregates them per
@@ -6,11 +6,13 @@ comparison and objective (count, sum in judgment order, majority direction: what
 ``aggregate`` computes), drops the labels that fail the label filters, and writes every
 byte of the file but each jsonl line's "labels": Python formats those from the exact sums
 with ``Label.as_dict``, so the rounding is Python's. One COPY row per comparison carries its
-labels as "objective:sum:n:majority ..." and its text. The files are, byte for byte, those
-of the writers in ``writers.py`` (``tests/annotate_app/datasets/test_postgres.py``).
+labels as "objective:sum:n:majority ..." and its text. Parquet is read by Arrow from the
+csv rows, as ``write_parquet`` does. The files are, byte for byte, those of the writers in
+``writers.py`` (``tests/annotate_app/datasets/test_postgres.py``).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
@@ -20,9 +22,9 @@ from django.db import connection, transaction
 from ..models import Project
 from .aggregation import Label
 from .rows import Selection, judgments_in_scope
-from .writers import csv_writer, dumps, labels_dict
+from .writers import dumps, labels_dict, write_csv_rows, write_parquet_rows
 
-COPY_FORMATS = ("jsonl", "csv")
+COPY_FORMATS = ("jsonl", "csv", "parquet")
 # Progress is reported every so many judgments: each report is a commit of its own.
 PROGRESS_EVERY = 20_000
 
@@ -117,7 +119,7 @@ CSV = _Format(
         SELECT COALESCE(NULLIF(c.external_id, ''), 'morm-' || c.id) AS external_id, c.prompt #>> '{}' AS prompt,
                c.response_a || '' AS response_a, c.response_b || '' AS response_b OFFSET 0) AS v""",
 )
-FORMATS = {"jsonl": JSONL, "csv": CSV}
+FORMATS = {"jsonl": JSONL, "csv": CSV, "parquet": CSV}  # parquet is read from the csv rows
 
 
 # The aggregates read their rows in the order the window sorted them (comparison,
@@ -159,7 +161,7 @@ SESSION_SQL = (
 
 
 def copy_export_supported(format: str) -> bool:
-    """Whether this database builds the format itself (Postgres: jsonl and csv)."""
+    """Whether this database builds the format itself (Postgres: all but trl)."""
     return format in COPY_FORMATS and connection.vendor == "postgresql"
 
 
@@ -172,32 +174,51 @@ def copy_export(
     on_labels: Callable[[dict[str, Label]], None],
     on_judgments: Callable[[int], None] | None = None,
 ) -> int:
-    """Write a jsonl or csv export built by Postgres; returns the rows written.
+    """Write a jsonl, csv or parquet export built by Postgres; returns the rows written.
 
     ``on_labels(labels)`` is called once per comparison written, ``on_judgments(count)``
     every PROGRESS_EVERY judgments. Both run while the connection streams the COPY,
     so neither may query through it.
     """
+    with closing(_copy_rows(format, project, selection, on_labels, on_judgments)) as rows:
+        if format == "jsonl":
+            return _write_jsonl(rows, out)
+        pieces = ((count, text) for labels, count, text, _ in rows)
+        return (write_csv_rows if format == "csv" else write_parquet_rows)(pieces, out)
+
+
+def _copy_rows(
+    format: str,
+    project: Project,
+    selection: Selection,
+    on_labels: Callable[[dict[str, Label]], None],
+    on_judgments: Callable[[int], None] | None,
+) -> Iterator[tuple[dict[str, Label], int, bytes, bytes]]:
+    """The COPY's rows, one per comparison: (labels, judgments, first text, second text)."""
     sql, params = _export_sql(format, project, selection)
-    comparisons = judgments = 0
-    if format == "csv":
-        csv_writer(out)
+    judgments = 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(SESSION_SQL)
         with cursor.cursor.copy(sql, params) as copy:
-            copy.set_types(["text", "int8", "text", "text"])
+            copy.set_types(["text", "int8", "bytea", "bytea"])  # the texts as the file's UTF-8 bytes
             for labels_text, count, first, second in copy.rows():
                 labels = _labels(labels_text)
                 on_labels(labels)
-                # A jsonl line is completed with its labels; csv rows are whole already.
-                out.write((f"{first}{dumps(labels_dict(labels))}{second}\n" if format == "jsonl" else first).encode())
-                comparisons += 1
+                yield labels, count, first, second
                 if on_judgments and (judgments + count) // PROGRESS_EVERY > judgments // PROGRESS_EVERY:
                     on_judgments(judgments + count)
                 judgments += count
     if on_judgments:
         on_judgments(judgments)
-    return comparisons if format == "jsonl" else judgments
+
+
+def _write_jsonl(rows: Iterator[tuple[dict[str, Label], int, bytes, bytes]], out: BinaryIO) -> int:
+    """Each line: the comparison's fields, its labels formatted by Python, its judgments and meta."""
+    lines = 0
+    for labels, _, head, tail in rows:
+        out.write(b"".join((head, dumps(labels_dict(labels)).encode(), tail, b"\n")))
+        lines += 1
+    return lines
 
 
 def _export_sql(format: str, project: Project, selection: Selection) -> tuple[str, list]:

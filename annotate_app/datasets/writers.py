@@ -5,11 +5,14 @@ the dataset in memory.
 """
 
 import csv
+import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .aggregation import Label
@@ -41,6 +44,7 @@ JUDGMENT_COLUMNS = [
 ]
 PARQUET_SCHEMA = pa.schema(JUDGMENT_COLUMNS)
 CSV_COLUMNS = [name for name, _ in JUDGMENT_COLUMNS]
+CSV_HEADER = (",".join(CSV_COLUMNS) + "\r\n").encode()  # as csv.writer writes it: no name needs quotes
 
 
 def comparison_id(comparison: dict) -> str:
@@ -155,48 +159,103 @@ def write_trl(records: Iterable[ComparisonRecord], out: BinaryIO, *, objective: 
     return rows
 
 
-class _TextOut:
-    """csv needs a text stream; encode to the binary file as it writes."""
-
-    def __init__(self, out: BinaryIO):
-        self.out = out
-
-    def write(self, text: str) -> int:
-        return self.out.write(text.encode("utf-8"))
-
-
-def csv_writer(out: BinaryIO) -> csv.DictWriter:
-    """A csv writer of judgment rows into out, the header already written."""
-    writer = csv.DictWriter(_TextOut(out), fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    return writer
+def _csv_pieces(records: Iterable[ComparisonRecord]) -> Iterator[tuple[int, bytes]]:
+    """Each comparison's csv rows, header-less: (rows, bytes), as write_csv_rows reads them."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    for record in records:
+        rows = 0
+        for row in _judgment_rows([record]):
+            writer.writerow(row)
+            rows += 1
+        yield rows, text.getvalue().encode("utf-8")
+        text.seek(0)
+        text.truncate()
 
 
 def write_csv(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
     """One row per judgment, header first."""
-    writer = csv_writer(out)
+    return write_csv_rows(_csv_pieces(records), out)
+
+
+def write_csv_rows(pieces: Iterable[tuple[int, bytes]], out: BinaryIO) -> int:
+    """The csv file of pieces of csv rows: (rows, bytes) each, as Python's csv module writes them."""
+    out.write(CSV_HEADER)
     rows = 0
-    for row in _judgment_rows(records):
-        writer.writerow(row)
-        rows += 1
+    for count, data in pieces:
+        out.write(data)
+        rows += count
     return rows
 
 
 def write_parquet(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
     """One row per judgment, written in row groups of PARQUET_BATCH."""
+    return write_parquet_rows(_csv_pieces(records), out)
+
+
+def write_parquet_rows(pieces: Iterable[tuple[int, bytes]], out: BinaryIO) -> int:
+    """The parquet file of pieces of csv rows (see write_csv_rows), parsed by Arrow.
+
+    Arrow parses csv far faster than Python builds rows; the csv text holds every value as
+    the csv export writes it, and the schema gives each column its type back.
+    """
     rows = 0
-    batch: list[dict] = []
     with pq.ParquetWriter(out, PARQUET_SCHEMA) as writer:
-        for row in _judgment_rows(records):
-            batch.append(row)
-            if len(batch) == PARQUET_BATCH:
-                writer.write_table(pa.Table.from_pylist(batch, schema=PARQUET_SCHEMA))
-                rows += len(batch)
-                batch = []
-        if batch or rows == 0:
-            writer.write_table(pa.Table.from_pylist(batch, schema=PARQUET_SCHEMA))
-            rows += len(batch)
+        for table in _row_groups(_csv_tables(pieces)):
+            writer.write_table(_missing_annotators(table))
+            rows += table.num_rows
+        if rows == 0:
+            writer.write_table(PARQUET_SCHEMA.empty_table())
     return rows
+
+
+CSV_CHUNK = 8 << 20  # bytes of csv text Arrow parses at a time
+CSV_READ = pa_csv.ReadOptions(column_names=CSV_COLUMNS)
+CSV_PARSE = pa_csv.ParseOptions(newlines_in_values=True)
+# Empty is null but in text columns: an empty rationale stays empty.
+CSV_CONVERT = pa_csv.ConvertOptions(column_types=PARQUET_SCHEMA, null_values=[""], strings_can_be_null=False)
+
+
+def _csv_tables(pieces: Iterable[tuple[int, bytes]]) -> Iterator[pa.Table]:
+    """Tables parsed from CSV_CHUNK of csv text at a time; pieces end at a row's end.
+
+    The text is gathered here rather than read by Arrow from a file object: Arrow reads files
+    on threads of its own, and the pieces come from this thread's database connection.
+    """
+    chunk: list[bytes] = []
+    size = 0
+    for _, data in pieces:
+        chunk.append(data)
+        size += len(data)
+        if size >= CSV_CHUNK:
+            yield _parse_csv(chunk)
+            chunk, size = [], 0
+    if chunk:
+        yield _parse_csv(chunk)
+
+
+def _parse_csv(chunk: list[bytes]) -> pa.Table:
+    text = io.BytesIO(b"".join(chunk))
+    return pa_csv.read_csv(text, read_options=CSV_READ, parse_options=CSV_PARSE, convert_options=CSV_CONVERT)
+
+
+def _row_groups(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Tables of PARQUET_BATCH rows (the last one shorter) from tables of any size."""
+    pending = PARQUET_SCHEMA.empty_table()
+    for table in tables:
+        pending = pa.concat_tables([pending, table])
+        while pending.num_rows >= PARQUET_BATCH:
+            yield pending.slice(0, PARQUET_BATCH)
+            pending = pending.slice(PARQUET_BATCH)
+    if pending.num_rows:
+        yield pending
+
+
+def _missing_annotators(table: pa.Table) -> pa.Table:
+    """An imported label has no annotator: null, which csv writes empty (usernames never are)."""
+    index = table.schema.get_field_index("annotator")
+    column = table.column(index)
+    return table.set_column(index, "annotator", pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
 
 
 WRITERS = {"jsonl": write_jsonl, "trl": write_trl, "csv": write_csv, "parquet": write_parquet}

@@ -1,4 +1,4 @@
-"""copy_export (Postgres builds jsonl and csv) writes the Python writers' bytes and labels.
+"""copy_export (Postgres builds jsonl, csv and parquet) writes the Python writers' bytes and labels.
 
 Both paths read the same project under the same filters; the data is chosen to hit every
 place where Postgres and Python could write a value differently: JSON and csv escaping,
@@ -63,7 +63,7 @@ def _both(format: str, project, selection: Selection):
     return (fast.getvalue(), fast_rows, fast_labels), (slow.getvalue(), slow_rows, [r.labels for r in records])
 
 
-@pytest.mark.parametrize("format", ["jsonl", "csv"])
+@pytest.mark.parametrize("format", ["jsonl", "csv", "parquet"])
 @pytest.mark.parametrize(
     "filters",
     [
@@ -85,10 +85,10 @@ def test_copy_export_matches_the_python_writers(awkward, format, filters):
     assert fast[1] > 0
 
 
-def test_copy_export_of_nothing_writes_only_the_csv_header(awkward):
+def test_copy_export_of_nothing_writes_no_rows(awkward):
     project, _ = awkward
     selection = Selection(objectives=OBJECTIVES, min_annotations=99)
-    for format in ("jsonl", "csv"):
+    for format in ("jsonl", "csv", "parquet"):
         fast, slow = _both(format, project, selection)
         assert fast == slow
         assert fast[1] == 0

@@ -1,6 +1,8 @@
 """snapshot_create: the four formats, filters, manifest and sha256, and what loads them."""
 
+import csv
 import hashlib
+import io
 import json
 
 import pytest
@@ -174,6 +176,20 @@ def test_parquet_loads_with_datasets(labelled):
     assert sorted(loaded.filter(lambda r: r["external_id"] == "c0" and r["objective"] == "helpful")["score"]) == [
         -3.0, -2.0]
 
+
+def test_parquet_holds_the_csv_rows_with_nulls_where_a_value_is_missing(labelled):
+    import_lines(labelled, [native_line(9, labels={"helpful": "B"})])
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pq.read_table(snapshot_path(snapshot_create(project=labelled, format="parquet"))).to_pylist()
+    text = snapshot_path(snapshot_create(project=labelled, format="csv")).read_text()
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [(r["external_id"], r["objective"], str(r["score"])) for r in table] == [
+        (r["external_id"], r["objective"], r["score"]) for r in rows
+    ]
+    imported = [row for row in table if row["source"] is not None]
+    assert len(imported) == 1 and imported[0]["annotator"] is None and imported[0]["shown_swapped"] is None
+    assert imported[0]["strength"] is None and imported[0]["created_at"] == rows[-1]["created_at"]
+    assert {row["rationale"] for row in table} == {""}  # empty, not missing
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
