@@ -60,6 +60,7 @@ def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
     with transaction.atomic():
         own = (
             Task.objects.filter(project=project, annotator=user, status=TaskStatus.LEASED)
+            .select_related("comparison", "project")  # what the page and the API show of it
             .order_by("leased_at", "id")
             .first()
         )
