@@ -1,5 +1,7 @@
 """Export file writers, one per format, all fed the same stream of ComparisonRecords.
 
+csv and parquet are written from csv rows, a comparison's at a time (write_csv_rows,
+write_parquet_rows): from the records here, or as Postgres writes them (postgres.py).
 Each writer writes incrementally and returns the number of rows it wrote; none holds
 the dataset in memory.
 """
