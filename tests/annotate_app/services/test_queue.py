@@ -333,3 +333,46 @@ def test_the_migration_counts_what_existing_rows_hold():
     importlib.import_module("annotate_app.migrations.0007_queue_counters").fill_counters(apps, None)
     assert_counts_match_a_recount(project)
     assert AnnotatorQueue.objects.filter(project=project).count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_annotators_who_walk_away_at_once_leave_counts_that_match_a_recount():
+    """Leases expiring while others lease, submit, skip and reclaim: no deadlock, no drift."""
+    require(connection.vendor == "postgresql", "concurrency test needs Postgres (set DATABASE_URL)")
+    project = make_project(comparisons=30, overlap_k=2, gold_rate=0.0)
+    annotators = [member(project) for _ in range(12)]
+    barrier = threading.Barrier(len(annotators))
+    errors: list[BaseException] = []
+
+    def work(user, seed):
+        rng = random.Random(seed)
+        try:
+            barrier.wait()
+            for _ in range(25):
+                task = task_next_for(project=project, user=user)
+                if task is None:
+                    break
+                action = rng.random()
+                if action < 0.3:
+                    _expire(task)  # walked away: the next request (theirs or anyone's) deals with it
+                elif action < 0.4:
+                    task_skip(task=task, user=user)
+                else:
+                    try:
+                        annotation_submit(task=task, user=user, judgments=ALL_TIES)
+                    except TaskConflict:
+                        pass  # their expired lease went to someone else meanwhile
+        except BaseException as error:  # reported below; a thread's exception is otherwise lost
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(user, i)) for i, user in enumerate(annotators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert_counts_match_a_recount(project)
