@@ -83,3 +83,14 @@ def logged_in_client(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def follow_next(api, url) -> list[dict]:
+    """Every response from ``url`` on, following each answer's ``next`` until it is null (lists, metrics)."""
+    responses = []
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        responses.append(response.json())
+        url = responses[-1]["next"]
+    return responses

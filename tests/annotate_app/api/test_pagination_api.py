@@ -6,7 +6,7 @@ from annotate_app.models import ImportBatch, RewardModelRun, Role, RunStatus
 from annotate_app.services.policy_runs import policy_run_create, policy_samples_save
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
-from tests.factories import annotate, import_lines, make_project, make_user, member, native_line
+from tests.factories import annotate, follow_next, import_lines, make_project, make_user, member, native_line
 
 pytestmark = pytest.mark.django_db
 
@@ -94,23 +94,12 @@ def _samples(admin):
 CASES = [_projects, _members, _imports, _snapshots, _reward_runs, _policy_runs, _samples]
 
 
-def _walk(api, url):
-    """The pages of a list from ``url`` to the end, following ``next``."""
-    pages = []
-    while url:
-        response = api.get(url)
-        assert response.status_code == 200, response.content
-        pages.append(response.json())
-        url = pages[-1]["next"]
-    return pages
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.__name__.strip("_"))
 def test_walking_next_gets_every_row_once_newest_first_and_nothing_from_elsewhere(api, case):
     admin = make_user()
     url, key, expected, others = case(admin)
     api.force_authenticate(admin)
-    pages = _walk(api, f"{url}?page_size={PAGE}")
+    pages = follow_next(api, f"{url}?page_size={PAGE}")
     walked = [row[key] for page in pages for row in page["results"]]
     assert len(expected) > PAGE and walked == expected
     assert not set(walked) & set(others)
@@ -130,7 +119,7 @@ def test_default_page_size_and_the_cap_on_page_size(api):
     assert len(first["results"]) == 50 and first["next"] and first["previous"] is None
     assert len(api.get(f"{url}?page_size=1000").json()["results"]) == 200
     assert len(api.get(f"{url}?page_size=nonsense").json()["results"]) == 50
-    assert sum(len(page["results"]) for page in _walk(api, f"{url}?page_size=200")) == 230
+    assert sum(len(page["results"]) for page in follow_next(api, f"{url}?page_size=200")) == 230
 
 
 def test_a_bad_cursor_is_404_with_a_detail(api):

@@ -5,7 +5,7 @@ import pytest
 from annotate_app.models import MetricPoint, RewardModelRun, Role, RunStatus, Snapshot
 from annotate_app.services.runs import MetricsWriter
 from annotate_app.services.snapshots import snapshot_create
-from tests.factories import annotate, make_project, make_user, member
+from tests.factories import annotate, follow_next, make_project, make_user, member
 
 pytestmark = pytest.mark.django_db
 
@@ -122,17 +122,6 @@ def test_roles_and_scoping(api, project):
     assert api.get(f"/api/v1/projects/{other.slug}/reward-runs/{run_id}/").status_code == 404
 
 
-def _metric_chunks(api, url):
-    """The metrics responses from ``url`` on, following ``next`` to the end."""
-    chunks = []
-    while url:
-        response = api.get(url)
-        assert response.status_code == 200, response.content
-        chunks.append(response.json())
-        url = chunks[-1]["next"]
-    return chunks
-
-
 def _steps(chunk):
     return sorted({step for points in chunk["metrics"].values() for step, _ in points})
 
@@ -151,7 +140,7 @@ def test_metrics_come_in_bounded_chunks_of_whole_steps(api, project, settings):
         for key, value in values.items():
             logged.setdefault(key, []).append([step, value])
     writer.flush()
-    chunks = _metric_chunks(api, _url(project, f"{run.pk}/metrics?since=-1"))
+    chunks = follow_next(api, _url(project, f"{run.pk}/metrics?since=-1"))
     assert [_steps(chunk) for chunk in chunks] == [[1, 2], [3, 4], [5, 6], [7]]
     assert all(sum(map(len, chunk["metrics"].values())) <= 5 for chunk in chunks)
     assert chunks[0]["next"].endswith(f"/reward-runs/{run.pk}/metrics?since=2")
@@ -160,7 +149,7 @@ def test_metrics_come_in_bounded_chunks_of_whole_steps(api, project, settings):
         for key, points in chunk["metrics"].items():
             merged.setdefault(key, []).extend(points)
     assert merged == logged
-    assert _metric_chunks(api, _url(project, f"{run.pk}/metrics")) == chunks
+    assert follow_next(api, _url(project, f"{run.pk}/metrics")) == chunks
     settings.MORM_METRICS_CHUNK_POINTS = 5000
     whole = api.get(_url(project, f"{run.pk}/metrics?since=2")).json()
     assert whole["next"] is None and _steps(whole) == [3, 4, 5, 6, 7]
@@ -174,6 +163,6 @@ def test_a_step_with_more_points_than_a_chunk_comes_whole(api, project, settings
     writer.log(1, {"train/loss/helpful": 0.9, "train/loss/harmless": 0.8, "train/loss/honest": 0.7})
     writer.log(2, {"train/loss/helpful": 0.5})
     writer.flush()
-    chunks = _metric_chunks(api, _url(project, f"{run.pk}/metrics?since=0"))
+    chunks = follow_next(api, _url(project, f"{run.pk}/metrics?since=0"))
     assert [_steps(chunk) for chunk in chunks] == [[1], [2]]
     assert len(chunks[0]["metrics"]) == 3 and chunks[-1]["next"] is None
