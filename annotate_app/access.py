@@ -1,9 +1,10 @@
 """The one place that decides who may see and do what.
 
-Roles are per project (``Membership``); the Django groups of the same names say which
-roles a user holds anywhere, and the ``admin`` group may create projects. Lookups of a
-project a user is not a member of raise ``Http404``, not 403: a guessed slug reveals
-nothing. Superusers act as project admins everywhere.
+Roles are per project (``Membership``) and grant nothing outside it. The global Django
+``admin`` group may create projects; only superusers and staff grant it (Django's admin
+site, ``manage.py grant_role``), never a project admin. Lookups of a project a user is
+not a member of raise ``Http404``, not 403: a guessed slug reveals nothing. Superusers act
+as project admins everywhere.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -58,11 +59,14 @@ def project_for(user: AbstractBaseUser, slug: str, *, roles: frozenset[Role] = A
 
 
 def can_create_projects(user: AbstractBaseUser) -> bool:
+    """Superusers, and users a superuser or staff member put in the global admin group."""
     return user.is_authenticated and (user.is_superuser or user.groups.filter(name=Role.ADMIN).exists())
 
 
 def tasks_of(user: AbstractBaseUser) -> QuerySet[Task]:
-    """Tasks the user may act on: only their own, whatever their role."""
+    """Tasks the user may act on: only their own, and only in projects they still belong to."""
     if not user.is_authenticated:
         return Task.objects.none()
-    return Task.objects.filter(annotator=user)
+    if user.is_superuser:
+        return Task.objects.filter(annotator=user)
+    return Task.objects.filter(annotator=user, project__memberships__user=user)

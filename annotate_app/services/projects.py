@@ -1,11 +1,12 @@
 """Creating projects and managing their members."""
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
 from ..models import Membership, Objective, Project, Role
+from .queue import leases_release
 
 DEFAULT_OBJECTIVES = [
     {
@@ -84,18 +85,22 @@ def project_create(
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
     """Give the user this role in the project (replacing a previous role).
 
-    The user also joins the Django group of that name, which records the roles a user
-    holds anywhere (the admin group may create projects).
+    A membership grants rights in this project only: it never adds the user to a global
+    group (the admin group may create projects; only superusers and staff grant it, see
+    services.accounts), so project admins cannot hand out, or keep, more than the project.
     """
     if role not in Role.values:
         raise ValidationError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.")
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
-    group, _ = Group.objects.get_or_create(name=role)
-    user.groups.add(group)
     return membership
 
 
 @transaction.atomic
 def membership_remove(*, project: Project, user: AbstractBaseUser) -> None:
-    """Remove the user from the project; their past annotations stay."""
+    """Remove the user from the project; their past annotations stay, their open leases end.
+
+    The leases are given back at once (not left to expire), so a removed member cannot
+    submit what they held and its slot goes to someone else.
+    """
     Membership.objects.filter(project=project, user=user).delete()
+    leases_release(project=project, user=user)

@@ -186,9 +186,37 @@ def _reclaim_expired(project: Project, now: datetime) -> None:
                 comparison=comparison, status=TaskStatus.LEASED, expires_at__lte=now
             )
             for task in expired:
-                task.status = TaskStatus.EXPIRED
-                task.save(update_fields=["status"])
-                counts_update(comparison=comparison, project=project, actor_id=task.annotator_id, held=-1)
+                _expire(task, comparison, project)
+
+
+def leases_release(*, project: Project, user: AbstractBaseUser) -> int:
+    """End every lease the user holds in the project now (they left it); returns how many.
+
+    Each task becomes ``expired`` and gives its slot back, as if its lease had run out, so
+    the counters stay exact and the comparison goes to someone else. Waits for the row
+    locks (no SKIP LOCKED): a lease must not survive because its comparison was busy.
+    """
+    comparison_ids = Task.objects.filter(project=project, annotator=user, status=TaskStatus.LEASED).values_list(
+        "comparison_id", flat=True
+    )
+    released = 0
+    for comparison_id in sorted(set(comparison_ids)):
+        with transaction.atomic():
+            comparison = Comparison.objects.select_for_update().get(pk=comparison_id)
+            task = Task.objects.select_for_update().filter(
+                comparison=comparison, annotator=user, status=TaskStatus.LEASED
+            ).first()
+            if task is not None:
+                _expire(task, comparison, project)
+                released += 1
+    return released
+
+
+def _expire(task: Task, comparison: Comparison, project: Project) -> None:
+    """Turn a lease into an expired task and free its slot (inside the comparison's row lock)."""
+    task.status = TaskStatus.EXPIRED
+    task.save(update_fields=["status"])
+    counts_update(comparison=comparison, project=project, actor_id=task.annotator_id, held=-1)
 
 
 @dataclass(frozen=True)
