@@ -1,9 +1,10 @@
 from django.urls import path
 
-from .views import datasets, labeling, projects, runs, stats
+from .views import account, datasets, labeling, projects, runs, stats
 
 urlpatterns = [
     path("", projects.home, name="home"),
+    path("account/token/", account.account_token, name="account-token"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<slug:slug>/members/", projects.project_members, name="project-members"),
     path("projects/<slug:slug>/import/", projects.project_import, name="project-import"),

@@ -7,9 +7,11 @@ on the filesystem under ``var/``, so no external server is needed. Production se
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MORM_VAR_DIR", BASE_DIR / "var"))
@@ -52,12 +54,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "annotate_app",
     "rm_worker",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it turns a login refused by django-axes into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -110,8 +116,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's four standard validators: for passwords set through forms and `changepassword`
+# (create_user and set_password, as in seed_demo and tests, do not validate).
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -145,10 +156,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "annotate_app.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Rates: MORM_API_THROTTLE_USER / _ANON (security block below).
+    "DEFAULT_THROTTLE_CLASSES": ["annotate_app.api.throttles.UserThrottle", "annotate_app.api.throttles.AnonThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotate_app.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "annotate_app.api.pagination.NewestFirstCursorPagination",
@@ -225,3 +238,70 @@ MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 
 MORM_ARTIFACTS_DIR = Path(os.environ.get("MORM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
 # Hard limit for one training task (seconds); the task gets a soft limit a minute earlier.
 MORM_TRAINING_TIME_LIMIT = int(os.environ.get("MORM_TRAINING_TIME_LIMIT", 12 * 3600))
+
+
+# ---------------------------------------------------------------------------------------
+# Security: login lockout, API rate limits, token lifetime, TLS switches, CSP.
+# ---------------------------------------------------------------------------------------
+
+# Login lockout (django-axes, counted in the database so every web process sees the same
+# numbers): after MORM_LOGIN_FAILURE_LIMIT failed logins for one username, or from one
+# address, the login page and auth/token/ answer 429 for MORM_LOGIN_COOLOFF_MINUTES. Behind a
+# proxy, set MORM_PROXY_COUNT so the client address is read from X-Forwarded-For.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("MORM_LOGIN_FAILURE_LIMIT", 10))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("MORM_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not prolong it, so nobody can keep someone else locked out
+# for longer than one cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # no banner on every process start
+# No row and no log line per successful login; failed ones are counted, lockouts logged.
+AXES_DISABLE_ACCESS_LOG = True
+LOGGING.setdefault("loggers", {})["axes"] = {"level": "WARNING"}
+AXES_CLIENT_IP_CALLABLE = "annotate_app.api.throttles.client_address"
+MORM_PROXY_COUNT = int(os.environ.get("MORM_PROXY_COUNT", 0))
+
+# API rate limits (DRF throttles; empty turns one off), per signed-in user and per address
+# without credentials. Counted in Django's cache: DJANGO_CACHE_URL=redis://... shares the
+# counts between processes (the default cache is per process).
+MORM_API_THROTTLE_USER = os.environ.get("MORM_API_THROTTLE_USER", "2000/minute")
+MORM_API_THROTTLE_ANON = os.environ.get("MORM_API_THROTTLE_ANON", "300/minute")
+if _cache_url := os.environ.get("DJANGO_CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+
+# API tokens stop working this many days after they were made (0: never); the login call
+# (auth/token/) hands out a new one, and the API token page rotates it at any time.
+MORM_TOKEN_TTL_DAYS = float(os.environ.get("MORM_TOKEN_TTL_DAYS", 30))
+
+# DJANGO_HTTPS=1 when clients reach morm over TLS, through a proxy that sets
+# X-Forwarded-Proto (and strips any the client sent): secure cookies, HSTS, redirect to https.
+if env_bool("DJANGO_HTTPS", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 365 * 24 * 3600))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+
+# Content-Security-Policy on every response (django-csp): scripts only from our own static
+# files (no inline script, no eval). Styles allow inline attributes because Django's admin
+# and DRF's browsable API use them; our own pages have none.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}

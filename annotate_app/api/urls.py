@@ -1,12 +1,11 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.authtoken.views import obtain_auth_token
 
-from . import dataset_views, run_views, stats_views, views
+from . import auth_views, dataset_views, run_views, stats_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth_views.TokenObtain.as_view(), name="api-token"),
     path("me", views.CurrentUser.as_view(), name="api-me"),
     path("projects/", views.ProjectListCreate.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetail.as_view(), name="api-project"),

@@ -43,6 +43,11 @@ def token_expires_at(token: Token) -> datetime | None:
     return token.created + timedelta(days=settings.MORM_TOKEN_TTL_DAYS)
 
 
+def token_of(user: AbstractBaseUser) -> Token | None:
+    """The user's API token, if they have one (valid or expired)."""
+    return Token.objects.filter(user=user).first()
+
+
 def token_is_expired(token: Token) -> bool:
     expires_at = token_expires_at(token)
     return expires_at is not None and expires_at <= timezone.now()

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from annotate_app.models import Comparison, Judgment, Membership, Project
 from annotate_app.selectors.tasks import annotator_progress
@@ -67,7 +68,8 @@ def test_seed_demo_creates_project_users_and_tradeoff_comparisons(capsys):
     assert annotator_progress(project=project, user=annotator).remaining == 36
     for username, role in [("admin", "admin"), ("researcher", "researcher"), ("annotator", "annotator")]:
         assert f"{username} / morm-{username}" in out
-        assert authenticate(username=username, password=f"morm-{username}") is not None
+        assert authenticate(RequestFactory().post("/accounts/login/"), username=username,
+                            password=f"morm-{username}") is not None
         assert Membership.objects.get(project=project, user__username=username).role == role
     count = project.comparisons.count()
     call_command("seed_demo")  # re-running changes nothing
