@@ -149,8 +149,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Uploaded import files are refused above this size (bytes); 50 MB by default.
+# Uploaded import files are refused above this size (bytes); 50 MB by default. A gzipped upload
+# counts by its decompressed size too: reading stops as soon as it inflates past the limit.
 MORM_MAX_UPLOAD_BYTES = int(os.environ.get("MORM_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+# JSON nested deeper than this (imported lines, API request bodies; the outer object is level 1)
+# is refused with a 400 naming the field.
+MORM_MAX_JSON_DEPTH = int(os.environ.get("MORM_MAX_JSON_DEPTH", 20))
 # Django's own cap applies to non-file form fields only; files stream to disk.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -6,9 +6,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..importers import ImportFormatError
+from ..importers import FileTooLarge, ImportFormatError
 from ..services.annotations import TaskConflict
-from ..services.imports import UploadTooLarge
 
 
 def _detail(payload):
@@ -25,7 +24,7 @@ def _detail(payload):
 
 def exception_handler(exc, context):
     """Map domain errors to HTTP codes and shape every error body as ``{"detail": str}``."""
-    if isinstance(exc, UploadTooLarge):
+    if isinstance(exc, FileTooLarge):
         return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ImportFormatError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)

@@ -14,6 +14,9 @@ from typing import Any
 
 FORMATS = ("native", "trl", "hh", "pku")
 CHOICES = ("A", "B", "tie")
+# Arrays and objects nested deeper than this (a line's object is level 1) are refused, by
+# default: no preference record needs more, and deeper values are how JSON overflows stacks.
+MAX_JSON_DEPTH = 20
 
 Prompt = str | list[dict]
 
@@ -31,6 +34,10 @@ class ImportFormatError(ValueError):
         if field is not None:
             where.append(f"field '{field}'")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class FileTooLarge(ImportFormatError):
+    """The file, decompressed, is over the size its importer accepts."""
 
 
 def canonical_json(value: Any) -> str:

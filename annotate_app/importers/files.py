@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO, NoReturn
 
 from . import fields, hh, native, pku, trl
-from .base import FORMATS, ImportFormatError, ParsedComparison
+from .base import FORMATS, MAX_JSON_DEPTH, FileTooLarge, ImportFormatError, ParsedComparison
 from .detect import detect_format
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -30,13 +30,19 @@ def parse_file(
 
 
 def iter_parsed(
-    fileobj: BinaryIO, *, format: str = "auto", objective: str | None = None
+    fileobj: BinaryIO,
+    *,
+    format: str = "auto",
+    objective: str | None = None,
+    max_bytes: int | None = None,
+    max_depth: int = MAX_JSON_DEPTH,
 ) -> Iterator[ParsedComparison]:
     """Yield each line of a JSONL (optionally gzipped) file parsed in the given format.
 
     "auto" picks the format from the first record and uses it for every line. Raises
     ImportFormatError at the first bad line (or at the end, for a file without records);
-    `objective` labels trl/hh preferences. One line in memory at a time.
+    `objective` labels trl/hh preferences. One line in memory at a time; `max_bytes` and
+    `max_depth` limit the file as in iter_records.
     """
     if format != "auto" and format not in FORMATS:
         raise ImportFormatError(
@@ -47,7 +53,7 @@ def iter_parsed(
         fields.objective_key(objective, "objective")
     parse_record = None if format == "auto" else _PARSERS[format]
     empty = True
-    for line, record in iter_records(fileobj):
+    for line, record in iter_records(fileobj, max_bytes=max_bytes, max_depth=max_depth):
         try:
             if parse_record is None:
                 parse_record = _PARSERS[detect_format(record)]
@@ -59,26 +65,57 @@ def iter_parsed(
         raise ImportFormatError("file has no records")
 
 
-def iter_records(fileobj: BinaryIO) -> Iterator[tuple[int, dict]]:
+def first_line_with_id(fileobj: BinaryIO, external_id: str, *, max_depth: int = MAX_JSON_DEPTH) -> int | None:
+    """The first line of a native file whose record has this id, reading `fileobj` again from its start.
+
+    For the message about a repeated id: imports keep no map of a file's ids in memory.
+    """
+    fileobj.seek(0)
+    for line, record in iter_records(fileobj, max_depth=max_depth):
+        if record.get("id") is not None and str(record["id"]) == external_id:
+            return line
+    return None
+
+
+def iter_records(
+    fileobj: BinaryIO, *, max_bytes: int | None = None, max_depth: int = MAX_JSON_DEPTH
+) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line number, JSON object) for each non-blank line of `fileobj`.
 
     Gzip is recognised by its magic bytes, not the file name, since uploads are often
-    renamed. Invalid UTF-8, invalid JSON or a line that is not an object raises
-    ImportFormatError naming the line.
+    renamed. Invalid UTF-8, invalid JSON, a line that is not an object, or one holding a
+    value no database stores (see fields.storable: NUL, lone surrogates, non-finite
+    numbers, nesting deeper than `max_depth`) raises ImportFormatError naming the line
+    and field. With `max_bytes`, reading stops with FileTooLarge as soon as the file,
+    decompressed, passes that size: a small gzip cannot inflate into memory.
     """
     head = fileobj.read(2)
     stream: BinaryIO = io.BufferedReader(_Rewound(head, fileobj))
     if head == _GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream)
     try:
-        for line, raw in enumerate(stream, start=1):
+        for line, raw in enumerate(_lines(stream, max_bytes), start=1):
             if raw.strip():
-                yield line, _record(raw, line)
+                yield line, _record(raw, line, max_depth)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise ImportFormatError(f"the file starts like gzip but cannot be decompressed: {exc}") from None
 
 
-def _record(raw: bytes, line: int) -> dict:
+def _lines(stream: BinaryIO, max_bytes: int | None) -> Iterator[bytes]:
+    """The stream's lines, never reading more than `max_bytes` + 1 bytes in all."""
+    left = max_bytes
+    while raw := stream.readline(-1 if left is None else left + 1):
+        if left is not None:
+            left -= len(raw)
+            if left < 0:
+                raise FileTooLarge(
+                    f"the file is over {max_bytes / 1e6:.1f} MB once decompressed, more than this import accepts",
+                    field="file",
+                )
+        yield raw
+
+
+def _record(raw: bytes, line: int, max_depth: int) -> dict:
     try:
         # utf-8-sig: editors on Windows put a byte-order mark before the first line.
         # The line end goes so that a JSON error at the end of the line gets this line's column.
@@ -93,9 +130,16 @@ def _record(raw: bytes, line: int) -> dict:
         raise ImportFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})", line=line) from None
     except ValueError as exc:
         raise ImportFormatError(f"invalid JSON: {exc}", line=line) from None
+    except RecursionError:
+        raise ImportFormatError(
+            f"is nested more than {max_depth} levels deep", line=line, field=fields.too_deep_field(text, max_depth)
+        ) from None
     if not isinstance(value, dict):
         raise ImportFormatError(f"must be a JSON object, got {fields.describe(value)}", line=line)
-    return value
+    try:
+        return fields.storable(value, max_depth=max_depth)
+    except ImportFormatError as exc:
+        raise ImportFormatError(exc.message, line=line, field=exc.field) from None
 
 
 def _reject_non_json_constant(name: str) -> NoReturn:

@@ -9,13 +9,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from ..importers import ImportFormatError, ParsedComparison, iter_parsed
+from ..importers import FileTooLarge, ImportFormatError, ParsedComparison, first_line_with_id, iter_parsed
+from ..importers.fields import describe
 from ..models import Annotation, Comparison, ImportBatch, Judgment, Objective, Project
 from .queue import comparisons_added
 
 
-class UploadTooLarge(ImportFormatError):
-    """The uploaded file is over ``MORM_MAX_UPLOAD_BYTES``."""
+class UploadTooLarge(FileTooLarge):
+    """The uploaded file is over ``MORM_MAX_UPLOAD_BYTES`` before decompression."""
 
 
 # Lines parsed, checked and written at a time: memory holds one chunk, whatever the file's size.
@@ -30,6 +31,7 @@ def comparison_import(
     objective: str | None = None,
     filename: str = "",
     user: AbstractBaseUser | None = None,
+    max_bytes: int | None = None,
 ) -> ImportBatch:
     """Import a file of comparisons (and the labels it carries) into the project.
 
@@ -37,15 +39,19 @@ def comparison_import(
     and a bad line raises ImportFormatError naming the line and field, which rolls back
     everything written before it. Comparisons already in the project (same external id
     or same content, including earlier lines of the same file) are skipped, so
-    re-importing a file creates nothing. ``objective`` names what a ``trl``/``hh``
-    preference is about; for ``native`` and ``pku`` it keeps only that objective's labels.
+    re-importing a file creates nothing; an id new to the project on two lines of the
+    file is an error naming both. ``objective`` names what a ``trl``/``hh`` preference is
+    about; for ``native`` and ``pku`` it keeps only that objective's labels. ``max_bytes``
+    caps the file's decompressed size (FileTooLarge); JSON nesting is capped by
+    ``MORM_MAX_JSON_DEPTH``.
     """
     objectives = {o.key: o for o in project.objectives.all()}
     if objective and objective not in objectives:
         raise ImportFormatError(
             f"unknown objective {objective!r}; this project has {', '.join(objectives)}", field="objective"
         )
-    parsed = iter_parsed(fileobj, format=format, objective=objective)
+    max_depth = settings.MORM_MAX_JSON_DEPTH
+    parsed = iter_parsed(fileobj, format=format, objective=objective, max_bytes=max_bytes, max_depth=max_depth)
     totals = Counter()
     with transaction.atomic():
         batch = ImportBatch.objects.create(
@@ -57,7 +63,7 @@ def comparison_import(
         )
         while chunk := list(itertools.islice(parsed, IMPORT_CHUNK_LINES)):
             _check_labels(chunk, objectives, only=objective)
-            new = _new_comparisons(project, chunk)
+            new = _new_comparisons(project, batch, chunk, fileobj=fileobj, max_depth=max_depth)
             comparisons = Comparison.objects.bulk_create(
                 [_comparison(project, batch, item) for item in new], batch_size=500
             )
@@ -99,7 +105,8 @@ def comparison_import_upload(
             field="file",
         )
     return comparison_import(
-        project=project, fileobj=upload, format=format, objective=objective, filename=upload.name or "", user=user
+        project=project, fileobj=upload, format=format, objective=objective, filename=upload.name or "", user=user,
+        max_bytes=limit,
     )
 
 
@@ -117,21 +124,42 @@ def _check_labels(parsed: list[ParsedComparison], objectives: dict[str, Objectiv
                 )
 
 
-def _new_comparisons(project: Project, chunk: list[ParsedComparison]) -> list[ParsedComparison]:
+def _new_comparisons(
+    project: Project, batch: ImportBatch, chunk: list[ParsedComparison], *, fileobj: BinaryIO, max_depth: int
+) -> list[ParsedComparison]:
     """The chunk's comparisons not yet in the project, first occurrence kept.
 
     Earlier chunks of the same file are already written (same transaction), so two
-    indexed lookups per chunk find every duplicate without holding the file's keys.
+    indexed lookups per chunk find every duplicate without holding the file's keys. A
+    line repeating an id that this file brought (earlier in the chunk, or in an earlier
+    chunk: written by this batch) is an error naming both lines, not a skip: the two
+    lines may differ, and skipping one would drop it silently. Ids the project had
+    before are skipped, so re-importing a file stays idempotent.
     """
     ids = [item.external_id for item in chunk if item.external_id]
-    seen_ids = set(project.comparisons.filter(external_id__in=ids).values_list("external_id", flat=True))
+    batch_of_id = dict(
+        project.comparisons.filter(external_id__in=ids).values_list("external_id", "import_batch_id")
+    )
     hashes = [item.content_hash for item in chunk]
     seen_hashes = set(project.comparisons.filter(content_hash__in=hashes).values_list("content_hash", flat=True))
+    line_of_new_id: dict[str, int] = {}
     new = []
     for item in chunk:
-        if (item.external_id and item.external_id in seen_ids) or item.content_hash in seen_hashes:
+        if item.external_id:
+            first_line = line_of_new_id.get(item.external_id)
+            if first_line is None and batch_of_id.get(item.external_id) == batch.pk:
+                first_line = first_line_with_id(fileobj, item.external_id, max_depth=max_depth)
+            if first_line is not None:
+                raise ImportFormatError(
+                    f"id {describe(item.external_id)} is also on line {first_line}; an id may appear once in a file",
+                    line=item.line,
+                    field="id",
+                )
+            if item.external_id in batch_of_id:
+                continue
+            line_of_new_id[item.external_id] = item.line
+        if item.content_hash in seen_hashes:
             continue
-        seen_ids.add(item.external_id)
         seen_hashes.add(item.content_hash)
         new.append(item)
     return new

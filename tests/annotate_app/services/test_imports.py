@@ -150,7 +150,7 @@ def test_a_bad_line_after_chunks_were_written_still_imports_nothing(monkeypatch)
 def test_duplicates_in_later_chunks_of_one_file_are_skipped_with_their_labels(monkeypatch):
     monkeypatch.setattr("annotate_app.services.imports.IMPORT_CHUNK_LINES", 2)
     project = make_project()
-    lines = [native_line(1), native_line(2), native_line(3), native_line(1, labels={"helpful": "A"}),
+    lines = [native_line(1), native_line(2), native_line(3), native_line(1, id="c1-again", labels={"helpful": "A"}),
              native_line(9, response_a="Second answer to 2.", response_b="First answer to 2.",
                          prompt=[{"role": "user", "content": "Question number 2?"}])]
     batch = import_lines(project, lines)
