@@ -18,6 +18,7 @@ from ..models import (
     SnapshotFormat,
     Task,
 )
+from ..services.annotations import TIME_SPENT_MS_MAX
 
 
 class ObjectiveSerializer(serializers.ModelSerializer):
@@ -139,7 +140,9 @@ class SubmitInputSerializer(serializers.Serializer):
     judgments = serializers.DictField(child=JudgmentInputSerializer(), allow_empty=False)
     flags_a = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     flags_b = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    time_spent_ms = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    time_spent_ms = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=TIME_SPENT_MS_MAX
+    )
 
 
 class SubmittedJudgmentSerializer(serializers.Serializer):

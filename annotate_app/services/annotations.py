@@ -12,10 +12,12 @@ from ..models import Annotation, Choice, Comparison, Judgment, Task, TaskStatus
 from .queue import counts_update
 
 MIRRORED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE}
+# The column is a 32-bit integer on PostgreSQL; the same limit on SQLite keeps the two alike.
+TIME_SPENT_MS_MAX = 2**31 - 1
 
 
 class TaskConflict(Exception):
-    """The task can no longer be submitted (skipped, or its lease expired and the slot is gone)."""
+    """The task can no longer be submitted (skipped, submitted with other content, or its slot is gone)."""
 
 
 @dataclass(frozen=True)
@@ -49,30 +51,30 @@ def annotation_submit(
 
     ``judgments`` maps every objective key of the project to what the annotator chose,
     in the orientation they were shown. Idempotent: submitting a submitted task again
-    returns the stored annotation and creates nothing. Locks the comparison row, then
-    the task (the queue's lock order), so a submit after the lease expired cannot take
-    a slot someone else got meanwhile.
+    with the same content returns the stored annotation and creates nothing; other
+    content raises TaskConflict (see _resubmitted). Locks the comparison row, then the
+    task (the queue's lock order), so a submit after the lease expired cannot take a
+    slot someone else got meanwhile.
     """
     if task.annotator_id != user.pk:
         raise PermissionError("Tasks are submitted by the annotator they were leased to.")
+    if time_spent_ms is not None and not 0 <= time_spent_ms <= TIME_SPENT_MS_MAX:
+        raise ValidationError({"time_spent_ms": f"Must be between 0 and {TIME_SPENT_MS_MAX}."})
     with transaction.atomic():
         comparison, task = _lock(task)
-        if task.status == TaskStatus.SUBMITTED:
-            annotation = Annotation.objects.get(task=task)
-            return SubmitResult(annotation=annotation, created=False, judgments=list(annotation.judgments.all()))
         if task.status == TaskStatus.SKIPPED:
             raise TaskConflict("This task was skipped and cannot be submitted.")
         project = comparison.project
+        rows = _judgment_rows(project, judgments, swapped=task.shown_swapped)
+        shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
+        flags_a, flags_b = reversed(shown_flags) if task.shown_swapped else shown_flags
+        if task.status == TaskStatus.SUBMITTED:
+            return _resubmitted(task, rows, flags_a, flags_b)
         # A lease past its expiry still holds its slot until it is reclaimed; a reclaimed
         # one may take a slot again if one is free.
         retaken = int(task.status == TaskStatus.EXPIRED)
         if retaken and comparison.is_full:
             raise TaskConflict("The lease on this task expired and the comparison was given to someone else.")
-        rows = _judgment_rows(project, judgments, swapped=task.shown_swapped)
-        shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
-        if time_spent_ms is not None and time_spent_ms < 0:
-            raise ValidationError({"time_spent_ms": "Must not be negative."})
-        flags_a, flags_b = reversed(shown_flags) if task.shown_swapped else shown_flags
         annotation = Annotation.objects.create(
             comparison=comparison,
             annotator=user,
@@ -90,6 +92,26 @@ def annotation_submit(
         counts_update(comparison=comparison, project=project, actor_id=user.pk, held=retaken, submitted=1,
                       finishes=True)
     return SubmitResult(annotation=annotation, created=True, judgments=created_judgments)
+
+
+def _resubmitted(task: Task, rows: list[Judgment], flags_a: list[str], flags_b: list[str]) -> SubmitResult:
+    """The stored annotation if a second submit sends what it holds, else TaskConflict.
+
+    Compared: each objective's choice, strength, rationale and Likert ratings and the flags,
+    in canonical orientation, as they would be stored. Not compared: time_spent_ms, which
+    a client retrying a submit whose answer it never got measures again.
+    """
+    annotation = Annotation.objects.get(task=task)
+    stored = list(annotation.judgments.select_related("objective"))
+    if _content(stored) != _content(rows) or (annotation.flags_a, annotation.flags_b) != (flags_a, flags_b):
+        raise TaskConflict(
+            "This task was already submitted with other judgments or flags; a submitted annotation cannot be changed."
+        )
+    return SubmitResult(annotation=annotation, created=False, judgments=stored)
+
+
+def _content(judgments: list[Judgment]) -> set[tuple]:
+    return {(j.objective_id, str(j.choice), j.strength, j.rationale, j.likert_a, j.likert_b) for j in judgments}
 
 
 def _lock(task: Task) -> tuple[Comparison, Task]:

@@ -1,5 +1,7 @@
 """GET tasks/next, POST tasks/{id}/submit and skip over REST."""
 
+import json
+
 import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
@@ -57,6 +59,82 @@ def test_submit_stores_mirrored_choice_and_resubmit_is_idempotent(api, setup):
     assert again.json()["annotation_id"] == first.json()["annotation_id"] and again.json()["created"] is False
     assert Annotation.objects.count() == 1
     assert _next(api, project).json()["progress"]["done"] == 1
+
+
+def test_a_second_submit_with_other_content_is_409_and_changes_nothing(api, setup):
+    project, _ = setup
+    task_id = _next(api, project).json()["id"]
+    first = {"judgments": {**TIES, "helpful": {"choice": "A", "strength": 2}}, "time_spent_ms": 900}
+    assert api.post(f"/api/v1/tasks/{task_id}/submit", first, format="json").status_code == 201
+    others = [
+        {"judgments": TIES},
+        {"judgments": {**TIES, "helpful": {"choice": "A", "strength": 3}}},
+        {"judgments": {**TIES, "helpful": {"choice": "A", "strength": 2, "rationale": "now with a reason"}}},
+    ]
+    for other in others:
+        response = api.post(f"/api/v1/tasks/{task_id}/submit", other, format="json")
+        assert response.status_code == 409 and "already submitted with other judgments" in response.json()["detail"]
+    helpful = Judgment.objects.get(objective__key="helpful")
+    assert (helpful.strength, helpful.rationale, Annotation.objects.count()) == (2, "", 1)
+
+
+def test_a_second_submit_with_the_same_content_but_another_time_is_idempotent(api, setup):
+    # A client retrying a submit whose answer it lost measures the time again.
+    project, _ = setup
+    task_id = _next(api, project).json()["id"]
+    payload = {"judgments": {**TIES, "harmless": {"choice": "B", "strength": 1, "rationale": " why "}}}
+    first = api.post(f"/api/v1/tasks/{task_id}/submit", {**payload, "time_spent_ms": 1000}, format="json")
+    again = api.post(f"/api/v1/tasks/{task_id}/submit", {**payload, "time_spent_ms": 2500}, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["annotation_id"] == first.json()["annotation_id"]
+    assert Annotation.objects.get().time_spent_ms == 1000
+
+
+def test_a_second_submit_with_other_flags_is_409(api):
+    project = make_project(comparisons=1, ask_flags=True)
+    api.force_authenticate(member(project, Role.ANNOTATOR))
+    task_id = _next(api, project).json()["id"]
+    api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": TIES, "flags_a": ["unsafe"]}, format="json")
+    same = api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": TIES, "flags_a": ["unsafe"]}, format="json")
+    other = api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": TIES, "flags_b": ["unsafe"]}, format="json")
+    assert (same.status_code, other.status_code) == (200, 409)
+
+
+DEEP = '{"a": ' * 30 + "1" + "}" * 30
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"judgments": TIES, "time_spent_ms": 2**31}, "time_spent_ms"),
+        ({"judgments": TIES, "time_spent_ms": 2**63}, "time_spent_ms"),
+        ({"judgments": TIES, "time_spent_ms": 10**40}, "time_spent_ms"),
+        ({"judgments": {**TIES, "helpful": {"choice": "tie", "rationale": "a\x00b"}}}, "judgments.helpful.rationale"),
+        ({"judgments": {**TIES, "helpful": {"choice": "tie", "rationale": "\ud800"}}}, "judgments.helpful.rationale"),
+        ({"judgments": {**TIES, "hel\x00pful": {"choice": "tie"}}}, "judgments"),
+        ({"judgments": TIES, "flags_a": ["\x00"]}, "flags_a[0]"),
+        (f'{{"judgments": {json.dumps(TIES)}, "time_spent_ms": 1e400}}', "time_spent_ms"),
+        (f'{{"judgments": {json.dumps(TIES)}, "extra": {DEEP}}}', "extra.a.a"),
+        (f'{{"judgments": {json.dumps(TIES)}, "extra": {"[" * 50_000 + "]" * 50_000}}}', "extra"),
+    ],
+    ids=["time 2^31", "time 2^63", "time 10^40", "nul rationale", "surrogate rationale", "nul objective key",
+         "nul flag", "time 1e400", "nested 30", "nested 50000"],
+)
+def test_hostile_submits_are_400_naming_the_field_and_store_nothing(api, setup, body, field):
+    project, _ = setup
+    task_id = _next(api, project).json()["id"]
+    raw = body if isinstance(body, str) else json.dumps(body)
+    response = api.post(f"/api/v1/tasks/{task_id}/submit", raw, content_type="application/json")
+    assert response.status_code == 400 and field in response.json()["detail"]
+    assert not Annotation.objects.exists() and Task.objects.get(pk=task_id).status == "leased"
+
+
+def test_the_largest_time_spent_the_column_holds_is_stored(api, setup):
+    project, _ = setup
+    task_id = _next(api, project).json()["id"]
+    response = api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": TIES, "time_spent_ms": 2**31 - 1},
+                        format="json")
+    assert response.status_code == 201 and Annotation.objects.get().time_spent_ms == 2**31 - 1
 
 
 def test_skip_then_next_gives_another_comparison(api, setup):

@@ -58,12 +58,20 @@ def test_swapped_flags_are_stored_on_the_canonical_side():
     assert (annotation.flags_a, annotation.flags_b) == ([], ["unsafe"])
 
 
-def test_resubmitting_returns_the_same_annotation_and_creates_nothing():
+def test_resubmitting_the_same_content_returns_the_same_annotation_and_creates_nothing():
     _, user, task = _leased()
-    first = annotation_submit(task=task, user=user, judgments=ALL_TIES)
-    again = annotation_submit(task=task, user=user, judgments={k: JudgmentInput("A", 1) for k in ALL_TIES})
+    first = annotation_submit(task=task, user=user, judgments=ALL_TIES, time_spent_ms=10)
+    again = annotation_submit(task=task, user=user, judgments=ALL_TIES, time_spent_ms=20)
     assert (first.created, again.created) == (True, False)
     assert again.annotation.pk == first.annotation.pk
+    assert Annotation.objects.count() == 1 and Judgment.objects.count() == 3
+
+
+def test_resubmitting_other_content_is_a_conflict_and_changes_nothing():
+    _, user, task = _leased()
+    annotation_submit(task=task, user=user, judgments=ALL_TIES)
+    with pytest.raises(TaskConflict, match="already submitted with other judgments"):
+        annotation_submit(task=task, user=user, judgments={k: JudgmentInput("A", 1) for k in ALL_TIES})
     assert Annotation.objects.count() == 1 and Judgment.objects.count() == 3
     assert {j.choice for j in Judgment.objects.all()} == {"tie"}
 
@@ -103,10 +111,12 @@ def test_bad_flags_are_rejected(options, flags_a, message):
         annotation_submit(task=task, user=user, judgments=ALL_TIES, flags_a=flags_a)
 
 
-def test_negative_time_spent_is_rejected():
+@pytest.mark.parametrize("time_spent_ms", [-5, 2**31])
+def test_time_spent_outside_the_columns_range_is_rejected(time_spent_ms):
     _, user, task = _leased()
-    with pytest.raises(ValidationError, match="negative"):
-        annotation_submit(task=task, user=user, judgments=ALL_TIES, time_spent_ms=-5)
+    with pytest.raises(ValidationError, match="between 0 and 2147483647"):
+        annotation_submit(task=task, user=user, judgments=ALL_TIES, time_spent_ms=time_spent_ms)
+    assert not Annotation.objects.exists()
 
 
 def test_skipped_task_cannot_be_submitted_and_submitted_cannot_be_skipped():

@@ -1,5 +1,7 @@
 """Server-rendered pages: labeling form, project creation, members, imports; roles."""
 
+import html
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -68,6 +70,32 @@ def test_out_of_scale_choice_is_rejected(value):
         {"choice_helpful": value, "choice_harmless": "0", "choice_honest": "0"},
     )
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not Annotation.objects.exists()
+
+
+def test_a_second_post_of_a_task_with_other_judgments_is_refused_and_says_so():
+    project = make_project(comparisons=2, shuffle_sides=False)
+    client = logged_in_client(member(project))
+    _, task = _form(client, project)
+    url = f"/projects/{project.slug}/tasks/{task.pk}/submit/"
+    client.post(url, {"choice_helpful": "-3", "choice_harmless": "0", "choice_honest": "0"})
+    response = client.post(url, {"choice_helpful": "3", "choice_harmless": "0", "choice_honest": "0"}, follow=True)
+    assert "already submitted with other judgments" in html.unescape(response.content.decode())
+    helpful = Judgment.objects.get(objective__key="helpful")
+    assert (helpful.choice, helpful.strength, Annotation.objects.count()) == ("A", 3, 1)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [({"time_spent_ms": str(2**31)}, "between 0 and 2147483647"), ({"rationale_helpful": "a\x00b"}, "Null characters")],
+)
+def test_hostile_form_values_redisplay_the_form_and_store_nothing(extra, message):
+    project = make_project(comparisons=1)
+    client = logged_in_client(member(project))
+    _, task = _form(client, project)
+    response = client.post(f"/projects/{project.slug}/tasks/{task.pk}/submit/",
+                           {"choice_helpful": "1", "choice_harmless": "0", "choice_honest": "0", **extra})
+    assert response.status_code == 200 and message in response.content.decode()
     assert not Annotation.objects.exists()
 
 
