@@ -12,6 +12,20 @@ from .scale import choice_from_score, scale_points
 from .services.annotations import JudgmentInput
 from .services.projects import DEFAULT_OBJECTIVES
 
+# Primary keys are 64-bit: a longer number names no row (SQLite cannot even compare it).
+_MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(value: str | None) -> int | None:
+    """`value` as a primary key when it can be one (decimal digits in the 64-bit range), else None.
+
+    For ids read from query strings and buttons rather than through a form field, so that a
+    hand-edited value matches nothing instead of raising.
+    """
+    if value and len(value) <= 19 and value.isdecimal() and int(value) <= _MAX_ROW_ID:
+        return int(value)
+    return None
+
 
 class ProjectForm(forms.ModelForm):
     objectives = forms.MultipleChoiceField(
@@ -174,8 +188,8 @@ class GoldForm(forms.Form):
         value = self.cleaned_data["comparison"].strip()
         comparisons = self.project.comparisons
         found = comparisons.filter(external_id=value).first()
-        if found is None and value.isdigit():
-            found = comparisons.filter(pk=int(value)).first()
+        if found is None and row_id(value) is not None:
+            found = comparisons.filter(pk=row_id(value)).first()
         if found is None:
             raise forms.ValidationError("No comparison with that id in this project.")
         return found

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from .. import access
-from ..forms import ImportForm, MemberForm, ProjectForm
+from ..forms import ImportForm, MemberForm, ProjectForm, row_id
 from ..importers import ImportFormatError
 from ..models import Role
 from ..selectors.tasks import annotator_progress
@@ -58,7 +58,7 @@ def project_members(request, slug):
     form = MemberForm(request.POST if request.POST.get("action") == "add" else None)
     if request.method == "POST":
         if request.POST.get("action") == "remove":
-            membership = project.memberships.filter(pk=request.POST.get("membership")).first()
+            membership = project.memberships.filter(pk=row_id(request.POST.get("membership"))).first()
             if membership is not None and membership.user != request.user:
                 membership_remove(project=project, user=membership.user)
             return redirect("project-members", slug=slug)

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access
-from ..forms import PolicyRunForm, RewardRunForm
+from ..forms import PolicyRunForm, RewardRunForm, row_id
 from ..selectors.runs import run_lineage
 from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
@@ -122,7 +122,7 @@ def _weights_label(config: dict) -> str:
 @login_required
 def reward_runs_compare(request, slug):
     project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-    ids = [int(value) for value in request.GET.getlist("runs") if value.isdigit()]
+    ids = [pk for pk in map(row_id, request.GET.getlist("runs")) if pk is not None]
     runs = list(project.reward_runs.filter(pk__in=ids).order_by("pk"))
     objectives = sorted({key for run in runs for key in run.config["objectives"]})
     return render(request, "annotate_app/reward_runs_compare.html",
