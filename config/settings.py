@@ -219,6 +219,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 6 * 3600))
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
+# Crash recovery (annotate_app/services/recovery.py). A running run or export touches its
+# heartbeat every MORM_HEARTBEAT_SECONDS; Celery beat (`celery beat`, or `worker -B` in
+# `make demo`) runs the recovery every MORM_RECOVER_EVERY_SECONDS, which queues again whatever
+# has had no heartbeat for MORM_STALE_AFTER_SECONDS (runs resume from their last checkpoint,
+# exports are rebuilt) and fails it after MORM_MAX_ATTEMPTS starts. It relies on no broker
+# feature, so the filesystem transport (no redelivery) recovers like Redis.
+MORM_HEARTBEAT_SECONDS = float(os.environ.get("MORM_HEARTBEAT_SECONDS", 30))
+MORM_STALE_AFTER_SECONDS = float(os.environ.get("MORM_STALE_AFTER_SECONDS", 120))
+MORM_RECOVER_EVERY_SECONDS = float(os.environ.get("MORM_RECOVER_EVERY_SECONDS", 30))
+MORM_MAX_ATTEMPTS = int(os.environ.get("MORM_MAX_ATTEMPTS", 3))
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-work": {
+        "task": "rm_worker.recover_stale_work",
+        "schedule": MORM_RECOVER_EVERY_SECONDS,
+        "options": {"expires": MORM_RECOVER_EVERY_SECONDS},  # a late one is superseded by the next
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from annotate_app.services.recovery import work_recover
 from annotate_app.services.snapshots import snapshot_build
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,12 @@ def health_check() -> dict:
     """Prove a worker is consuming: return which host and Python answered."""
     logger.info("health check on %s", platform.node())
     return {"status": "ok", "host": platform.node(), "python": platform.python_version()}
+
+
+@shared_task(name="rm_worker.recover_stale_work", time_limit=120, max_retries=0, ignore_result=True)
+def recover_stale_work() -> dict:
+    """Resume or end the runs and exports whose worker died (Celery beat, every MORM_RECOVER_EVERY_SECONDS)."""
+    return work_recover()
 
 
 @shared_task(name="rm_worker.build_snapshot", acks_late=True, time_limit=6 * 3600, max_retries=0)

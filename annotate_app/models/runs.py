@@ -42,6 +42,13 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Crash recovery (services.recovery): the worker running it touches heartbeat_at; a running run
+    # whose heartbeat is older than MORM_STALE_AFTER_SECONDS lost its worker and is queued again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker has started it.")
+    resumed_from_step = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The checkpoint step the latest attempt resumed from."
+    )
 
     class Meta:
         abstract = True

@@ -44,6 +44,9 @@ class Snapshot(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Crash recovery, as for runs: a build whose heartbeat went stale is queued again (or failed).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a build has started.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,10 +8,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..datasets.aggregation import Label
@@ -20,6 +22,7 @@ from ..datasets.rows import Selection, judgments_in_scope, stream_records
 from ..datasets.writers import WRITERS
 from ..models import Project, Snapshot, SnapshotFormat, SnapshotStatus
 from ..selectors.gold import annotators_failing_gold
+from .recovery import SNAPSHOT_TASK, heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +51,14 @@ def snapshot_create(
     filters: ExportFilters | None = None,
     user: AbstractBaseUser | None = None,
     background: bool | None = None,
+    enqueue: bool = True,
 ) -> Snapshot:
     """Validate the request and create a snapshot; build it now or on a Celery worker.
 
     ``background=None`` builds in the request when the project has fewer judgments in
-    scope than ``MORM_EXPORT_BACKGROUND_ROWS`` and queues it otherwise.
+    scope than ``MORM_EXPORT_BACKGROUND_ROWS`` and queues it otherwise. ``enqueue=False``
+    leaves a background snapshot queued for the caller's own task to build (a reward-model
+    run on the latest labels builds its snapshot on the training worker).
     """
     filters = filters or ExportFilters()
     objectives = _check(project, format, objective, filters)
@@ -69,9 +75,8 @@ def snapshot_create(
     if background is None:
         background = rows_total >= settings.MORM_EXPORT_BACKGROUND_ROWS
     if background:
-        from rm_worker.tasks import build_snapshot
-
-        transaction.on_commit(lambda: build_snapshot.delay(snapshot.pk))
+        if enqueue:
+            transaction.on_commit(lambda: current_app.send_task(SNAPSHOT_TASK, args=[snapshot.pk]))
         return snapshot
     return snapshot_build(snapshot_id=snapshot.pk)
 
@@ -121,27 +126,32 @@ def snapshot_build(*, snapshot_id: int) -> Snapshot:
 
     Claims the snapshot under ``select_for_update`` so two workers never both build it.
     The file is written under a temporary name and renamed when complete, so a reader
-    never sees half a file.
+    never sees half a file. The build heartbeats (``services.recovery``): one whose worker
+    died is queued again and rebuilt from the start.
     """
     with transaction.atomic():
         snapshot = Snapshot.objects.select_for_update().select_related("project").get(pk=snapshot_id)
         if snapshot.status != SnapshotStatus.QUEUED:
             return snapshot
         snapshot.status = SnapshotStatus.RUNNING
-        snapshot.save(update_fields=["status"])
-    try:
-        _write(snapshot)
-    except Exception as error:
-        # Record any failure on the snapshot for the user to see, then let it propagate:
-        # it is a bug or an infrastructure problem, not something to hide.
-        Snapshot.objects.filter(pk=snapshot.pk).update(
-            status=SnapshotStatus.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
-        )
-        raise
+        snapshot.heartbeat_at = timezone.now()
+        snapshot.attempts += 1
+        snapshot.save(update_fields=["status", "heartbeat_at", "attempts"])
+    attempt = Snapshot.objects.filter(pk=snapshot.pk, status=SnapshotStatus.RUNNING, attempts=snapshot.attempts)
+    with heartbeat(attempt):
+        try:
+            _write(snapshot, attempt)
+        except Exception as error:
+            # Record any failure on the snapshot for the user to see, then let it propagate:
+            # it is a bug or an infrastructure problem, not something to hide.
+            attempt.update(
+                status=SnapshotStatus.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
+            )
+            raise
     return Snapshot.objects.get(pk=snapshot.pk)
 
 
-def _write(snapshot: Snapshot) -> None:
+def _write(snapshot: Snapshot, attempt: QuerySet) -> None:
     project = snapshot.project
     filters = ExportFilters(**snapshot.filters)
     objectives = tuple(filters.objectives)
@@ -171,7 +181,7 @@ def _write(snapshot: Snapshot) -> None:
         "created_by": snapshot.created_by.get_username() if snapshot.created_by else None,
         "created_at": snapshot.created_at.isoformat(),
     }
-    Snapshot.objects.filter(pk=snapshot.pk).update(
+    attempt.update(
         status=SnapshotStatus.READY,
         file=str(relative),
         sha256=sha256,

@@ -55,13 +55,15 @@ class PPOCallbacks:
 
     ``on_metrics(step, {"ppo/reward/helpful": .., "ppo/kl": .., ...})``; ``on_samples(step, rows)`` every
     ``sample_every`` steps with rows ``{"prompt", "response", "rewards", "normalized", "combined"}``;
-    ``on_progress(step, total)``; ``should_stop()``: return True to stop cleanly before the next step.
+    ``on_progress(step, total)``; ``should_stop()``: return True to stop cleanly before the next step;
+    ``on_resume(step)`` once, before training, when a resumed run restored its checkpoint of ``step``.
     """
 
     on_metrics: Callable[[int, dict[str, float]], None] | None = None
     on_samples: Callable[[int, list[dict[str, Any]]], None] | None = None
     on_progress: Callable[[int, int], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    on_resume: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -404,6 +406,8 @@ def train_ppo(
         step, eval_before, metrics = state["step"], state["eval_before"], state["metrics"]
         restore_rng_state(state["rng"])
         logger.info("resuming PPO at step %d of %d", step, config.steps)
+        if callbacks.on_resume:
+            callbacks.on_resume(step)
     elif eval_prompts:
         eval_before = evaluate(reference=True)
         logger.info("PPO eval before training: %s", eval_before)

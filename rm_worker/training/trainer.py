@@ -44,12 +44,14 @@ class TrainCallbacks:
     """Optional hooks; the loop calls them between steps, never from another thread.
 
     ``on_metrics(step, {"train/loss": .., "eval/accuracy/helpful": .., ...})``, ``on_progress(step, total)``,
-    and ``should_stop()``: return True to stop cleanly after the current step (cooperative cancel).
+    ``should_stop()``: return True to stop cleanly after the current step (cooperative cancel), and
+    ``on_resume(step)`` once, before training, when a resumed run restored its checkpoint of ``step``.
     """
 
     on_metrics: Callable[[int, dict[str, float]], None] | None = None
     on_progress: Callable[[int, int], None] | None = None
     should_stop: Callable[[], bool] | None = None
+    on_resume: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -212,6 +214,8 @@ def train_reward_model(
             output_dir / CHECKPOINT_DIR, model=model, optimizer=optimizer, scheduler=scheduler, config=config
         )
         logger.info("resuming at step %d of %d", position.step, total_steps)
+        if callbacks.on_resume:
+            callbacks.on_resume(position.step)
 
     metrics: dict[str, float] = {}
 
