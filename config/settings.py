@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Rates: MORM_API_THROTTLE_USER / _ANON (security block below).
     "DEFAULT_THROTTLE_CLASSES": ["annotate_app.api.throttles.UserThrottle", "annotate_app.api.throttles.AnonThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "annotate_app.api.schema.ErrorCodesAutoSchema",
     "EXCEPTION_HANDLER": "annotate_app.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "annotate_app.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
@@ -181,6 +181,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Multi-objective preference data: projects, imports, annotation tasks.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Routes answer with and without their trailing slash; the schema lists each once.
+    "PREPROCESSING_HOOKS": ["annotate_app.api.schema.drop_slash_twins"],
     "ENUM_NAME_OVERRIDES": {
         "ImportFormatEnum": ["auto", "native", "trl", "hh", "pku"],
         "SnapshotFormatEnum": "annotate_app.models.snapshot.SnapshotFormat",
@@ -256,6 +258,10 @@ MORM_STATS_SAMPLE = int(os.environ.get("MORM_STATS_SAMPLE", 5000))
 # Exports with at least this many judgments in scope are built by a Celery worker
 # (progress on the export page) instead of inside the request.
 MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 20000))
+
+# A project may have at most this many training runs (reward-model and PPO together) queued or
+# running; one more is refused (REST 429, a form error, a CommandError) until one finishes.
+MORM_MAX_ACTIVE_RUNS_PER_PROJECT = int(os.environ.get("MORM_MAX_ACTIVE_RUNS_PER_PROJECT", 4))
 
 # Trained models and checkpoints (a volume shared by web and training workers).
 MORM_ARTIFACTS_DIR = Path(os.environ.get("MORM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))

@@ -11,6 +11,8 @@ from .. import access
 from ..models import Role, SnapshotStatus
 from ..services.gold import comparison_mark_gold, comparison_unmark_gold
 from ..services.snapshots import ExportFilters, snapshot_create, snapshot_path
+from .bodies import JSONObjectBody
+from .schema import error_response
 from .serializers import GoldInputSerializer, SnapshotCreateSerializer, SnapshotSerializer
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
@@ -55,7 +57,8 @@ class SnapshotDetail(APIView):
 class SnapshotDownload(APIView):
     """The snapshot's file; 409 while it is still being written."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file.")})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file."),
+                              409: error_response("The snapshot is still being written (or it failed).")})
     def get(self, request, slug, snapshot_id):
         project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
         snapshot = get_object_or_404(project.snapshots, pk=snapshot_id)
@@ -67,7 +70,7 @@ class SnapshotDownload(APIView):
         return response
 
 
-class ComparisonGold(APIView):
+class ComparisonGold(JSONObjectBody, APIView):
     """Mark a comparison as a gold item with expected choices (PUT), or unmark it (DELETE)."""
 
     @extend_schema(request=GoldInputSerializer, responses={200: GoldInputSerializer})

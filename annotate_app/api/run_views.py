@@ -13,6 +13,8 @@ from ..selectors.runs import run_metrics
 from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
+from .bodies import JSONObjectBody
+from .schema import error_response
 from .serializers import (
     MetricsQuerySerializer,
     PolicyRunCreateSerializer,
@@ -22,6 +24,8 @@ from .serializers import (
     RewardRunSerializer,
     RunMetricsSerializer,
 )
+
+QUOTA_EXCEEDED = error_response("The project already has MORM_MAX_ACTIVE_RUNS_PER_PROJECT runs queued or running.")
 
 
 class RunKindMixin:
@@ -71,13 +75,13 @@ class RunCancel(RunKindMixin, APIView):
         return Response(self.serializer_class(run_cancel(run=self.run(request, slug, run_id))).data)
 
 
-class RewardRunListCreate(RunKindMixin, generics.ListAPIView):
+class RewardRunListCreate(JSONObjectBody, RunKindMixin, generics.ListAPIView):
     """The project's reward-model runs, newest first, a page at a time; POST queues one."""
 
     def get_queryset(self):
         return self.project(self.request, self.kwargs["slug"]).reward_runs.select_related("snapshot", "created_by")
 
-    @extend_schema(request=RewardRunCreateSerializer, responses={202: RewardRunSerializer})
+    @extend_schema(request=RewardRunCreateSerializer, responses={202: RewardRunSerializer, 429: QUOTA_EXCEEDED})
     def post(self, request, slug):
         """Queue a run: on ``snapshot`` if given, else on a new snapshot of the latest labels."""
         project = self.project(request, slug)
@@ -99,13 +103,13 @@ class PolicyRunMixin(RunKindMixin):
     serializer_class = PolicyRunSerializer
 
 
-class PolicyRunListCreate(PolicyRunMixin, generics.ListAPIView):
+class PolicyRunListCreate(JSONObjectBody, PolicyRunMixin, generics.ListAPIView):
     """The project's PPO runs, newest first, a page at a time; POST queues one."""
 
     def get_queryset(self):
         return self.project(self.request, self.kwargs["slug"]).policy_runs.select_related("created_by")
 
-    @extend_schema(request=PolicyRunCreateSerializer, responses={202: PolicyRunSerializer})
+    @extend_schema(request=PolicyRunCreateSerializer, responses={202: PolicyRunSerializer, 429: QUOTA_EXCEEDED})
     def post(self, request, slug):
         """Queue PPO against a succeeded reward-model run of this project."""
         project = self.project(request, slug)

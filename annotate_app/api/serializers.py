@@ -179,7 +179,7 @@ class SnapshotCreateSerializer(serializers.Serializer):
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = Snapshot
@@ -203,7 +203,7 @@ class RewardRunCreateSerializer(serializers.Serializer):
 
 class RewardRunSerializer(serializers.ModelSerializer):
     snapshot_sha256 = serializers.CharField(source="snapshot.sha256")
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = RewardModelRun
@@ -218,7 +218,7 @@ class PolicyRunCreateSerializer(serializers.Serializer):
 
 
 class PolicyRunSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = PolicyRun

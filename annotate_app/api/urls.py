@@ -1,7 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import auth_views, dataset_views, run_views, stats_views, views
+from . import auth_views, dataset_views, errors, run_views, stats_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -39,4 +39,24 @@ urlpatterns = [
     path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
     path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
     path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),
+]
+
+
+def with_slash_twins(patterns):
+    """Each route also answers with (or without) its trailing slash: ``tasks/next`` and ``tasks/next/``
+    are one endpoint, so a client never meets a redirect or a 404 for a slash.
+
+    The twins have no name and come after the routes as written; the schema leaves them out
+    (``schema.drop_slash_twins``).
+    """
+    twins = []
+    for pattern in patterns:
+        route = str(pattern.pattern)
+        twins.append(path(route[:-1] if route.endswith("/") else f"{route}/", pattern.callback, pattern.default_args))
+    return patterns + twins
+
+
+urlpatterns = with_slash_twins(urlpatterns) + [
+    # Last: anything else under /api/v1/ (a non-numeric id, an unknown path) is a JSON 404.
+    re_path(r"", errors.UnknownPath.as_view()),
 ]

@@ -14,7 +14,9 @@ from ..services.annotations import MIRRORED, JudgmentInput, annotation_submit, t
 from ..services.imports import comparison_import_upload
 from ..services.projects import membership_set, project_create
 from ..services.queue import task_next_for
+from .bodies import JSONObjectBody
 from .permissions import CanCreateProjects
+from .schema import error_response
 from .serializers import (
     AnnotationResultSerializer,
     CurrentUserSerializer,
@@ -29,8 +31,10 @@ from .serializers import (
     TaskSerializer,
 )
 
+TASK_CONFLICT = error_response("The task was skipped, submitted or given to someone else.")
 
-class ProjectListCreate(generics.ListAPIView):
+
+class ProjectListCreate(JSONObjectBody, generics.ListAPIView):
     """Projects the user is a member of; POST creates one (admin group only)."""
 
     serializer_class = ProjectSerializer
@@ -88,7 +92,8 @@ class ImportBatchList(generics.ListAPIView):
 class ComparisonImport(APIView):
     """Upload a comparison file (multipart: file, format, objective); all or nothing."""
 
-    @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses={201: ImportBatchSerializer})
+    @extend_schema(request={"multipart/form-data": ImportInputSerializer},
+                   responses={201: ImportBatchSerializer, 413: error_response("The file is over the upload limit.")})
     def post(self, request, slug):
         project = access.project_for(request.user, slug, roles=frozenset({Role.ADMIN}))
         data = ImportInputSerializer(data=request.data)
@@ -117,11 +122,11 @@ class TaskNext(APIView):
         return Response(payload)
 
 
-class TaskSubmit(APIView):
+class TaskSubmit(JSONObjectBody, APIView):
     """Submit judgments in the shown orientation; resubmitting returns the same annotation."""
 
     @extend_schema(request=SubmitInputSerializer, responses={200: AnnotationResultSerializer,
-                                                            201: AnnotationResultSerializer})
+                                                            201: AnnotationResultSerializer, 409: TASK_CONFLICT})
     def post(self, request, task_id):
         task = get_object_or_404(access.tasks_of(request.user), pk=task_id)
         data = SubmitInputSerializer(data=request.data)
@@ -149,7 +154,7 @@ class TaskSubmit(APIView):
 
 
 class TaskSkip(APIView):
-    @extend_schema(request=None, responses=TaskSerializer)
+    @extend_schema(request=None, responses={200: TaskSerializer, 409: TASK_CONFLICT})
     def post(self, request, task_id):
         task = get_object_or_404(access.tasks_of(request.user), pk=task_id)
         return Response(TaskSerializer(task_skip(task=task, user=request.user)).data)

@@ -7,7 +7,7 @@ from django.db import transaction
 from rm_worker.training.ppo_config import PPOConfig
 
 from ..models import PolicyRun, PolicySample, Project, RewardModelRun
-from .runs import config_from, require_succeeded_reward_run, run_dir
+from .runs import config_from, require_succeeded_reward_run, run_dir, run_quota_check
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -42,6 +42,7 @@ def policy_run_create(
 
     The Celery task is sent after commit, to the ``training`` queue.
     """
+    run_quota_check(project)
     require_succeeded_reward_run(project, reward_run, "reward_run", "PPO needs a succeeded one.")
     config = ppo_config_for(reward_run, overrides or {})
     run = PolicyRun.objects.create(project=project, reward_run=reward_run, config=config.to_dict(), created_by=user)

@@ -7,7 +7,7 @@ from django.db import transaction
 from rm_worker.training.config import RewardModelConfig
 
 from ..models import Project, RewardModelRun, Snapshot, SnapshotFormat, SnapshotStatus
-from .runs import config_from, require_succeeded_reward_run, run_dir
+from .runs import config_from, require_succeeded_reward_run, run_dir, run_quota_check
 from .snapshots import snapshot_create
 
 
@@ -33,6 +33,7 @@ def reward_run_create(
     (``init_heads_from``; e.g. a ``frozen`` run before fine-tuning in ``multi_head`` mode).
     The Celery task is sent after commit, to the ``training`` queue.
     """
+    run_quota_check(project)
     overrides = dict(overrides or {})
     if init_heads_run is not None:
         require_succeeded_reward_run(project, init_heads_run, "init_heads_run", "heads come from a succeeded one.")

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import MetricPoint, Project, RewardModelRun, RunStatus, TrainingRun
+from ..models import MetricPoint, PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
 
 # How often (seconds) a training loop asks the database whether its run was cancelled.
 CANCEL_POLL_SECONDS = 1.0
@@ -51,6 +51,29 @@ def config_from(config_class, values: dict, *, project_objectives: list[str]):
     if foreign:
         raise ValidationError({"config": f"Unknown objective: {', '.join(foreign)}."})
     return config
+
+
+class RunQuotaExceeded(ValidationError):
+    """The project already has ``MORM_MAX_ACTIVE_RUNS_PER_PROJECT`` runs queued or running (REST: 429)."""
+
+
+def run_quota_check(project: Project) -> None:
+    """Raise RunQuotaExceeded unless the project may queue one more run (reward-model and PPO count together).
+
+    Call it inside the transaction that creates the run: the project row stays locked until
+    that transaction ends, so two concurrent creates cannot both see a free slot.
+    """
+    Project.objects.select_for_update().values_list("pk", flat=True).get(pk=project.pk)
+    limit = settings.MORM_MAX_ACTIVE_RUNS_PER_PROJECT
+    active = sum(
+        model.objects.filter(project=project, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).count()
+        for model in (RewardModelRun, PolicyRun)
+    )
+    if active >= limit:
+        raise RunQuotaExceeded(
+            f"Project {project.slug} already has {active} runs queued or running (the limit is {limit}); "
+            "wait for one to finish or cancel one."
+        )
 
 
 def run_claim(model: type[TrainingRun], run_id: int) -> TrainingRun | None:

@@ -1,0 +1,82 @@
+"""The OpenAPI schema's error responses, added in one place for every operation.
+
+``ErrorCodesAutoSchema`` documents the codes that follow from how an operation is built: 400
+(it takes a body or query parameters), 401 (a missing or bad token), 403 (a role or CSRF), 404 (a
+path id or slug, or a page cursor), 415 (a body of another content type) and 429 (throttled).
+Codes that come from what a view does (409, 413, the run quota's 429) are declared on the view
+with ``error_response``. Every error body is ``{"detail": "..."}`` (``errors.exception_handler``).
+"""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS, AllowAny
+
+# Query parameters of cursor pagination: a bad cursor is a 404 (DRF), a bad page size is ignored.
+PAGINATION_PARAMETERS = {"cursor", "page_size"}
+
+DESCRIPTIONS = {
+    400: "The body or a query parameter is invalid; detail names the field.",
+    401: "No credentials, or a token or session that is not valid.",
+    403: "Your role in the project does not allow this (or a session request without its CSRF token).",
+    404: "No such project, object or page for you (projects you are not a member of included).",
+    415: "The body is not of the content type this operation takes.",
+    429: "Too many requests; retry later.",
+}
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, naming the field where one is at fault.")
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """A documented error code whose body is ``{"detail": ...}`` (for ``extend_schema(responses=...)``)."""
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+def drop_slash_twins(endpoints, **kwargs):
+    """Preprocessing hook: one operation per view and method; the trailing-slash twins of
+    ``urls.with_slash_twins`` (same view, listed after the route as written) are left out."""
+    seen, kept = set(), []
+    for path, path_regex, method, callback in endpoints:
+        if (callback, method) not in seen:
+            seen.add((callback, method))
+            kept.append((path, path_regex, method, callback))
+    return kept
+
+
+class ErrorCodesAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error responses every operation can give."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        for code in self._error_codes(operation):
+            responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
+        for code, response in responses.items():
+            # A view may declare an error code with a description only: its body is still {"detail": ...}.
+            if code >= "400" and "content" not in response:
+                responses[code] = self._get_response_for_code(error_response(response["description"]), code)
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def _error_codes(self, operation: dict) -> set[int]:
+        parameters = operation.get("parameters", [])
+        in_path = any(parameter["in"] == "path" for parameter in parameters)
+        query = {parameter["name"] for parameter in parameters if parameter["in"] == "query"}
+        takes_body = "requestBody" in operation
+        needs_login = not all(issubclass(permission, AllowAny) for permission in self.view.permission_classes)
+        codes = {401}  # any request with a bad token, whatever the permissions
+        if takes_body or query - PAGINATION_PARAMETERS:
+            codes.add(400)
+        if needs_login and (in_path or self.method not in SAFE_METHODS):
+            codes.add(403)
+        if in_path or query & PAGINATION_PARAMETERS:
+            codes.add(404)
+        if takes_body:
+            codes.add(415)
+        if self.view.throttle_classes:
+            codes.add(429)
+        return codes
