@@ -8,9 +8,9 @@ before/after evaluation). Loads torch: never imported by web processes.
 
 from annotate_app.models import PolicyRun, RunStatus
 from annotate_app.services.policy_runs import policy_prompts, policy_samples_save
-from annotate_app.services.runs import run_dir, run_execute
+from annotate_app.services.runs import run_dir, run_execute, run_resumes
 
-from .training.ppo import PPOCallbacks, train_ppo
+from .training.ppo import CHECKPOINT_DIR, CHECKPOINT_FILE, PPOCallbacks, train_ppo
 from .training.ppo_config import PPOConfig
 
 
@@ -26,11 +26,19 @@ def run_policy_training(run_id: int, *, policy_factory=None, reward_fn=None) -> 
             on_progress=writer.progress,
             on_samples=lambda step, rows: policy_samples_save(run, step, rows),
             should_stop=should_stop,
+            on_resume=lambda step: _resumed(run, writer, step),
         )
         result = train_ppo(PPOConfig.from_dict(run.config), policy_prompts(run.project), run_dir(run),
-                           callbacks=callbacks, policy_factory=policy_factory, reward_fn=reward_fn)
+                           callbacks=callbacks, policy_factory=policy_factory, reward_fn=reward_fn,
+                           resume=run_resumes(run, run_dir(run) / CHECKPOINT_DIR / CHECKPOINT_FILE))
         final = {**result.metrics, "seconds": round(result.seconds, 2), "seconds_per_step": result.seconds_per_step}
         status = RunStatus.CANCELLED if result.cancelled else RunStatus.SUCCEEDED
         return status, {"final_metrics": final, "eval_before": result.eval_before, "eval_after": result.eval_after}
 
     return run_execute(PolicyRun, run_id, train)
+
+
+def _resumed(run: PolicyRun, writer, step: int) -> None:
+    # The samples of steps after the checkpoint are drawn again, like the metric points.
+    writer.resumed(step)
+    run.samples.filter(step__gt=step).delete()

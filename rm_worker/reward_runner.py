@@ -6,11 +6,13 @@ and records the outcome). Imported by the Celery task and by ``train_rm --wait``
 loads torch, so web processes never import it.
 """
 
-from annotate_app.models import RewardModelRun, RunStatus
-from annotate_app.services.runs import run_dir, run_execute
-from annotate_app.services.snapshots import snapshot_path
+from annotate_app.models import RewardModelRun, RunStatus, Snapshot, SnapshotStatus
+from annotate_app.services.runs import run_dir, run_execute, run_resumes
+from annotate_app.services.snapshots import snapshot_build, snapshot_path
 
 from .training import RewardModelConfig, TrainCallbacks, load_pairs, train_reward_model
+from .training.checkpoint import CHECKPOINT_FILE
+from .training.trainer import CHECKPOINT_DIR
 
 
 def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
@@ -23,10 +25,12 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         config = RewardModelConfig.from_dict(run.config)
         result = train_reward_model(
             config,
-            load_pairs(snapshot_path(run.snapshot), config.objectives),
+            load_pairs(snapshot_path(_snapshot_built(run.snapshot_id)), config.objectives),
             run_dir(run),
-            callbacks=TrainCallbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop),
+            callbacks=TrainCallbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop,
+                                     on_resume=writer.resumed),
             backbone_factory=backbone_factory,
+            resume=run_resumes(run, run_dir(run) / CHECKPOINT_DIR / CHECKPOINT_FILE),
         )
         final = {**result.metrics, "seconds": round(result.seconds, 2), "best_step": result.best_step,
                  "embeddings_computed": result.embeddings_computed, "embeddings_reused": result.embeddings_reused}
@@ -34,3 +38,12 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         return status, {"final_metrics": final, "data_report": result.data_report.as_dict()}
 
     return run_execute(RewardModelRun, run_id, train)
+
+
+def _snapshot_built(snapshot_id: int) -> Snapshot:
+    """The run's snapshot, built here first when it is still queued (a run on the latest labels
+    builds its snapshot on the worker, not in the request that queued it)."""
+    snapshot = snapshot_build(snapshot_id=snapshot_id)
+    if snapshot.status != SnapshotStatus.READY:
+        raise ValueError(f"Snapshot {snapshot.pk} is {snapshot.status}, not ready. {snapshot.error}".strip())
+    return snapshot

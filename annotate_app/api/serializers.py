@@ -184,7 +184,8 @@ class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Snapshot
         fields = ["id", "format", "objective", "filters", "status", "rows_total", "rows_written", "sha256",
-                  "size_bytes", "manifest", "error", "created_by", "created_at", "finished_at"]
+                  "size_bytes", "manifest", "error", "created_by", "created_at", "finished_at", "attempts",
+                  "heartbeat_at"]
 
 
 class GoldInputSerializer(serializers.Serializer):
@@ -209,7 +210,7 @@ class RewardRunSerializer(serializers.ModelSerializer):
         model = RewardModelRun
         fields = ["id", "status", "snapshot", "snapshot_sha256", "init_heads_run", "config", "step", "total_steps",
                   "cancel_requested", "final_metrics", "data_report", "error", "created_by", "created_at",
-                  "started_at", "finished_at"]
+                  "started_at", "finished_at", "attempts", "resumed_from_step", "heartbeat_at"]
 
 
 class PolicyRunCreateSerializer(serializers.Serializer):
@@ -223,7 +224,8 @@ class PolicyRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = PolicyRun
         fields = ["id", "status", "reward_run", "config", "step", "total_steps", "cancel_requested", "final_metrics",
-                  "eval_before", "eval_after", "error", "created_by", "created_at", "started_at", "finished_at"]
+                  "eval_before", "eval_after", "error", "created_by", "created_at", "started_at", "finished_at",
+                  "attempts", "resumed_from_step", "heartbeat_at"]
 
 
 class MetricsQuerySerializer(serializers.Serializer):

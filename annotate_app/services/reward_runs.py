@@ -31,7 +31,8 @@ def reward_run_create(
 
     ``init_heads_run``: a succeeded run of this project whose exported heads start the new run's
     (``init_heads_from``; e.g. a ``frozen`` run before fine-tuning in ``multi_head`` mode).
-    The Celery task is sent after commit, to the ``training`` queue.
+    The Celery task is sent after commit, to the ``training`` queue; a new snapshot of the latest
+    labels is built by that task.
     """
     run_quota_check(project)
     overrides = dict(overrides or {})
@@ -40,10 +41,12 @@ def reward_run_create(
         overrides["init_heads_from"] = str(run_dir(init_heads_run) / "model")
     config = reward_config_for(project, overrides)
     if snapshot is None:
-        snapshot = snapshot_create(project=project, format=SnapshotFormat.JSONL, user=user, background=False)
-    if snapshot.project_id != project.pk:
+        # Built by the run's task on the worker: an export's cost stays out of this request.
+        snapshot = snapshot_create(project=project, format=SnapshotFormat.JSONL, user=user, background=True,
+                                   enqueue=False)
+    elif snapshot.project_id != project.pk:
         raise ValidationError({"snapshot": "That snapshot belongs to another project."})
-    if snapshot.format != SnapshotFormat.JSONL or snapshot.status != SnapshotStatus.READY:
+    elif snapshot.format != SnapshotFormat.JSONL or snapshot.status != SnapshotStatus.READY:
         raise ValidationError({"snapshot": "Training needs a ready jsonl snapshot."})
     run = RewardModelRun.objects.create(project=project, snapshot=snapshot, config=config.to_dict(), created_by=user,
                                         init_heads_run=init_heads_run)

@@ -5,6 +5,7 @@ queues work; ``rm_worker.reward_runner`` and ``rm_worker.policy_runner`` train.
 """
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +13,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import MetricPoint, PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
+from .recovery import heartbeat, is_stale, lost_message
+
+logger = logging.getLogger(__name__)
 
 # How often (seconds) a training loop asks the database whether its run was cancelled.
 CANCEL_POLL_SECONDS = 1.0
@@ -77,16 +82,33 @@ def run_quota_check(project: Project) -> None:
 
 
 def run_claim(model: type[TrainingRun], run_id: int) -> TrainingRun | None:
-    """Move a queued run to running and return it; None if it is not queued (idempotent start)."""
+    """Move a queued run to running as its next attempt and return it; None if it is not queued
+    (idempotent start: a redelivered task does nothing)."""
     with transaction.atomic():
         run = model.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.QUEUED:
             return None
         run.status = RunStatus.RUNNING
-        run.started_at = timezone.now()
+        run.started_at = run.started_at or timezone.now()
+        run.heartbeat_at = timezone.now()
+        run.attempts += 1
         run.artifacts_dir = str(Path(model.artifacts_prefix) / str(run.pk))
-        run.save(update_fields=["status", "started_at", "artifacts_dir"])
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "artifacts_dir"])
     return run
+
+
+def run_attempt(run: TrainingRun) -> QuerySet:
+    """The run's row while ``run`` (as claimed) is still its running attempt: what an attempt
+    writes goes through it, so one given up on by ``services.recovery`` writes nothing."""
+    return type(run).objects.filter(pk=run.pk, attempts=run.attempts, status=RunStatus.RUNNING)
+
+
+def run_resumes(run: TrainingRun, checkpoint_file: Path) -> bool:
+    """Whether this attempt continues from ``checkpoint_file``, written by an earlier attempt.
+
+    A first attempt never resumes: a folder left by an earlier database must not leak into it.
+    """
+    return run.attempts > 1 and checkpoint_file.is_file()
 
 
 def require_succeeded_reward_run(project: Project, run: RewardModelRun, field: str, why: str) -> None:
@@ -104,30 +126,32 @@ def run_dir(run: TrainingRun) -> Path:
 
 
 def run_finish(run: TrainingRun, *, status: str, error: str = "", **fields) -> None:
-    """Record how the run ended (``fields``: final_metrics, data_report, eval_before, ...)."""
-    type(run).objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now(), **fields)
+    """Record how the attempt ``run`` ended (``fields``: final_metrics, data_report, eval_before, ...)."""
+    if not run_attempt(run).update(status=status, error=error, finished_at=timezone.now(), **fields):
+        logger.warning("%s: attempt %d ended %s after it was given up on; not recorded", run, run.attempts, status)
 
 
 def run_cancel(*, run: TrainingRun) -> TrainingRun:
-    """Ask a run to stop. A queued run is cancelled at once; a running one stops between steps."""
+    """Ask a run to stop. A queued run, or a running one whose worker stopped (no heartbeat), is
+    cancelled at once; a running one stops between steps."""
     with transaction.atomic():
         run = type(run).objects.select_for_update().get(pk=run.pk)
         if run.is_finished:
             return run
         run.cancel_requested = True
-        if run.status == RunStatus.QUEUED:
+        worker_lost = run.status == RunStatus.RUNNING and is_stale(run)
+        if worker_lost:
+            run.error = f"{lost_message(run)}; cancelled as asked."
+        if run.status == RunStatus.QUEUED or worker_lost:
             run.status = RunStatus.CANCELLED
             run.finished_at = timezone.now()
-        run.save(update_fields=["cancel_requested", "status", "finished_at"])
+        run.save(update_fields=["cancel_requested", "status", "error", "finished_at"])
     return run
 
 
-def run_cancel_requested(run: TrainingRun) -> bool:
-    return type(run).objects.filter(pk=run.pk, cancel_requested=True).exists()
-
-
 def cancel_poller(run: TrainingRun) -> Callable[[], bool]:
-    """A ``should_stop()`` for a training loop: asks the database at most every CANCEL_POLL_SECONDS."""
+    """A ``should_stop()`` for a training loop: true once a cancel was asked for or the attempt was
+    given up on; asks the database at most every CANCEL_POLL_SECONDS."""
     last_poll = 0.0
 
     def should_stop() -> bool:
@@ -135,7 +159,7 @@ def cancel_poller(run: TrainingRun) -> Callable[[], bool]:
         if time.monotonic() - last_poll < CANCEL_POLL_SECONDS:
             return False
         last_poll = time.monotonic()
-        return run_cancel_requested(run)
+        return not run_attempt(run).filter(cancel_requested=False).exists()
 
     return should_stop
 
@@ -149,20 +173,22 @@ def run_execute(model: type[TrainingRun], run_id: int, train: TrainFn) -> str:
     ``train(run, writer, should_stop)`` does the work and returns ``(status, fields)``, the
     fields to store on the run (final_metrics, ...). A run that is not queued is left alone
     ("skipped"): a redelivered task does nothing. A failure is stored on the run with its
-    message, then re-raised for the worker's log, never swallowed.
+    message, then re-raised for the worker's log, never swallowed. The run heartbeats
+    meanwhile (``services.recovery``); ``run.attempts`` > 1 tells ``train`` to resume.
     """
     run = run_claim(model, run_id)
     if run is None:
         return "skipped"
     writer = MetricsWriter(run)
-    try:
-        status, fields = train(run, writer, cancel_poller(run))
-    except Exception as error:
+    with heartbeat(run_attempt(run)):
+        try:
+            status, fields = train(run, writer, cancel_poller(run))
+        except Exception as error:
+            writer.flush()
+            run_finish(run, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+            raise
         writer.flush()
-        run_finish(run, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
-        raise
-    writer.flush()
-    run_finish(run, status=status, **fields)
+        run_finish(run, status=status, **fields)
     return status
 
 
@@ -193,6 +219,13 @@ class MetricsWriter:
     def progress(self, step: int, total_steps: int) -> None:
         self.step, self.total_steps = step, total_steps
         self._maybe_flush()
+
+    def resumed(self, step: int) -> None:
+        """The trainer resumed at its checkpoint's ``step``: points the earlier attempt logged after
+        it are dropped (they are logged again), and the step is recorded on the run."""
+        self.run.metric_points.filter(step__gt=step).delete()
+        run_attempt(self.run).update(resumed_from_step=step, step=step)
+        self.step = step
 
     def _maybe_flush(self) -> None:
         if len(self.pending) >= self.batch_size or time.monotonic() - self.last_flush >= self.interval:
