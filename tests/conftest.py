@@ -24,6 +24,15 @@ def _offline(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """API rate-limit counts (Django's cache) start from zero in every test: every test client
+    calls from 127.0.0.1, and user ids come round again from test to test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Snapshots and other files a test writes land in its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

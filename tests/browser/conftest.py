@@ -39,7 +39,22 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A fresh page in its own context (own cookies), closed after the test."""
+    """A fresh page in its own context (own cookies), closed after the test.
+
+    It bypasses the app's Content-Security-Policy: Playwright's ``wait_for_function`` compiles
+    its predicate with eval, which the policy forbids. ``strict_page`` keeps the policy
+    (test_csp_browser shows the pages work under it).
+    """
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def strict_page(browser):
+    """A fresh page under the app's Content-Security-Policy, as a user's browser sees it."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(15_000)
