@@ -67,6 +67,8 @@ class UnknownPath(APIView):
     def http_method_not_allowed(self, request, *args, **kwargs):
         raise exceptions.NotFound(f"No API endpoint at {request.path}.")
 
+    options = http_method_not_allowed  # APIView would describe the view with a 200
+
 
 def _json_under_api(html_view, code: int, detail: str):
     """A Django error handler: ``{"detail": ...}`` for API paths, ``html_view``'s page elsewhere."""

@@ -38,7 +38,7 @@ def _json_detail(response) -> str:
 ])
 def test_unknown_paths_and_non_numeric_ids_are_json_404s(api, path):
     api.force_authenticate(make_user(is_superuser=True))
-    for method in ("get", "post", "put", "patch", "delete"):
+    for method in ("get", "post", "put", "patch", "delete", "options"):
         response = getattr(api, method)(path.format(slug="some-project"))
         assert response.status_code == 404, method
         _json_detail(response)
@@ -52,6 +52,13 @@ def test_an_anonymous_caller_gets_the_same_json_404(api):
 def test_pages_outside_the_api_keep_the_html_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+def test_a_request_django_refuses_before_any_view_is_a_json_400_under_the_api(client):
+    response = client.get("/api/v1/me", HTTP_HOST="evil.example")
+    assert response.status_code == 400 and _json_detail(response) == "Bad request."
+    page = client.get("/", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
 
 
 def test_an_unexpected_error_under_the_api_is_a_json_500(api, project, monkeypatch):
