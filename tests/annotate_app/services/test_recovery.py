@@ -167,3 +167,12 @@ def test_the_heartbeat_beats_from_a_thread_until_the_work_ends(project, settings
             beaten.wait(0.05)
     assert beaten.is_set()
     assert not any(thread.name == "morm-heartbeat" for thread in threading.enumerate())  # stopped with the work
+
+
+@pytest.mark.django_db
+def test_a_run_on_the_latest_labels_builds_its_snapshot_on_the_worker(project):
+    run = reward_run_create(project=project, overrides=TINY, enqueue=False)
+    assert run.snapshot.status == SnapshotStatus.QUEUED and not run.snapshot.file  # nothing built in the request
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+    run.snapshot.refresh_from_db()
+    assert run.snapshot.status == SnapshotStatus.READY and run.snapshot.sha256
