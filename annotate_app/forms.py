@@ -11,6 +11,7 @@ from .models import Project, Role, SnapshotFormat
 from .scale import choice_from_score, scale_points
 from .services.annotations import JudgmentInput
 from .services.projects import DEFAULT_OBJECTIVES
+from .services.run_settings import model_choices
 
 # Primary keys are 64-bit: a longer number names no row (SQLite cannot even compare it).
 _MAX_ROW_ID = 2**63 - 1
@@ -223,11 +224,9 @@ class RewardRunForm(forms.Form):
                  ("frozen", "frozen (cached embeddings, fast retrain)")],
         initial="multi_head",
     )
-    backbone = forms.CharField(
-        required=False, help_text="Local Hugging Face model directory; blank: the packaged MiniLM-L6 encoder."
-    )
+    backbone = forms.ChoiceField(required=False, help_text="A model the operator provides (MORM_MODEL_DIRS).")
     backbone_gguf_file = forms.CharField(
-        required=False, label="Backbone GGUF file", help_text="A .gguf file in that directory to load (optional)."
+        required=False, label="Backbone GGUF file", help_text="One of that model's .gguf files to load (optional)."
     )
     pooling = forms.ChoiceField(
         choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="response"
@@ -258,6 +257,7 @@ class RewardRunForm(forms.Form):
             (str(s.pk), f"Snapshot {s.pk} · {s.created_at:%Y-%m-%d %H:%M} · {s.sha256[:10]}") for s in snapshots
         ]
         self.fields["init_heads_run"].choices = [("", "New heads")] + succeeded_reward_run_choices(project)
+        self.fields["backbone"].initial, self.fields["backbone"].choices = model_choices("backbone")
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         for key in self.objective_keys:
             self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=1.0, label=f"Loss weight {key}")
@@ -286,9 +286,7 @@ class PolicyRunForm(forms.Form):
     """The dashboard's "Fine-tune with PPO" form; its values become PPOConfig overrides."""
 
     reward_run = forms.ChoiceField(label="Reward model", help_text="A succeeded reward-model run.")
-    policy = forms.CharField(
-        required=False, help_text="Local causal LM directory; blank: SmolLM2-135M-Instruct (packaged GGUF)."
-    )
+    policy = forms.ChoiceField(required=False, help_text="A causal LM the operator provides (MORM_MODEL_DIRS).")
     lora_r = forms.IntegerField(min_value=1, max_value=256, initial=8, label="LoRA rank")
     steps = forms.IntegerField(min_value=1, max_value=100000, initial=20)
     batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=4, help_text="Prompts per step.")
@@ -308,6 +306,7 @@ class PolicyRunForm(forms.Form):
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reward_run"].choices = succeeded_reward_run_choices(project)
+        self.fields["policy"].initial, self.fields["policy"].choices = model_choices("policy")
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         self.fields["constraint_objective"].choices = [("", "—")] + [(k, k) for k in self.objective_keys]
         for key in self.objective_keys:

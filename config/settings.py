@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
+from rm_worker.training.model_dirs import packaged_model_dirs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MORM_VAR_DIR", BASE_DIR / "var"))
 
@@ -265,6 +267,16 @@ MORM_MAX_ACTIVE_RUNS_PER_PROJECT = int(os.environ.get("MORM_MAX_ACTIVE_RUNS_PER_
 
 # Trained models and checkpoints (a volume shared by web and training workers).
 MORM_ARTIFACTS_DIR = Path(os.environ.get("MORM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
+# Model folders a run may use (reward-model backbone, PPO policy), os.pathsep-separated: each is
+# a model folder or a folder of model folders. Runs name a model; they never give a path.
+# Default: the packaged models (MiniLM-L6 encoder, SmolLM2-135M-Instruct GGUF) and var/models/.
+MORM_MODEL_DIRS = (
+    [Path(folder) for folder in os.environ["MORM_MODEL_DIRS"].split(os.pathsep) if folder]
+    if "MORM_MODEL_DIRS" in os.environ
+    else [*packaged_model_dirs().values(), VAR_DIR / "models"]
+)
+# The frozen mode's embedding cache (one SQLite file per project below it); empty: in memory, per run.
+MORM_EMBEDDING_CACHE_DIR = os.environ.get("MORM_EMBEDDING_CACHE_DIR", "")
 # Hard limit for one training task (seconds); the task gets a soft limit a minute earlier.
 MORM_TRAINING_TIME_LIMIT = int(os.environ.get("MORM_TRAINING_TIME_LIMIT", 12 * 3600))
 

@@ -8,6 +8,7 @@ before/after evaluation). Loads torch: never imported by web processes.
 
 from annotate_app.models import PolicyRun, RunStatus
 from annotate_app.services.policy_runs import policy_prompts, policy_samples_save
+from annotate_app.services.run_settings import training_values
 from annotate_app.services.runs import run_dir, run_execute, run_resumes
 
 from .training.ppo import CHECKPOINT_DIR, CHECKPOINT_FILE, PPOCallbacks, train_ppo
@@ -28,7 +29,7 @@ def run_policy_training(run_id: int, *, policy_factory=None, reward_fn=None) -> 
             should_stop=should_stop,
             on_resume=lambda step: _resumed(run, writer, step),
         )
-        result = train_ppo(PPOConfig.from_dict(run.config), policy_prompts(run.project), run_dir(run),
+        result = train_ppo(PPOConfig.from_dict(training_values(run)), policy_prompts(run.project), run_dir(run),
                            callbacks=callbacks, policy_factory=policy_factory, reward_fn=reward_fn,
                            resume=run_resumes(run, run_dir(run) / CHECKPOINT_DIR / CHECKPOINT_FILE))
         final = {**result.metrics, "seconds": round(result.seconds, 2), "seconds_per_step": result.seconds_per_step}

@@ -7,6 +7,7 @@ loads torch, so web processes never import it.
 """
 
 from annotate_app.models import RewardModelRun, RunStatus, Snapshot, SnapshotStatus
+from annotate_app.services.run_settings import training_values
 from annotate_app.services.runs import run_dir, run_execute, run_resumes
 from annotate_app.services.snapshots import snapshot_build, snapshot_path
 
@@ -22,7 +23,7 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
     """
 
     def train(run, writer, should_stop):
-        config = RewardModelConfig.from_dict(run.config)
+        config = RewardModelConfig.from_dict(training_values(run))
         result = train_reward_model(
             config,
             load_pairs(snapshot_path(_snapshot_built(run.snapshot_id)), config.objectives),

@@ -94,3 +94,15 @@ def follow_next(api, url) -> list[dict]:
         responses.append(response.json())
         url = responses[-1]["next"]
     return responses
+
+
+def local_model(settings, root, name: str, *files: str):
+    """A model folder ``name`` under ``root`` (``config.json`` and ``files``, empty: nothing loads them here),
+    with ``root`` put first in MORM_MODEL_DIRS; returns the folder."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in ("config.json", *files):
+        (folder / file).touch()
+    if root not in settings.MORM_MODEL_DIRS:
+        settings.MORM_MODEL_DIRS = [root, *settings.MORM_MODEL_DIRS]
+    return folder

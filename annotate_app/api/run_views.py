@@ -85,16 +85,13 @@ class RewardRunListCreate(JSONObjectBody, RunKindMixin, generics.ListAPIView):
     def post(self, request, slug):
         """Queue a run: on ``snapshot`` if given, else on a new snapshot of the latest labels."""
         project = self.project(request, slug)
-        data = RewardRunCreateSerializer(data=request.data)
+        data = RewardRunCreateSerializer(data=request.data, context={"project": project})
         data.is_valid(raise_exception=True)
         snapshot = None
         if data.validated_data.get("snapshot") is not None:
             snapshot = get_object_or_404(project.snapshots, pk=data.validated_data["snapshot"])
-        init_heads_run = None
-        if data.validated_data.get("init_heads_run") is not None:
-            init_heads_run = get_object_or_404(project.reward_runs, pk=data.validated_data["init_heads_run"])
         run = reward_run_create(project=project, snapshot=snapshot, overrides=data.validated_data["config"],
-                                user=request.user, init_heads_run=init_heads_run)
+                                user=request.user, init_heads_run=data.validated_data["init_heads_run"])
         return Response(RewardRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -113,11 +110,10 @@ class PolicyRunListCreate(JSONObjectBody, PolicyRunMixin, generics.ListAPIView):
     def post(self, request, slug):
         """Queue PPO against a succeeded reward-model run of this project."""
         project = self.project(request, slug)
-        data = PolicyRunCreateSerializer(data=request.data)
+        data = PolicyRunCreateSerializer(data=request.data, context={"project": project})
         data.is_valid(raise_exception=True)
-        reward_run = get_object_or_404(project.reward_runs, pk=data.validated_data["reward_run"])
-        run = policy_run_create(project=project, reward_run=reward_run, overrides=data.validated_data["config"],
-                                user=request.user)
+        run = policy_run_create(project=project, reward_run=data.validated_data["reward_run"],
+                                overrides=data.validated_data["config"], user=request.user)
         return Response(PolicyRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -192,9 +192,20 @@ class GoldInputSerializer(serializers.Serializer):
     expected = serializers.DictField(child=serializers.ChoiceField(choices=Choice.values), allow_empty=False)
 
 
+class ProjectRewardRunField(serializers.PrimaryKeyRelatedField):
+    """A reward-model run by id, among the runs of the project in the serializer's context only:
+    another project's run is as unknown as a missing one (400 naming the field)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=RewardModelRun.objects.all(), **kwargs)
+
+    def get_queryset(self):
+        return super().get_queryset().filter(project=self.context["project"])
+
+
 class RewardRunCreateSerializer(serializers.Serializer):
     snapshot = serializers.IntegerField(required=False, allow_null=True, default=None)
-    init_heads_run = serializers.IntegerField(
+    init_heads_run = ProjectRewardRunField(
         required=False, allow_null=True, default=None,
         help_text="A succeeded reward-model run of this project whose heads start this run's (e.g. frozen, then "
                   "multi_head).",
@@ -214,7 +225,7 @@ class RewardRunSerializer(serializers.ModelSerializer):
 
 
 class PolicyRunCreateSerializer(serializers.Serializer):
-    reward_run = serializers.IntegerField()
+    reward_run = ProjectRewardRunField(help_text="A succeeded reward-model run of this project.")
     config = serializers.DictField(required=False, default=dict, help_text="PPOConfig fields to override.")
 
 

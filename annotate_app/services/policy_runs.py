@@ -23,10 +23,10 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def ppo_config_for(reward_run: RewardModelRun, overrides: dict) -> PPOConfig:
-    """The run's config: the reward model's objectives and directory, then the overrides, validated."""
+    """The run's config: the reward model's objectives, the overrides, then its directory, validated."""
     objectives = reward_run.config["objectives"]
-    values = {"objectives": objectives, "reward_model_dir": str(run_dir(reward_run) / "model"), **overrides}
-    return config_from(PPOConfig, values, project_objectives=objectives)
+    return config_from(PPOConfig, overrides, defaults={"objectives": objectives},
+                       derived={"reward_model_dir": str(run_dir(reward_run) / "model")}, project_objectives=objectives)
 
 
 @transaction.atomic

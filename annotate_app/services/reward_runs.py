@@ -11,10 +11,11 @@ from .runs import config_from, require_succeeded_reward_run, run_dir, run_quota_
 from .snapshots import snapshot_create
 
 
-def reward_config_for(project: Project, overrides: dict) -> RewardModelConfig:
-    """The run's config: the project's objectives and defaults, then the overrides, validated."""
+def reward_config_for(project: Project, overrides: dict, derived: dict | None = None) -> RewardModelConfig:
+    """The run's config: the project's objectives and defaults, the overrides, then ``derived``, validated."""
     objectives = list(project.objectives.values_list("key", flat=True))
-    return config_from(RewardModelConfig, {"objectives": objectives, **overrides}, project_objectives=objectives)
+    return config_from(RewardModelConfig, overrides, defaults={"objectives": objectives}, derived=derived,
+                       project_objectives=objectives)
 
 
 @transaction.atomic
@@ -35,11 +36,11 @@ def reward_run_create(
     labels is built by that task.
     """
     run_quota_check(project)
-    overrides = dict(overrides or {})
+    derived = {}
     if init_heads_run is not None:
         require_succeeded_reward_run(project, init_heads_run, "init_heads_run", "heads come from a succeeded one.")
-        overrides["init_heads_from"] = str(run_dir(init_heads_run) / "model")
-    config = reward_config_for(project, overrides)
+        derived["init_heads_from"] = str(run_dir(init_heads_run) / "model")
+    config = reward_config_for(project, overrides or {}, derived)
     if snapshot is None:
         # Built by the run's task on the worker: an export's cost stays out of this request.
         snapshot = snapshot_create(project=project, format=SnapshotFormat.JSONL, user=user, background=True,

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ..models import MetricPoint, PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
 from .recovery import heartbeat, is_stale, lost_message
+from .run_settings import run_settings_checked
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +40,18 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def config_from(config_class, values: dict, *, project_objectives: list[str]):
-    """Build and validate a training config from the project's defaults plus overrides.
+def config_from(config_class, overrides: dict, *, defaults: dict, derived: dict | None = None,
+                project_objectives: list[str]):
+    """Build and validate a training config: the project's ``defaults``, the user's ``overrides``, then
+    what the server ``derived`` (the folders of runs the user gave by id), which no override can set.
 
-    Raises ValidationError naming unknown settings, invalid values or foreign objectives.
+    Raises ValidationError naming unknown settings, invalid values, foreign objectives, or a setting
+    that is the server's or names no model under the operator's roots (``run_settings``).
     """
-    unknown = sorted(set(values) - set(config_class.__dataclass_fields__))
+    unknown = sorted(set(overrides) - set(config_class.__dataclass_fields__))
     if unknown:
         raise ValidationError({"config": f"Unknown setting: {', '.join(unknown)}."})
+    values = {**defaults, **run_settings_checked(config_class, overrides), **(derived or {})}
     try:
         config = config_class.from_dict(values)
         config.validate()

@@ -31,11 +31,18 @@ def dashboard(request, slug):
             run = reward_run_create(project=project, snapshot=snapshot, overrides=form.overrides(), user=request.user,
                                     init_heads_run=init_heads_run)
         except ValidationError as error:
-            form.add_error(None, error.messages)
+            _add_service_errors(form, error)
         else:
             messages.success(request, f"Reward model run {run.pk} queued.")
             return redirect("reward-run", slug=slug, run_id=run.pk)
     return _render_dashboard(request, project, form, PolicyRunForm(project=project))
+
+
+def _add_service_errors(form, error: ValidationError) -> None:
+    """Show a service's errors at the form's field of the same name (a GGUF file), the others above the form."""
+    errors = error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+    for field, field_messages in errors:
+        form.add_error(field if field in form.fields else None, field_messages)
 
 
 def _render_dashboard(request, project, form, ppo_form):
@@ -57,7 +64,7 @@ def policy_run_start(request, slug):
             run = policy_run_create(project=project, reward_run=reward_run, overrides=ppo_form.overrides(),
                                     user=request.user)
         except ValidationError as error:
-            ppo_form.add_error(None, error.messages)
+            _add_service_errors(ppo_form, error)
         else:
             messages.success(request, f"PPO run {run.pk} queued.")
             return redirect("policy-run", slug=slug, run_id=run.pk)

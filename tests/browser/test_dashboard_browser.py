@@ -35,11 +35,13 @@ def training_worker(settings, tmp_path):
 
 
 @pytest.fixture
-def tiny_backbone(tmp_path):
-    path = tmp_path / "tiny-bert"
+def tiny_backbone(settings, tmp_path):
+    """A tiny BERT saved as the model "tiny-bert" under a model root of the operator's."""
+    path = tmp_path / "models" / "tiny-bert"
     tiny_bert().save_pretrained(path)
     make_tokenizer("encoder").save_pretrained(path)
-    return path
+    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
+    return path.name
 
 
 def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_server, login, training_worker,
@@ -51,7 +53,7 @@ def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_ser
     researcher = member(project, Role.RESEARCHER)
 
     login(page, researcher, next=f"/projects/{project.slug}/dashboard/")
-    page.fill("input[name=backbone]", str(tiny_backbone))
+    page.select_option("select[name=backbone]", tiny_backbone)
     # Enough steps that the run outlasts a few of the page's 1 s polls even on a fast machine
     # (400 steps of this tiny model took 1.3 s, finishing between two polls).
     page.fill("input[name=max_steps]", "3000")

@@ -17,11 +17,13 @@ POINTS_JS = """() => { const chart = Chart.getChart('chart-reward-normalized');
 
 
 @pytest.fixture
-def tiny_policy(tmp_path):
-    path = tmp_path / "tiny-policy"
+def tiny_policy(settings, tmp_path):
+    """A tiny causal Llama saved as the model "tiny-policy" under a model root of the operator's."""
+    path = tmp_path / "models" / "tiny-policy"
     tiny_causal_lm().save_pretrained(path)
     make_tokenizer("decoder").save_pretrained(path)
-    return path
+    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
+    return path.name
 
 
 def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_server, login, training_worker,  # noqa: F811
@@ -38,7 +40,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     login(page, researcher, next=f"/projects/{project.slug}/dashboard/")
     form = page.locator("#ppo-form")
     form.locator("select[name=reward_run]").select_option(str(reward_run.pk))
-    form.locator("input[name=policy]").fill(str(tiny_policy))
+    form.locator("select[name=policy]").select_option(tiny_policy)
     form.locator("input[name=steps]").fill("120")  # long enough to be watched while it runs
     form.locator("input[name=batch_size]").fill("2")
     form.locator("input[name=max_new_tokens]").fill("6")

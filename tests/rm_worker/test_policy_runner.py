@@ -12,7 +12,7 @@ from annotate_app.services.runs import MetricsWriter, run_cancel
 from rm_worker import policy_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import run_ppo
-from tests.factories import annotate, make_project, member
+from tests.factories import annotate, local_model, make_project, member
 from tests.tiny_models import tiny_bert_factory, tiny_policy_factory
 
 pytestmark = pytest.mark.django_db
@@ -53,16 +53,17 @@ def test_a_ppo_run_logs_every_step_and_records_before_and_after(reward_run):
     assert policy_runner.run_policy_training(run.pk, policy_factory=tiny_policy_factory) == "skipped"
 
 
-def test_cancelled_before_start_is_skipped_and_failure_is_recorded(reward_run):
+def test_cancelled_before_start_is_skipped_and_failure_is_recorded(reward_run, settings, tmp_path):
     queued = policy_run_create(project=reward_run.project, reward_run=reward_run, overrides=TINY_PPO, enqueue=False)
     run_cancel(run=queued)
     assert run_ppo.apply(args=[queued.pk]).get() == "skipped"
+    local_model(settings, tmp_path / "models", "broken")  # its config.json is empty
     broken = policy_run_create(project=reward_run.project, reward_run=reward_run,
-                               overrides={**TINY_PPO, "policy": "/no/such/policy"}, enqueue=False)
+                               overrides={**TINY_PPO, "policy": "broken"}, enqueue=False)
     with pytest.raises(OSError):
         policy_runner.run_policy_training(broken.pk)
     broken.refresh_from_db()
-    assert broken.status == RunStatus.FAILED and "/no/such/policy" in broken.error
+    assert broken.status == RunStatus.FAILED and "broken/config.json' is not a valid JSON file" in broken.error
 
 
 def test_cancel_during_training_stops_between_steps(reward_run, monkeypatch):

@@ -1,6 +1,7 @@
 """The reward-model run end to end on a tiny model: task, metrics in batches, cancel, failure, commands."""
 
 import json
+import shutil
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,7 +14,7 @@ from rm_worker import reward_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import train_reward_model
 from rm_worker.training import RewardModel
-from tests.factories import annotate, make_project, member
+from tests.factories import annotate, local_model, make_project, member
 from tests.tiny_models import tiny_bert_factory
 
 pytestmark = pytest.mark.django_db
@@ -90,12 +91,42 @@ def test_cancel_requested_stops_between_steps(project, monkeypatch):
     assert run.status == RunStatus.CANCELLED and max(seen) < 50
 
 
-def test_a_failure_is_recorded_with_its_message(project):
-    run = reward_run_create(project=project, overrides={**TINY, "backbone": "/no/such/model"}, enqueue=False)
+def test_a_failure_is_recorded_with_its_message(project, settings, tmp_path):
+    local_model(settings, tmp_path / "models", "broken")  # its config.json is empty
+    run = reward_run_create(project=project, overrides={**TINY, "backbone": "broken"}, enqueue=False)
     with pytest.raises(OSError):
         run_reward_training(run.pk)
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and "/no/such/model" in run.error
+    assert run.status == RunStatus.FAILED and "broken/config.json' is not a valid JSON file" in run.error
+
+
+def test_the_worker_loads_the_named_model_from_its_own_roots_and_caches_where_the_operator_says(
+    project, settings, tmp_path
+):
+    folder = local_model(settings, tmp_path / "models", "encoder")
+    settings.MORM_EMBEDDING_CACHE_DIR = str(tmp_path / "cache")
+    loaded = []
+
+    def factory(config):
+        loaded.append(config.backbone)
+        return tiny_bert_factory(config)
+
+    run = reward_run_create(project=project, overrides={**TINY, "backbone": "encoder", "mode": "frozen"},
+                            enqueue=False)
+    assert run.config["backbone"] == "encoder" and run.config["cache_dir"] is None
+    assert run_reward_training(run.pk, backbone_factory=factory) == RunStatus.SUCCEEDED
+    assert loaded == [str(folder)]
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == [f"project-{project.pk}"]
+
+
+def test_a_model_gone_from_the_workers_roots_fails_the_run_naming_it(project, settings, tmp_path):
+    folder = local_model(settings, tmp_path / "models", "gone")
+    run = reward_run_create(project=project, overrides={**TINY, "backbone": "gone"}, enqueue=False)
+    shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError):
+        run_reward_training(run.pk, backbone_factory=tiny_bert_factory)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "backbone: no model 'gone'" in run.error
 
 
 def test_the_celery_task_is_declared_for_the_training_queue_and_idempotent(project):

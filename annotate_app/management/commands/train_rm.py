@@ -15,6 +15,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("project", help="project slug")
         parser.add_argument("--snapshot", type=int, help="train on this jsonl snapshot (default: a new one)")
+        parser.add_argument("--init-heads-run", type=int, metavar="RUN",
+                            help="start the heads from this succeeded reward-model run of the project")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="RewardModelConfig override, e.g. --set mode=frozen --set epochs=2")
         parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
@@ -28,9 +30,14 @@ class Command(BaseCommand):
             snapshot = project.snapshots.filter(pk=options["snapshot"]).first()
             if snapshot is None:
                 raise CommandError(f"No snapshot {options['snapshot']} in {project.slug}.")
+        init_heads_run = None
+        if (heads_run_id := options["init_heads_run"]) is not None:
+            init_heads_run = project.reward_runs.filter(pk=heads_run_id).first()
+            if init_heads_run is None:
+                raise CommandError(f"--init-heads-run: no reward-model run {heads_run_id} in {project.slug}.")
         try:
             run = reward_run_create(project=project, snapshot=snapshot, overrides=parse_overrides(options["set"]),
-                                    enqueue=not options["wait"])
+                                    init_heads_run=init_heads_run, enqueue=not options["wait"])
         except ValidationError as error:
             raise command_error(error) from error
         if not options["wait"]:

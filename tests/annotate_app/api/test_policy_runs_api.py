@@ -65,7 +65,8 @@ def test_unfinished_reward_model_is_refused(api, project):
     api.force_authenticate(member(project, Role.RESEARCHER))
     response = api.post(_url(project), {"reward_run": queued.pk}, format="json")
     assert response.status_code == 400 and "succeeded" in response.json()["detail"]
-    assert api.post(_url(project), {"reward_run": 999999}, format="json").status_code == 404
+    unknown = api.post(_url(project), {"reward_run": 999999}, format="json")
+    assert unknown.status_code == 400 and 'reward_run: Invalid pk "999999"' in unknown.json()["detail"]
     assert api.post(_url(project), {}, format="json").status_code == 400
 
 
@@ -94,4 +95,5 @@ def test_policy_runs_are_for_admins_and_researchers_of_the_project(api, project)
     other = make_project()
     api.force_authenticate(member(other, Role.ADMIN))
     response = api.post(f"/api/v1/projects/{other.slug}/policy-runs/", {"reward_run": reward_run.pk}, format="json")
-    assert response.status_code == 404
+    assert response.status_code == 400 and f'reward_run: Invalid pk "{reward_run.pk}"' in response.json()["detail"]
+    assert not PolicyRun.objects.exists()

@@ -56,7 +56,7 @@ def test_create_on_an_existing_snapshot(api, project):
         ({"config": {"loss_weights": {"style": 1.0}}}, "style"),
         ({"config": "fast"}, "config"),
         ({"snapshot": 999999}, "No Snapshot matches"),
-        ({"init_heads_run": 999999}, "No RewardModelRun matches"),
+        ({"init_heads_run": 999999}, 'init_heads_run: Invalid pk "999999"'),
         ({"init_heads_run": "first"}, "init_heads_run"),
     ],
 )

@@ -6,7 +6,7 @@ from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
-from tests.factories import annotate, logged_in_client, make_project, make_user, member
+from tests.factories import annotate, local_model, logged_in_client, make_project, make_user, member
 
 pytestmark = pytest.mark.django_db
 
@@ -56,11 +56,12 @@ def test_dashboard_trains_on_an_existing_snapshot(project):
     assert RewardModelRun.objects.get().snapshot == snapshot
 
 
-def test_dashboard_passes_a_gguf_backbone_file(project):
+def test_dashboard_passes_a_gguf_backbone_file(project, settings, tmp_path):
+    local_model(settings, tmp_path, "smollm2", "m.gguf")
     client = logged_in_client(member(project, Role.RESEARCHER))
-    client.post(f"/projects/{project.slug}/dashboard/", _form(backbone="/models/smollm2", backbone_gguf_file="m.gguf"))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(backbone="smollm2", backbone_gguf_file="m.gguf"))
     config = RewardModelRun.objects.get().config
-    assert (config["backbone"], config["backbone_gguf_file"]) == ("/models/smollm2", "m.gguf")
+    assert (config["backbone"], config["backbone_gguf_file"]) == ("smollm2", "m.gguf")
 
 
 def test_dashboard_turns_the_chat_template_on_when_ticked(project):
@@ -125,25 +126,26 @@ def test_cancel_button_and_compare_page(project):
     assert f"Run {first.pk}" in html and f"Run {second.pk}" in html and "chart.umd.min.js" in html
 
 
-def test_run_pages_list_every_setting_as_json(project):
+def test_run_pages_list_every_setting_as_json(project, settings, tmp_path):
+    local_model(settings, tmp_path, "m<b>")  # a folder name is the operator's, but the page still escapes it
     reward_run = reward_run_create(
-        project=project, overrides={"chat_template": True, "backbone": "/models/<b>", "loss_weights": {"helpful": 0.5}},
+        project=project, overrides={"chat_template": True, "backbone": "m<b>", "loss_weights": {"helpful": 0.5}},
         enqueue=False,
     )
     client = logged_in_client(member(project, Role.RESEARCHER))
     html = client.get(f"/projects/{project.slug}/reward-runs/{reward_run.pk}/").content.decode()
-    settings = html[html.index('<details id="run-config">'):]
-    assert "<th>chat_template</th><td><code>true</code>" in settings
-    assert "<th>max_steps</th><td><code>null</code>" in settings
-    assert "<th>loss_weights</th><td><code>{&quot;helpful&quot;: 0.5}</code>" in settings
-    assert "&quot;/models/&lt;b&gt;&quot;" in settings and "/models/<b>" not in html
+    table = html[html.index('<details id="run-config">'):]
+    assert "<th>chat_template</th><td><code>true</code>" in table
+    assert "<th>max_steps</th><td><code>null</code>" in table
+    assert "<th>loss_weights</th><td><code>{&quot;helpful&quot;: 0.5}</code>" in table
+    assert "&quot;m&lt;b&gt;&quot;" in table and "m<b>" not in html
 
     RewardModelRun.objects.filter(pk=reward_run.pk).update(status=RunStatus.SUCCEEDED)
     reward_run.refresh_from_db()
     policy_run = policy_run_create(project=project, reward_run=reward_run, overrides={"steps": 3}, enqueue=False)
     html = client.get(f"/projects/{project.slug}/policy-runs/{policy_run.pk}/").content.decode()
-    settings = html[html.index('<details id="run-config">'):]
-    assert "<th>steps</th><td><code>3</code>" in settings and "<th>scalarization</th>" in settings
+    table = html[html.index('<details id="run-config">'):]
+    assert "<th>steps</th><td><code>3</code>" in table and "<th>scalarization</th>" in table
 
 
 @pytest.mark.parametrize("path", ["dashboard/", "reward-runs/compare/"])
