@@ -8,14 +8,18 @@ from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 
 from ..services.accounts import token_expires_at, token_for_login
+from .throttles import AnonThrottle
 
 
 class TokenObtain(ObtainAuthToken):
     """POST username and password: the user's API token (a new one when it had expired) and its expiry.
 
     After ``MORM_LOGIN_FAILURE_LIMIT`` failures for the username or from the address
-    (django-axes, shared with the login page), 429 until the cool-off has passed.
+    (django-axes, shared with the login page), 429 until the cool-off has passed. Calls
+    from one address also count against ``MORM_API_THROTTLE_ANON``.
     """
+
+    throttle_classes = [AnonThrottle]
 
     @extend_schema(
         responses={

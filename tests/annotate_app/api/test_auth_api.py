@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
+from axes.models import AccessAttempt
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -81,20 +81,21 @@ def test_repeated_failures_from_one_address_are_429_for_any_username(api, settin
     assert _login(api, users[3].username, "pw-for-tests", address="10.0.2.2").status_code == 200
 
 
-def test_the_lockout_ends_after_the_cool_off(api, settings):
+def test_the_lockout_ends_after_the_cool_off_and_tries_during_it_do_not_prolong_it(api, settings):
     settings.AXES_FAILURE_LIMIT = 2
     user = make_user()
     for _ in range(2):
         _login(api, user.username, "wrong")
-    assert _login(api, user.username, "pw-for-tests").status_code == 429
-    from axes.models import AccessAttempt
-
+    (attempt,) = AccessAttempt.objects.all()
+    for password in ("wrong", "pw-for-tests"):
+        assert _login(api, user.username, password).status_code == 429
+    attempt.refresh_from_db()
+    assert attempt.failures_since_start == 2  # the refused tries were not counted
     AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
     assert _login(api, user.username, "pw-for-tests").status_code == 200
 
 
 def test_the_api_rate_limit_comes_from_settings_per_user(api, settings):
-    cache.clear()
     settings.MORM_API_THROTTLE_USER = "3/minute"
     user, other = make_user(), make_user()
     api.force_authenticate(user)
@@ -109,15 +110,16 @@ def test_the_api_rate_limit_comes_from_settings_per_user(api, settings):
 
 
 def test_requests_without_credentials_are_limited_per_address(api, settings):
-    cache.clear()
     settings.MORM_API_THROTTLE_ANON = "2/minute"
     codes = [api.get("/api/v1/schema/", REMOTE_ADDR="10.0.3.1").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert api.get("/api/v1/schema/", REMOTE_ADDR="10.0.3.2").status_code == 200
+    user = make_user()
+    codes = [_login(api, user.username, "pw-for-tests", address="10.0.3.3").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]  # the token call too, even with the right password
 
 
 def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(api, settings):
-    cache.clear()
     settings.MORM_PROXY_COUNT = 1
     settings.MORM_API_THROTTLE_ANON = "1/minute"
     # The client wrote its own X-Forwarded-For; the proxy appended the address it saw.
