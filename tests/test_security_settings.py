@@ -51,7 +51,8 @@ def test_https_switch_sets_cookies_hsts_redirect_and_proxy_header(tmp_path):
     code = ("from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
             "s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS >= 31536000, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, "
             "s.SECURE_PROXY_SSL_HEADER)")
-    env = {**os.environ, "DJANGO_HTTPS": "1", "MORM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = {**os.environ, "DJANGO_HTTPS": "1", "MORM_VAR_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "config.settings"}
     out = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120).stdout
     assert out.split() == ["True", "True", "True", "True", "True", "('HTTP_X_FORWARDED_PROTO',", "'https')"]
@@ -81,7 +82,8 @@ def pages(db):
     superuser = get_user_model().objects.create_user("root", is_staff=True, is_superuser=True)
     return {
         "anonymous": (Client(), ["/accounts/login/", "/api/v1/schema/", "/no-such-page/"]),
-        "annotator": (logged_in_client(annotator), ["/", f"{p}/label/", "/account/token/", "/no-such-page/"]),
+        "annotator": (logged_in_client(annotator), ["/", f"{p}/label/", "/account/token/", "/accounts/password_change/",
+                                                        "/no-such-page/"]),
         "researcher": (logged_in_client(researcher), data_pages),
         "admin": (logged_in_client(admin), [f"{p}/members/", f"{p}/import/", f"{p}/gold/", *data_pages]),
         "superuser": (logged_in_client(superuser), ["/projects/new/", "/admin/", "/admin/auth/user/"]),
