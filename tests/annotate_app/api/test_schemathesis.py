@@ -13,6 +13,7 @@ refuses what SQLite stores (NUL bytes), so it finds more. Queued runs are never 
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import hypothesis
@@ -81,6 +82,7 @@ def _seed() -> World:
 class Report:
     operations: int = 0
     requests: int = 0
+    statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
 
@@ -110,6 +112,7 @@ def _fuzz(schema, base_url: str, headers: dict, world: World) -> Report:
         def probe(case):
             response = case.call(base_url=base_url, headers=headers, timeout=60)
             report.requests += 1
+            report.statuses[response.status_code] += 1
             try:
                 case.validate_response(response, checks=CHECKS, headers=headers)
             except (AssertionError, BaseExceptionGroup) as failure:
@@ -145,6 +148,6 @@ def test_every_response_is_documented_and_none_is_a_server_error(live_server, se
     report = _fuzz(schema, live_server.url, headers, world)
 
     print(f"schemathesis as {role}: {report.operations} operations, {report.requests} requests, "
-          f"{len(report.failures)} failures")
+          f"{len(report.failures)} failures; statuses {dict(sorted(report.statuses.items()))}")
     assert report.operations >= 30 and report.requests >= report.operations
     assert not report.failures, f"{len(report.failures)} failures as {role}:\n" + "\n".join(report.failures)
