@@ -210,7 +210,12 @@ class RewardRunCreateSerializer(serializers.Serializer):
         help_text="A succeeded reward-model run of this project whose heads start this run's (e.g. frozen, then "
                   "multi_head).",
     )
-    config = serializers.DictField(required=False, default=dict, help_text="RewardModelConfig fields to override.")
+    config = serializers.DictField(
+        required=False, default=dict,
+        help_text="RewardModelConfig fields to override. `backbone` is a model's name under the operator's "
+                  "MORM_MODEL_DIRS (the dashboard lists them), never a path; cache_dir and init_heads_from are "
+                  "not settable.",
+    )
 
 
 class RewardRunSerializer(serializers.ModelSerializer):
@@ -226,7 +231,11 @@ class RewardRunSerializer(serializers.ModelSerializer):
 
 class PolicyRunCreateSerializer(serializers.Serializer):
     reward_run = ProjectRewardRunField(help_text="A succeeded reward-model run of this project.")
-    config = serializers.DictField(required=False, default=dict, help_text="PPOConfig fields to override.")
+    config = serializers.DictField(
+        required=False, default=dict,
+        help_text="PPOConfig fields to override. `policy` is a model's name under the operator's MORM_MODEL_DIRS "
+                  "(the dashboard lists them), never a path; reward_model_dir comes from reward_run.",
+    )
 
 
 class PolicyRunSerializer(serializers.ModelSerializer):
