@@ -7,12 +7,13 @@ import json
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from annotate_app.models import Role
+from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.scale import choice_from_score
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.imports import comparison_import
 from annotate_app.services.projects import membership_set, project_create
 from annotate_app.services.queue import task_next_for
+from annotate_app.services.reward_runs import reward_run_create
 
 _counter = itertools.count(1)
 
@@ -76,6 +77,30 @@ def annotate(project, user, scores: dict[str, int]):
         judgments[objective.key] = JudgmentInput(choice=choice, strength=strength)
     annotation_submit(task=task, user=user, judgments=judgments)
     return task
+
+
+def labelled_project(comparisons: int = 2):
+    """A project whose first comparison is annotated (harmless 1): enough for a run to be created."""
+    project = make_project(comparisons=comparisons, overlap_k=1, gold_rate=0)
+    annotate(project, member(project), {"harmless": 1})
+    return project
+
+
+def trainable_project(comparisons: int = 8):
+    """A project whose comparisons are all annotated, harmless alternating sides: a tiny run learns it."""
+    project = make_project(comparisons=comparisons, overlap_k=1, gold_rate=0)
+    user = member(project)
+    for i in range(comparisons):
+        annotate(project, user, {"harmless": -2 if i % 2 else 2, "helpful": 1})
+    return project
+
+
+def succeeded_reward_run(project):
+    """A reward-model run of the project marked succeeded without training (for runs that need one)."""
+    run = reward_run_create(project=project, enqueue=False)
+    RewardModelRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+    run.refresh_from_db()
+    return run
 
 
 def logged_in_client(user) -> Client:

@@ -12,7 +12,7 @@ from annotate_app.services.runs import MetricsWriter, run_cancel
 from rm_worker import policy_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import run_ppo
-from tests.factories import annotate, local_model, make_project, member
+from tests.factories import local_model, trainable_project
 from tests.tiny_models import tiny_bert_factory, tiny_policy_factory
 
 pytestmark = pytest.mark.django_db
@@ -21,14 +21,10 @@ TINY_PPO = {"steps": 4, "batch_size": 2, "mini_batch_size": 2, "max_new_tokens":
             "eval_max_prompts": 2, "checkpoint_every": 2}
 
 
-
 @pytest.fixture
 def reward_run(settings, tmp_path):
     settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
-    project = make_project(comparisons=8, overlap_k=1, gold_rate=0)
-    user = member(project)
-    for i in range(8):
-        annotate(project, user, {"harmless": -2 if i % 2 else 2, "helpful": 1})
+    project = trainable_project()
     run = reward_run_create(project=project, enqueue=False,
                             overrides={"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32})
     assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED

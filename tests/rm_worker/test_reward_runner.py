@@ -14,7 +14,7 @@ from rm_worker import reward_runner
 from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import train_reward_model
 from rm_worker.training import RewardModel
-from tests.factories import annotate, local_model, make_project, member
+from tests.factories import annotate, local_model, make_project, member, trainable_project
 from tests.tiny_models import tiny_bert_factory
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +26,7 @@ TINY = {"max_steps": 6, "eval_every": 2, "batch_size": 2, "max_length": 32, "lea
 @pytest.fixture
 def project(settings, tmp_path):
     settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
-    project = make_project(comparisons=8, overlap_k=1, gold_rate=0)
-    user = member(project)
-    for i in range(8):
-        annotate(project, user, {"harmless": -2 if i % 2 else 2, "helpful": 1})
-    return project
+    return trainable_project()
 
 
 def test_a_run_trains_writes_metrics_and_succeeds(project):

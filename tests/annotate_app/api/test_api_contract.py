@@ -7,16 +7,14 @@ import pytest
 from django.test import Client
 
 from annotate_app.models import Project, RewardModelRun, Role
-from tests.factories import annotate, make_project, make_user, member
+from tests.factories import labelled_project, make_user, member
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project():
-    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
-    annotate(project, member(project), {"harmless": 1})
-    return project
+    return labelled_project()
 
 
 def _json_detail(response) -> str:

@@ -2,25 +2,16 @@
 
 import pytest
 
-from annotate_app.models import PolicyRun, PolicySample, RewardModelRun, Role, RunStatus
+from annotate_app.models import PolicyRun, PolicySample, Role
 from annotate_app.services.reward_runs import reward_run_create
-from tests.factories import annotate, make_project, make_user, member
+from tests.factories import labelled_project, make_project, make_user, member, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project():
-    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
-    annotate(project, member(project), {"harmless": 1})
-    return project
-
-
-def succeeded_reward_run(project) -> RewardModelRun:
-    run = reward_run_create(project=project, enqueue=False)
-    RewardModelRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
-    run.refresh_from_db()
-    return run
+    return labelled_project()
 
 
 def _url(project, tail=""):

@@ -2,9 +2,8 @@
 
 import pytest
 
-from annotate_app.models import PolicyRun, RewardModelRun, Role, RunStatus
-from annotate_app.services.reward_runs import reward_run_create
-from tests.factories import annotate, local_model, make_project, member
+from annotate_app.models import PolicyRun, RewardModelRun, Role
+from tests.factories import labelled_project, local_model, make_project, member, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
 
@@ -13,16 +12,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 @pytest.fixture
 def project():
-    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
-    annotate(project, member(project), {"harmless": 1})
-    return project
-
-
-def succeeded_reward_run(project) -> RewardModelRun:
-    run = reward_run_create(project=project, enqueue=False)
-    RewardModelRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
-    run.refresh_from_db()
-    return run
+    return labelled_project()
 
 
 def _post(api, project, kind, payload):

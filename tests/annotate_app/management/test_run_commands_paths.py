@@ -3,24 +3,15 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotate_app.models import PolicyRun, RewardModelRun, RunStatus
-from annotate_app.services.reward_runs import reward_run_create
-from tests.factories import annotate, make_project, member
+from annotate_app.models import PolicyRun, RewardModelRun
+from tests.factories import labelled_project, make_project, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project():
-    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
-    annotate(project, member(project), {"harmless": 1})
-    return project
-
-
-def succeeded_reward_run(project) -> RewardModelRun:
-    run = reward_run_create(project=project, enqueue=False)
-    RewardModelRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
-    return run
+    return labelled_project()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import MetricsWriter, cancel_poller, run_claim, run_finish
 from annotate_app.services.snapshots import snapshot_create
 from rm_worker.reward_runner import run_reward_training
-from tests.factories import annotate, make_project, member
+from tests.factories import member, trainable_project
 from tests.tiny_models import tiny_bert_factory
 
 TINY = {"max_steps": 8, "eval_every": 3, "log_every": 1, "batch_size": 2, "max_length": 32, "eval_fraction": 0.25}
@@ -30,11 +30,7 @@ class WorkerKilled(BaseException):
 @pytest.fixture
 def project(settings, tmp_path):
     settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
-    project = make_project(comparisons=8, overlap_k=1, gold_rate=0)
-    user = member(project)
-    for i in range(8):
-        annotate(project, user, {"harmless": -2 if i % 2 else 2, "helpful": 1})
-    return project
+    return trainable_project()
 
 
 @pytest.fixture

@@ -9,28 +9,19 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
 from annotate_app.forms import PolicyRunForm, RewardRunForm
-from annotate_app.models import PolicyRun, RewardModelRun, Role, RunStatus, Snapshot
+from annotate_app.models import PolicyRun, RewardModelRun, Role, Snapshot
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import RunQuotaExceeded
 from annotate_app.services.snapshots import snapshot_create
 from tests.conftest import require
-from tests.factories import annotate, logged_in_client, make_project, member
+from tests.factories import annotate, labelled_project, logged_in_client, make_project, member, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def project():
-    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
-    annotate(project, member(project), {"harmless": 1})
-    return project
-
-
-def _succeeded_reward_run(project) -> RewardModelRun:
-    run = reward_run_create(project=project, enqueue=False)
-    RewardModelRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
-    run.refresh_from_db()
-    return run
+    return labelled_project()
 
 
 def _runs() -> int:
@@ -39,7 +30,7 @@ def _runs() -> int:
 
 def test_rest_refuses_the_run_over_the_quota_with_429_until_one_ends(api, project, settings):
     settings.MORM_MAX_ACTIVE_RUNS_PER_PROJECT = 2
-    done = _succeeded_reward_run(project)  # finished runs do not count
+    done = succeeded_reward_run(project)  # finished runs do not count
     api.force_authenticate(member(project, Role.RESEARCHER))
     url = f"/api/v1/projects/{project.slug}/"
     first = api.post(url + "reward-runs/", {}, format="json")
@@ -74,7 +65,7 @@ def _unbound_values(form) -> dict:
 
 def test_the_dashboard_forms_show_the_quota_as_a_form_error(project, settings):
     settings.MORM_MAX_ACTIVE_RUNS_PER_PROJECT = 2
-    done = _succeeded_reward_run(project)
+    done = succeeded_reward_run(project)
     reward_run_create(project=project, enqueue=False)
     reward_run_create(project=project, enqueue=False)
     runs = _runs()
@@ -91,7 +82,7 @@ def test_the_dashboard_forms_show_the_quota_as_a_form_error(project, settings):
 
 def test_the_commands_refuse_with_a_command_error(project, settings):
     settings.MORM_MAX_ACTIVE_RUNS_PER_PROJECT = 1
-    done = _succeeded_reward_run(project)
+    done = succeeded_reward_run(project)
     reward_run_create(project=project, enqueue=False)
     runs = _runs()
     with pytest.raises(CommandError, match=r"already has 1 runs queued or running \(the limit is 1\)"):

@@ -6,17 +6,14 @@ from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
-from tests.factories import annotate, local_model, logged_in_client, make_project, make_user, member
+from tests.factories import labelled_project, local_model, logged_in_client, make_user, member
 
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def project():
-    project = make_project(comparisons=2, overlap_k=1, gold_rate=0)
-    annotate(project, member(project), {"harmless": 1})
-    return project
+    return labelled_project()
 
 
 def _form(**values):
