@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--objective", help="what a trl/hh file's preference is about")
 
     def handle(self, *args, run_id, file, format, objective, **options):
+        # Here, not at the top: torch loads only when the command runs.
         from rm_worker.training import PreferencePair, evaluate_reward_model
 
         run = RewardModelRun.objects.filter(pk=run_id).first()

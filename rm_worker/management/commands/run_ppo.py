@@ -38,6 +38,7 @@ class Command(BaseCommand):
         if not options["wait"]:
             self.stdout.write(json.dumps({"run": run.pk, "status": run.status}))
             return
+        # Here, not at the top: torch loads only when this process trains.
         from rm_worker.policy_runner import run_policy_training
 
         run_policy_training(run.pk)

@@ -43,6 +43,7 @@ class Command(BaseCommand):
         if not options["wait"]:
             self.stdout.write(json.dumps({"run": run.pk, "status": run.status}))
             return
+        # Here, not at the top: torch loads only when this process trains.
         from rm_worker.reward_runner import run_reward_training
 
         run_reward_training(run.pk)
