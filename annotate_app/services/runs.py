@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 # How often (seconds) a training loop asks the database whether its run was cancelled.
 CANCEL_POLL_SECONDS = 1.0
 
+# A test hook, None in production: when set, ``before_step(writer)`` runs in the worker before
+# each training step, after the previous step's points were logged. Browser tests set a gate
+# here (tests/browser/conftest.py, ``step_gate``) so a run advances only when the test says so.
+before_step: "Callable[[MetricsWriter], None] | None" = None
+
 
 def parse_overrides(pairs: list[str]) -> dict:
     """``["learning_rate=1e-4", 'loss_weights={"harmless": 2}']`` → a dict; values read as JSON when they parse."""
@@ -169,6 +174,21 @@ def cancel_poller(run: TrainingRun) -> Callable[[], bool]:
     return should_stop
 
 
+def step_check(run: TrainingRun, writer: "MetricsWriter") -> Callable[[], bool]:
+    """The ``should_stop()`` a trainer calls before each step: ``before_step`` (when a test set
+    one), then the cancel poll."""
+    should_stop = cancel_poller(run)
+    hook = before_step
+    if hook is None:
+        return should_stop
+
+    def hooked() -> bool:
+        hook(writer)
+        return should_stop()
+
+    return hooked
+
+
 TrainFn = Callable[[TrainingRun, "MetricsWriter", Callable[[], bool]], tuple[str, dict]]
 
 
@@ -187,7 +207,7 @@ def run_execute(model: type[TrainingRun], run_id: int, train: TrainFn) -> str:
     writer = MetricsWriter(run)
     with heartbeat(run_attempt(run)):
         try:
-            status, fields = train(run, writer, cancel_poller(run))
+            status, fields = train(run, writer, step_check(run, writer))
         except Exception as error:
             writer.flush()
             run_finish(run, status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
