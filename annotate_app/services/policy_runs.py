@@ -7,6 +7,7 @@ from django.db import transaction
 from rm_worker.training.ppo_config import PPOConfig
 
 from ..models import PolicyRun, PolicySample, Project, RewardModelRun
+from .dispatch import run_enqueue
 from .runs import config_from, require_succeeded_reward_run, run_dir, run_quota_check
 
 
@@ -47,9 +48,7 @@ def policy_run_create(
     config = ppo_config_for(reward_run, overrides or {})
     run = PolicyRun.objects.create(project=project, reward_run=reward_run, config=config.to_dict(), created_by=user)
     if enqueue:
-        from rm_worker.tasks import run_ppo
-
-        transaction.on_commit(lambda: run_ppo.delay(run.pk))
+        run_enqueue(run)
     return run
 
 

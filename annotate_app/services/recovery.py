@@ -18,22 +18,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import partial
 
-from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
-from ..models import PolicyRun, RewardModelRun, RunStatus, Snapshot, SnapshotStatus, TrainingRun
+from ..models import RunStatus, Snapshot, SnapshotStatus, TrainingRun
 from ..models.runs import FINISHED
+from .dispatch import RUN_TASKS, run_enqueue, snapshot_enqueue
 
 logger = logging.getLogger(__name__)
-
-# Celery tasks by name, so this module imports nothing from the worker side.
-RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo"}
-SNAPSHOT_TASK = "rm_worker.build_snapshot"
 
 
 def _stale_before() -> datetime:
@@ -125,7 +120,8 @@ def _recover_run(model: type[TrainingRun], pk: int) -> bool:
         _end(run, RunStatus.FAILED, f"{lost}, on each of its {run.attempts} attempts; not started again.")
     else:
         logger.warning("%s: %s; queued again to resume (attempt %d next)", run, lost, run.attempts + 1)
-        _requeue(run, RunStatus.QUEUED, RUN_TASKS[model])
+        _requeue(run, RunStatus.QUEUED)
+        run_enqueue(run)
         # A run's own snapshot (of the latest labels) is built by the run: its next attempt rebuilds it.
         Snapshot.objects.filter(pk=getattr(run, "snapshot_id", None), status=SnapshotStatus.RUNNING).update(
             status=SnapshotStatus.QUEUED, rows_written=0
@@ -143,7 +139,8 @@ def _recover_snapshot(model: type[Snapshot], pk: int) -> bool:
         _end(snapshot, SnapshotStatus.FAILED, f"{lost}, on each of its {snapshot.attempts} attempts; create it again.")
     else:
         logger.warning("%s: %s; queued again (attempt %d next)", snapshot, lost, snapshot.attempts + 1)
-        _requeue(snapshot, SnapshotStatus.QUEUED, SNAPSHOT_TASK)
+        _requeue(snapshot, SnapshotStatus.QUEUED)
+        snapshot_enqueue(snapshot)
     return True
 
 
@@ -153,6 +150,5 @@ def _end(work: TrainingRun | Snapshot, status: str, error: str) -> None:
     logger.warning("%s: %s", work, error)
 
 
-def _requeue(work: TrainingRun | Snapshot, queued: str, task_name: str) -> None:
+def _requeue(work: TrainingRun | Snapshot, queued: str) -> None:
     type(work).objects.filter(pk=work.pk).update(status=queued)
-    transaction.on_commit(partial(current_app.send_task, task_name, args=[work.pk]))

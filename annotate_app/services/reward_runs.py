@@ -7,6 +7,7 @@ from django.db import transaction
 from rm_worker.training.config import RewardModelConfig
 
 from ..models import Project, RewardModelRun, Snapshot, SnapshotFormat, SnapshotStatus
+from .dispatch import run_enqueue
 from .runs import config_from, require_succeeded_reward_run, run_dir, run_quota_check
 from .snapshots import snapshot_create
 
@@ -52,7 +53,5 @@ def reward_run_create(
     run = RewardModelRun.objects.create(project=project, snapshot=snapshot, config=config.to_dict(), created_by=user,
                                         init_heads_run=init_heads_run)
     if enqueue:
-        from rm_worker.tasks import train_reward_model
-
-        transaction.on_commit(lambda: train_reward_model.delay(run.pk))
+        run_enqueue(run)
     return run

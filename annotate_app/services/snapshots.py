@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -22,7 +21,8 @@ from ..datasets.rows import Selection, judgments_in_scope, stream_records
 from ..datasets.writers import WRITERS
 from ..models import Project, Snapshot, SnapshotFormat, SnapshotStatus
 from ..selectors.gold import annotators_failing_gold
-from .recovery import SNAPSHOT_TASK, heartbeat
+from .dispatch import snapshot_enqueue
+from .recovery import heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def snapshot_create(
         background = rows_total >= settings.MORM_EXPORT_BACKGROUND_ROWS
     if background:
         if enqueue:
-            transaction.on_commit(lambda: current_app.send_task(SNAPSHOT_TASK, args=[snapshot.pk]))
+            snapshot_enqueue(snapshot)
         return snapshot
     return snapshot_build(snapshot_id=snapshot.pk)
 

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from annotate_app.models import RewardModelRun, Role, RunStatus, Snapshot, SnapshotStatus
-from annotate_app.services import recovery
+from annotate_app.services import dispatch
 from annotate_app.services.recovery import heartbeat, work_recover
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import MetricsWriter, cancel_poller, run_claim, run_finish
@@ -42,7 +42,7 @@ def sent(monkeypatch):
         def send_task(self, name, args):
             tasks.append((name, *args))
 
-    monkeypatch.setattr(recovery, "current_app", Broker())
+    monkeypatch.setattr(dispatch, "current_app", Broker())
     return tasks
 
 

@@ -1,0 +1,31 @@
+"""Handing work to the Celery worker by task name: the web side never imports worker code.
+
+``rm_worker/tasks.py`` registers these names (tests/rm_worker/test_task_names.py checks that
+they match); ``CELERY_TASK_ROUTES`` in settings sends the training ones to the ``training``
+queue. Work is sent once the transaction that created it commits, so a worker never looks
+for a row it cannot see yet.
+"""
+
+from functools import partial
+
+from celery import current_app
+from django.db import transaction
+
+from ..models import PolicyRun, RewardModelRun, Snapshot, TrainingRun
+
+RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo"}
+SNAPSHOT_TASK = "rm_worker.build_snapshot"
+
+
+def run_enqueue(run: TrainingRun) -> None:
+    """Have a training worker run the queued ``run``, after the current transaction commits."""
+    _send_on_commit(RUN_TASKS[type(run)], run.pk)
+
+
+def snapshot_enqueue(snapshot: Snapshot) -> None:
+    """Have a worker build the queued ``snapshot``, after the current transaction commits."""
+    _send_on_commit(SNAPSHOT_TASK, snapshot.pk)
+
+
+def _send_on_commit(task_name: str, pk: int) -> None:
+    transaction.on_commit(partial(current_app.send_task, task_name, args=[pk]))

@@ -1,0 +1,23 @@
+"""The task names the web side sends (annotate_app/services/dispatch.py) are the ones the worker
+registers, and routing puts training on the ``training`` queue: a renamed task fails here, not in
+a deployment whose runs stay queued forever."""
+
+import pytest
+from celery import current_app
+
+import rm_worker.tasks  # noqa: F401  (registers the shared tasks on the app)
+from annotate_app.services.dispatch import RUN_TASKS, SNAPSHOT_TASK
+
+
+def _queue(name: str) -> str:
+    return current_app.amqp.router.route({}, name)["queue"].name
+
+
+@pytest.mark.parametrize("name", [*RUN_TASKS.values(), SNAPSHOT_TASK])
+def test_every_name_sent_is_a_registered_task(name):
+    assert name in current_app.tasks
+
+
+def test_training_goes_to_the_training_queue_and_exports_to_the_default_one():
+    assert {_queue(name) for name in RUN_TASKS.values()} == {"training"}
+    assert _queue(SNAPSHOT_TASK) == "default"
