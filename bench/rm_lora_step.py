@@ -30,7 +30,7 @@ MINILM_LINEAR = ["query", "key", "value", "dense"]
 
 def timed_run(pairs: list, settings: dict, steps: int, output_dir: Path) -> dict:
     """Train ``steps`` steps; returns the median step's seconds and this process's peak RSS."""
-    from rm_worker.training import RewardModelConfig, TrainCallbacks, train_reward_model
+    from rm_worker.training import Callbacks, RewardModelConfig, train_reward_model
 
     stamps, training_peak = [time.perf_counter()], []
     config = RewardModelConfig(
@@ -40,7 +40,7 @@ def timed_run(pairs: list, settings: dict, steps: int, output_dir: Path) -> dict
         stamps.append(time.perf_counter())
         training_peak[:] = [peak_rss_mb()]
 
-    callbacks = TrainCallbacks(on_progress=on_progress)
+    callbacks = Callbacks(on_progress=on_progress)
     # The clock starts at the first step's end: model loading and tokenizing are not a step's cost.
     result = train_reward_model(config, pairs, output_dir, callbacks=callbacks)
     step_seconds = [b - a for a, b in zip(stamps[1:], stamps[2:])]

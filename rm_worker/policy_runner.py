@@ -11,8 +11,9 @@ from annotate_app.services.policy_runs import policy_prompts, policy_samples_sav
 from annotate_app.services.run_settings import training_values
 from annotate_app.services.runs import run_dir, run_execute, run_resumes
 
-from .training.ppo import CHECKPOINT_DIR, CHECKPOINT_FILE, PPOCallbacks, train_ppo
+from .training.ppo import CHECKPOINT_DIR, CHECKPOINT_FILE, train_ppo
 from .training.ppo_config import PPOConfig
+from .training.run_io import Callbacks
 
 
 def run_policy_training(run_id: int, *, policy_factory=None, reward_fn=None) -> str:
@@ -22,7 +23,7 @@ def run_policy_training(run_id: int, *, policy_factory=None, reward_fn=None) -> 
     """
 
     def train(run, writer, should_stop):
-        callbacks = PPOCallbacks(
+        callbacks = Callbacks(
             on_metrics=writer.log,
             on_progress=writer.progress,
             on_samples=lambda step, rows: policy_samples_save(run, step, rows),

@@ -11,7 +11,7 @@ from annotate_app.services.run_settings import training_values
 from annotate_app.services.runs import run_dir, run_execute, run_resumes
 from annotate_app.services.snapshots import snapshot_build, snapshot_path
 
-from .training import RewardModelConfig, TrainCallbacks, load_pairs, train_reward_model
+from .training import Callbacks, RewardModelConfig, load_pairs, train_reward_model
 from .training.checkpoint import CHECKPOINT_FILE
 from .training.trainer import CHECKPOINT_DIR
 
@@ -28,8 +28,8 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
             config,
             load_pairs(snapshot_path(_snapshot_built(run.snapshot_id)), config.objectives),
             run_dir(run),
-            callbacks=TrainCallbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop,
-                                     on_resume=writer.resumed),
+            callbacks=Callbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop,
+                                on_resume=writer.resumed),
             backbone_factory=backbone_factory,
             resume=run_resumes(run, run_dir(run) / CHECKPOINT_DIR / CHECKPOINT_FILE),
         )

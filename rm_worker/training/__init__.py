@@ -1,6 +1,6 @@
 """Reward-model training: plain PyTorch/transformers, never imports Django.
 
-Config in (`RewardModelConfig`), pairs in (`load_pairs`), metrics out through `TrainCallbacks`,
+Config in (`RewardModelConfig`), pairs in (`load_pairs`), metrics out through `Callbacks`,
 a saved model out (`RewardModel.save_pretrained` / `from_pretrained`).
 
 The names below load on first use (PEP 562): the web process imports the config module
@@ -10,6 +10,7 @@ to validate run settings, and must not load torch by doing so.
 import importlib
 
 _EXPORTS = {
+    "Callbacks": ".run_io",
     "DEFAULT_OBJECTIVE_WEIGHTS": ".scalarization",
     "DataReport": ".data",
     "EmbeddingCache": ".embedding_cache",
@@ -19,7 +20,6 @@ _EXPORTS = {
     "MODES": ".config",
     "ObjectiveCounts": ".data",
     "POOLINGS": ".config",
-    "PPOCallbacks": ".ppo",
     "PPOConfig": ".ppo_config",
     "PPOResult": ".ppo",
     "PairBatch": ".batching",
@@ -30,7 +30,6 @@ _EXPORTS = {
     "SCALARIZATION_MODES": ".scalarization",
     "Scalarizer": ".scalarization",
     "ScoredText": ".data",
-    "TrainCallbacks": ".trainer",
     "TrainResult": ".trainer",
     "bradley_terry_loss": ".loss",
     "bucketed_batches": ".batching",

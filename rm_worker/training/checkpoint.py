@@ -6,7 +6,6 @@ so a crash while writing leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 
 from .config import RewardModelConfig
 from .model import RewardModel
+from .run_io import atomic_save, check_resumable
 
 CHECKPOINT_FILE = "trainer_state.pt"
 # Fields a resumed run may change: they extend or re-route training without changing what is learned so far.
@@ -72,10 +72,6 @@ def _trained_state(model: RewardModel) -> dict[str, torch.Tensor]:
     }
 
 
-def has_checkpoint(directory: str | Path) -> bool:
-    return (Path(directory) / CHECKPOINT_FILE).is_file()
-
-
 def save_checkpoint(
     directory: str | Path,
     *,
@@ -85,8 +81,6 @@ def save_checkpoint(
     config: RewardModelConfig,
     position: TrainingPosition,
 ) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     state = {
         "model": _trained_state(model),
         "optimizer": optimizer.state_dict(),
@@ -95,9 +89,7 @@ def save_checkpoint(
         "position": vars(position),
         "rng": rng_state(),
     }
-    partial = directory / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, partial)
-    os.replace(partial, directory / CHECKPOINT_FILE)
+    atomic_save(state, Path(directory) / CHECKPOINT_FILE)
 
 
 def load_checkpoint(
@@ -114,15 +106,7 @@ def load_checkpoint(
     outside `RESUMABLE_CHANGES`.
     """
     state = torch.load(Path(directory) / CHECKPOINT_FILE, map_location=model.device, weights_only=True)
-    current = config.to_dict()
-    changed = sorted(
-        key for key, value in state["config"].items() if key not in RESUMABLE_CHANGES and current.get(key) != value
-    )
-    if changed:
-        raise ValueError(
-            f"The checkpoint in {directory} was trained with different {', '.join(changed)}; "
-            "resume with the same values or start a new run"
-        )
+    check_resumable(state["config"], config.to_dict(), RESUMABLE_CHANGES, directory)
     missing, unexpected = model.load_state_dict(state["model"], strict=False)
     if unexpected or any(not (model.mode == "frozen" and name.startswith("backbones.")) for name in missing):
         raise ValueError(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 import time
@@ -35,6 +34,7 @@ from .data import Prompt, format_prompt, is_held_out, pair_text
 from .model import RewardModel
 from .policy import PolicyFactory, PolicyWithValueHead
 from .ppo_config import PPO_RESUMABLE_CHANGES, PPOConfig
+from .run_io import Callbacks, atomic_save, check_resumable, start_output_dir
 from .scalarization import Scalarizer
 
 logger = logging.getLogger(__name__)
@@ -47,23 +47,6 @@ SAMPLE_ROWS = 8  # rows in each table of sample generations
 
 RewardFn = Callable[[Sequence[Prompt], Sequence[str]], torch.Tensor]
 Normalization = dict[str, dict[str, float]]
-
-
-@dataclass
-class PPOCallbacks:
-    """Optional hooks; the loop calls them between steps, never from another thread.
-
-    ``on_metrics(step, {"ppo/reward/helpful": .., "ppo/kl": .., ...})``; ``on_samples(step, rows)`` every
-    ``sample_every`` steps with rows ``{"prompt", "response", "rewards", "normalized", "combined"}``;
-    ``on_progress(step, total)``; ``should_stop()``: return True to stop cleanly before the next step;
-    ``on_resume(step)`` once, before training, when a resumed run restored its checkpoint of ``step``.
-    """
-
-    on_metrics: Callable[[int, dict[str, float]], None] | None = None
-    on_samples: Callable[[int, list[dict[str, Any]]], None] | None = None
-    on_progress: Callable[[int, int], None] | None = None
-    should_stop: Callable[[], bool] | None = None
-    on_resume: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -282,25 +265,6 @@ def _rollout(
     )
 
 
-def _clear_previous_run(output_dir: Path) -> None:
-    # A fresh run must not mix with the checkpoint or adapters of an earlier one.
-    for name in (CHECKPOINT_DIR, ADAPTER_DIR):
-        if (output_dir / name).exists():
-            shutil.rmtree(output_dir / name)
-
-
-def _check_resumable(saved: dict[str, Any], config: PPOConfig, directory: Path) -> None:
-    current = config.to_dict()
-    changed = sorted(
-        key for key, value in saved.items() if key not in PPO_RESUMABLE_CHANGES and current.get(key) != value
-    )
-    if changed:
-        raise ValueError(
-            f"The checkpoint in {directory} was trained with different {', '.join(changed)}; "
-            "resume with the same values or start a new run"
-        )
-
-
 # --- the loop ------------------------------------------------------------------------------------------
 
 
@@ -309,7 +273,7 @@ def train_ppo(
     prompts: Sequence[Prompt],
     output_dir: str | Path,
     *,
-    callbacks: PPOCallbacks | None = None,
+    callbacks: Callbacks | None = None,
     policy_factory: PolicyFactory | None = None,
     reward_fn: RewardFn | None = None,
     reward_normalization: Normalization | None = None,
@@ -324,14 +288,10 @@ def train_ppo(
     ``checkpoint/`` and ``adapter/`` folders in ``output_dir`` are removed.
     """
     started = time.monotonic()
-    config.validate()
-    callbacks = callbacks or PPOCallbacks()
+    callbacks = callbacks or Callbacks()
     output_dir = Path(output_dir)
     checkpoint_file = output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
-    if resume and not checkpoint_file.is_file():
-        raise ValueError(f"resume=True but there is no checkpoint in {output_dir / CHECKPOINT_DIR}")
-    if not resume:
-        _clear_previous_run(output_dir)
+    start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=(CHECKPOINT_DIR, ADAPTER_DIR))
     train_prompts, eval_prompts = split_prompts(prompts, config)
     if not train_prompts:
         raise ValueError(f"No prompts to train on ({len(prompts)} given, {len(eval_prompts)} held out)")
@@ -398,7 +358,7 @@ def train_ppo(
     metrics: dict[str, float] = {}
     if resume:
         state = torch.load(checkpoint_file, map_location=device, weights_only=True)
-        _check_resumable(state["config"], config, output_dir / CHECKPOINT_DIR)
+        check_resumable(state["config"], config.to_dict(), PPO_RESUMABLE_CHANGES, checkpoint_file.parent)
         policy.load_trainable_state_dict(state["trainable"])
         optimizer.load_state_dict(state["optimizer"])
         scalarizer.load_state_dict(state["scalarizer"])
@@ -406,8 +366,7 @@ def train_ppo(
         step, eval_before, metrics = state["step"], state["eval_before"], state["metrics"]
         restore_rng_state(state["rng"])
         logger.info("resuming PPO at step %d of %d", step, config.steps)
-        if callbacks.on_resume:
-            callbacks.on_resume(step)
+        callbacks.resumed(step)
     elif eval_prompts:
         eval_before = evaluate(reference=True)
         logger.info("PPO eval before training: %s", eval_before)
@@ -424,10 +383,7 @@ def train_ppo(
             "metrics": metrics,
             "rng": rng_state(),
         }
-        checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = checkpoint_file.with_suffix(".tmp")
-        torch.save(state, partial)
-        os.replace(partial, checkpoint_file)
+        atomic_save(state, checkpoint_file)
 
     def ppo_step(batch_prompts: list[Prompt]) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """One rollout and update; returns the step's metrics and its sample rows."""
@@ -533,7 +489,7 @@ def train_ppo(
     step_seconds: list[float] = []
     cancelled = False
     while step < config.steps:
-        if callbacks.should_stop and callbacks.should_stop():
+        if callbacks.stop_requested():
             cancelled = True
             break
         step_started = time.monotonic()
@@ -547,12 +503,10 @@ def train_ppo(
         step += 1
         step_seconds.append(time.monotonic() - step_started)
         metrics.update(step_metrics)
-        if callbacks.on_metrics:
-            callbacks.on_metrics(step, step_metrics)
-        if callbacks.on_samples and (step % config.sample_every == 0 or step == config.steps):
-            callbacks.on_samples(step, sample_rows)
-        if callbacks.on_progress:
-            callbacks.on_progress(step, config.steps)
+        callbacks.metrics(step, step_metrics)
+        if step % config.sample_every == 0 or step == config.steps:
+            callbacks.samples(step, sample_rows)
+        callbacks.progress(step, config.steps)
         if step % config.checkpoint_every == 0 and step < config.steps:
             checkpoint()
 

@@ -22,13 +22,14 @@ from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
 from .batching import EncodedPairs, PairBatch, bucketed_batches, encode_pairs, pad_token_id
-from .checkpoint import TrainingPosition, has_checkpoint, load_checkpoint, save_checkpoint, seed_everything
+from .checkpoint import CHECKPOINT_FILE, TrainingPosition, load_checkpoint, save_checkpoint, seed_everything
 from .config import RewardModelConfig, resolve_device
 from .data import DataReport, PreferencePair, select_trainable_pairs, split_pairs
 from .embedding_cache import EmbeddingCache
 from .loss import bradley_terry_loss
 from .metrics import PairMetrics
 from .model import RewardModel
+from .run_io import Callbacks, start_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -37,21 +38,6 @@ BEST_DIR = "best"
 MODEL_DIR = "model"
 
 BackboneFactory = Callable[[RewardModelConfig], tuple[nn.Module, object]]
-
-
-@dataclass
-class TrainCallbacks:
-    """Optional hooks; the loop calls them between steps, never from another thread.
-
-    ``on_metrics(step, {"train/loss": .., "eval/accuracy/helpful": .., ...})``, ``on_progress(step, total)``,
-    ``should_stop()``: return True to stop cleanly after the current step (cooperative cancel), and
-    ``on_resume(step)`` once, before training, when a resumed run restored its checkpoint of ``step``.
-    """
-
-    on_metrics: Callable[[int, dict[str, float]], None] | None = None
-    on_progress: Callable[[int, int], None] | None = None
-    should_stop: Callable[[], bool] | None = None
-    on_resume: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -112,19 +98,12 @@ def _embed_pairs(
     return by_split, cache.computed, cache.reused
 
 
-def _clear_previous_run(output_dir: Path) -> None:
-    # A fresh run must not mix with the best model or checkpoint of an earlier one.
-    for name in (CHECKPOINT_DIR, BEST_DIR, MODEL_DIR):
-        if (output_dir / name).exists():
-            shutil.rmtree(output_dir / name)
-
-
 def train_reward_model(
     config: RewardModelConfig,
     pairs: Sequence[PreferencePair],
     output_dir: str | Path,
     *,
-    callbacks: TrainCallbacks | None = None,
+    callbacks: Callbacks | None = None,
     backbone_factory: BackboneFactory | None = None,
     resume: bool = False,
 ) -> TrainResult:
@@ -135,13 +114,14 @@ def train_reward_model(
     otherwise earlier ``checkpoint/``, ``best/`` and ``model/`` folders in ``output_dir`` are removed.
     """
     started = time.monotonic()
-    config.validate()
-    callbacks = callbacks or TrainCallbacks()
+    callbacks = callbacks or Callbacks()
     output_dir = Path(output_dir)
-    if resume and not has_checkpoint(output_dir / CHECKPOINT_DIR):
-        raise ValueError(f"resume=True but there is no checkpoint in {output_dir / CHECKPOINT_DIR}")
-    if not resume:
-        _clear_previous_run(output_dir)
+    start_output_dir(
+        output_dir,
+        resume=resume,
+        checkpoint_file=output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE,
+        outputs=(CHECKPOINT_DIR, BEST_DIR, MODEL_DIR),
+    )
     seed_everything(config.seed)
     device = resolve_device(config.device)
 
@@ -214,15 +194,13 @@ def train_reward_model(
             output_dir / CHECKPOINT_DIR, model=model, optimizer=optimizer, scheduler=scheduler, config=config
         )
         logger.info("resuming at step %d of %d", position.step, total_steps)
-        if callbacks.on_resume:
-            callbacks.on_resume(position.step)
+        callbacks.resumed(position.step)
 
     metrics: dict[str, float] = {}
 
     def report_metrics(new: dict[str, float]) -> None:
         metrics.update(new)
-        if callbacks.on_metrics:
-            callbacks.on_metrics(position.step, new)
+        callbacks.metrics(position.step, new)
 
     def checkpoint() -> None:
         save_checkpoint(
@@ -251,7 +229,7 @@ def train_reward_model(
     while position.step < total_steps and not cancelled:
         steps = epoch_steps(position.epoch)
         while position.epoch_step < len(steps) and position.step < total_steps:
-            if callbacks.should_stop and callbacks.should_stop():
+            if callbacks.stop_requested():
                 cancelled = True
                 break
             group = steps[position.epoch_step]
@@ -281,8 +259,7 @@ def train_reward_model(
                     }
                 )
                 window = PairMetrics(weights)
-            if callbacks.on_progress:
-                callbacks.on_progress(position.step, total_steps)
+            callbacks.progress(position.step, total_steps)
 
             if position.step % config.eval_every == 0 or position.step == total_steps:
                 if len(eval_data):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from rm_worker.training import (
+    Callbacks,
     PolicyWithValueHead,
-    PPOCallbacks,
     PPOConfig,
     RewardModel,
     clipped_policy_loss,
@@ -78,8 +78,8 @@ class Recorder:
         self.metrics, self.samples, self.progress = {}, {}, []
         self.stop_after = stop_after
 
-    def callbacks(self) -> PPOCallbacks:
-        return PPOCallbacks(
+    def callbacks(self) -> Callbacks:
+        return Callbacks(
             on_metrics=lambda step, values: self.metrics.setdefault(step, {}).update(values),
             on_samples=lambda step, rows: self.samples.__setitem__(step, rows),
             on_progress=lambda step, total: self.progress.append((step, total)),

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from rm_worker.training import (
+    Callbacks,
     PreferencePair,
     RewardModel,
-    TrainCallbacks,
     evaluate_reward_model,
     load_pairs,
     split_pairs,
@@ -29,7 +29,7 @@ def heads(model_dir) -> dict[str, torch.Tensor]:
 
 def test_training_reports_metrics_and_exports_the_best_model(tmp_path):
     reported, progress = [], []
-    callbacks = TrainCallbacks(
+    callbacks = Callbacks(
         on_metrics=lambda step, m: reported.append((step, m)), on_progress=lambda *a: progress.append(a)
     )
     pairs = synthetic_pairs(40) + [PreferencePair("all-ties", "w1", "good", "bad", {"helpful": 0.0})]
@@ -73,7 +73,7 @@ def test_the_same_seed_gives_the_same_run(tmp_path):
 
 def test_should_stop_cancels_cleanly_between_steps(tmp_path):
     progress = []
-    callbacks = TrainCallbacks(
+    callbacks = Callbacks(
         on_progress=lambda step, total: progress.append(step), should_stop=lambda: len(progress) >= 2
     )
     result = train(tiny_config(max_steps=10), synthetic_pairs(40), tmp_path, callbacks=callbacks)
@@ -93,7 +93,7 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_pa
         config,
         pairs,
         tmp_path / "run",
-        callbacks=TrainCallbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 3),
+        callbacks=Callbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 3),
     )
     assert interrupted.cancelled and interrupted.steps == 3
 
@@ -103,7 +103,7 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_pa
         pairs,
         tmp_path / "run",
         resume=True,
-        callbacks=TrainCallbacks(on_progress=lambda s, t: resumed_progress.append((s, t))),
+        callbacks=Callbacks(on_progress=lambda s, t: resumed_progress.append((s, t))),
     )
     assert resumed.steps == 6 and resumed_progress == [(4, 6), (5, 6), (6, 6)]
     assert not resumed.cancelled and resumed.model_dir.is_dir()
@@ -163,7 +163,7 @@ def test_a_lora_run_exports_merged_backbones_that_score_as_training_measured(tmp
     config = tiny_config(mode=mode, lora_r=4, lora_alpha=8, max_steps=4, eval_every=4)
     pairs = synthetic_pairs(40)
     reported = []
-    result = train(config, pairs, tmp_path, callbacks=TrainCallbacks(on_metrics=lambda s, m: reported.append(m)))
+    result = train(config, pairs, tmp_path, callbacks=Callbacks(on_metrics=lambda s, m: reported.append(m)))
     assert result.best_step == 4 and "train/learning_rate/backbone" in reported[0]
     loaded = RewardModel.from_pretrained(result.model_dir)
     assert not any("lora" in name for name, _ in loaded.named_parameters())
@@ -219,7 +219,7 @@ def test_a_resumed_run_takes_its_heads_from_the_checkpoint_not_init_heads_from(t
     probe = train(tiny_config(mode="frozen", max_steps=2), synthetic_pairs(20), tmp_path / "probe")
     config = tiny_config(max_steps=4, init_heads_from=str(probe.model_dir))
     progress = []
-    callbacks = TrainCallbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 2)
+    callbacks = Callbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 2)
     assert train(config, synthetic_pairs(20), tmp_path / "run", callbacks=callbacks).cancelled
     shutil.rmtree(probe.model_dir)
     assert train(config, synthetic_pairs(20), tmp_path / "run", resume=True).steps == 4
