@@ -190,7 +190,7 @@ SPECTACULAR_SETTINGS = {
         "SnapshotFormatEnum": "annotate_app.models.snapshot.SnapshotFormat",
         "SnapshotStatusEnum": "annotate_app.models.snapshot.SnapshotStatus",
         "RunStatusEnum": "annotate_app.models.runs.RunStatus",
-        "TaskStatusEnum": "annotate_app.models.task.TaskStatus",
+        "TaskStatusEnum": "annotate_app.models.annotation_task.TaskStatus",
     },
 }
 

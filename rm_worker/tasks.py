@@ -1,4 +1,8 @@
-"""Celery entry points. Thin: load by id, call a service, record the outcome."""
+"""Celery tasks, the worker's entry points (the annotation ``Task`` model is in
+``annotate_app/models/annotation_task.py``). Thin: load by id, call a service, record the outcome.
+
+The web side sends them by name (``annotate_app/services/dispatch.py``), never importing this module.
+"""
 
 import logging
 import platform

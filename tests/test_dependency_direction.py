@@ -53,6 +53,12 @@ def test_the_worker_side_does_import_the_web_side(graph):
     assert forbidden(graph, lambda source, target: side(source) == "worker" and side(target) == "web")
 
 
+def test_only_the_celery_tasks_module_is_named_tasks(graph):
+    # The annotation Task model lives in models/annotation_task.py, its reads in selectors/queue.py.
+    named = {found.source for found in graph if found.source.rsplit(".", 1)[-1] in ("task", "tasks")}
+    assert named == {"rm_worker.tasks"}
+
+
 # The walker itself, on small made-up packages: each check above can fail.
 
 

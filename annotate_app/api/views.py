@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from .. import access
 from ..models import Role
-from ..selectors.tasks import annotator_progress
+from ..selectors.queue import annotator_progress
 from ..services.annotations import MIRRORED, JudgmentInput, annotation_submit, task_skip
 from ..services.imports import comparison_import_upload
 from ..services.projects import membership_set, project_create

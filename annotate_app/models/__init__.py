@@ -1,11 +1,11 @@
 """Domain models of morm; see DESIGN.md "Domain"."""
 
 from .annotation import Annotation, Choice, Judgment, signed_score
+from .annotation_task import AnnotatorQueue, Task, TaskStatus
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
-from .task import AnnotatorQueue, Task, TaskStatus
 
 __all__ = [
     "Annotation",

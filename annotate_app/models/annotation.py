@@ -8,9 +8,9 @@ means B is better, 0 is a tie; the magnitude is the strength (1 slight, 2 clear,
 from django.conf import settings
 from django.db import models
 
+from .annotation_task import Task
 from .comparison import Comparison, ImportBatch
 from .project import Objective
-from .task import Task
 
 
 class Choice(models.TextChoices):

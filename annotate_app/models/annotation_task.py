@@ -1,4 +1,4 @@
-"""Tasks: one comparison leased to one annotator."""
+"""Annotation tasks: one comparison leased to one annotator (Celery tasks are ``rm_worker/tasks.py``)."""
 
 from django.conf import settings
 from django.db import models

@@ -1,4 +1,4 @@
-"""Reads of the task queue: an annotator's progress (leases are made by services.queue)."""
+"""Reads of the annotation queue: an annotator's progress (leases are made by ``services.queue``)."""
 
 from dataclasses import dataclass
 

@@ -1,4 +1,4 @@
-"""The task queue: handing out leases, and the counters that keep every step O(1).
+"""The annotation queue: handing out leases of annotation tasks, and the counters that keep every step O(1).
 
 Rules (DESIGN.md, Domain): a comparison gets at most ``overlap_k`` submitted
 annotations; an annotator never gets the same comparison twice; a slot is held by at
@@ -104,7 +104,7 @@ def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> 
     ``project_id <= project``, ordered by both, so that Postgres seeks straight to the spot
     in the ``comparison_open_queue`` index. With ``project_id = X AND id > N ORDER BY id``
     its planner preferred the primary key and walked every lower row of every project
-    (bench/RESULTS.md, queue_scale: 111,150 rows filtered out for one lease at 1M).
+    (measured by bench/queue_scale.py: see bench/RESULTS.md).
     """
     finished_by_user = Task.objects.filter(comparison=OuterRef("pk"), annotator=user, status__in=FINISHED)
     return (

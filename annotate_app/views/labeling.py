@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from .. import access
 from ..forms import JudgmentForm
 from ..scale import scale_points
-from ..selectors.tasks import annotator_progress
+from ..selectors.queue import annotator_progress
 from ..services.annotations import TaskConflict, annotation_submit, task_skip
 from ..services.queue import task_next_for
 

@@ -10,7 +10,7 @@ from .. import access
 from ..forms import ImportForm, MemberForm, ProjectForm, row_id
 from ..importers import ImportFormatError
 from ..models import Role
-from ..selectors.tasks import annotator_progress
+from ..selectors.queue import annotator_progress
 from ..services.imports import comparison_import_upload
 from ..services.projects import membership_remove, membership_set, project_create
 from .pagination import page_of

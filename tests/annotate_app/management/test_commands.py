@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
 from annotate_app.models import Comparison, Judgment, Membership, Project
-from annotate_app.selectors.tasks import annotator_progress
+from annotate_app.selectors.queue import annotator_progress
 from tests.factories import jsonl, make_project, native_line
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotate_app.models import Annotation, AnnotatorQueue, Comparison, Project, Role, Task, TaskStatus
-from annotate_app.selectors.tasks import annotator_progress
+from annotate_app.selectors.queue import annotator_progress
 from annotate_app.services.annotations import JudgmentInput, TaskConflict, annotation_submit, task_skip
 from annotate_app.services.gold import comparison_mark_gold, comparison_unmark_gold
 from annotate_app.services.queue import task_next_for
