@@ -13,8 +13,8 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -98,41 +98,50 @@ def _embed_pairs(
     return by_split, cache.computed, cache.reused
 
 
-def train_reward_model(
-    config: RewardModelConfig,
-    pairs: Sequence[PreferencePair],
-    output_dir: str | Path,
-    *,
-    callbacks: Callbacks | None = None,
-    backbone_factory: BackboneFactory | None = None,
-    resume: bool = False,
-) -> TrainResult:
-    """Train a reward model on ``pairs`` (see `load_pairs`) and export it to ``output_dir/model``.
+@dataclass
+class PreparedData:
+    """The run's pairs, encoded, and (frozen mode) their cached embeddings."""
 
-    ``backbone_factory(config) -> (backbone, tokenizer)`` replaces loading ``config.backbone`` (tests
-    pass tiny in-memory models). ``resume=True`` continues from ``output_dir/checkpoint`` at its step;
-    otherwise earlier ``checkpoint/``, ``best/`` and ``model/`` folders in ``output_dir`` are removed.
-    """
-    started = time.monotonic()
-    callbacks = callbacks or Callbacks()
-    output_dir = Path(output_dir)
-    start_output_dir(
-        output_dir,
-        resume=resume,
-        checkpoint_file=output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE,
-        outputs=(CHECKPOINT_DIR, BEST_DIR, MODEL_DIR),
-    )
-    seed_everything(config.seed)
-    device = resolve_device(config.device)
+    train: EncodedPairs
+    eval: EncodedPairs
+    report: DataReport
+    embeddings: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # split: (A, B) sides
+    computed: int = 0  # frozen mode: texts embedded by the backbone in this run
+    reused: int = 0  # frozen mode: texts found in the embedding cache
 
+    def split(self, name: str) -> EncodedPairs:
+        return self.train if name == "train" else self.eval
+
+
+def _split(
+    config: RewardModelConfig, pairs: Sequence[PreferencePair]
+) -> tuple[list[PreferencePair], list[PreferencePair], DataReport]:
+    """(train pairs, held-out pairs, report) of the pairs labeled for the config's objectives."""
     used, report = select_trainable_pairs(pairs, config.objectives)
     train_pairs, eval_pairs = split_pairs(used, config.eval_fraction, config.seed)
     if not train_pairs:
         raise ValueError(f"No pairs to train on: {report.as_dict()}")
+    return train_pairs, eval_pairs, report
+
+
+def _build_model(
+    config: RewardModelConfig, backbone_factory: BackboneFactory | None, resume: bool, device: torch.device
+) -> RewardModel:
     model = RewardModel.from_config(config, backbone_factory).to(device)
     if config.init_heads_from and not resume:  # a resumed run's heads come from its checkpoint
         copied = model.load_heads(config.init_heads_from)
         logger.info("heads %s start from %s", ", ".join(copied), config.init_heads_from)
+    return model
+
+
+def _prepare_data(
+    config: RewardModelConfig,
+    model: RewardModel,
+    splits: tuple[list[PreferencePair], list[PreferencePair], DataReport],
+    device: torch.device,
+) -> PreparedData:
+    """Tokenize both splits (and in frozen mode embed them through the cache); the report gets their sizes."""
+    train_pairs, eval_pairs, report = splits
     margin_scale = config.margin_scale if config.use_margin else None
     # Frozen mode reads cached embeddings: spans only matter when the backbone runs on the batches.
     spans = model.pooling == "response" and config.mode != "frozen"
@@ -149,151 +158,271 @@ def train_reward_model(
         truncated=train_data.truncated + eval_data.truncated,
     )
     logger.info("reward model data: %s", report.as_dict())
-
-    embeddings, computed, reused = {}, 0, 0
+    data = PreparedData(train_data, eval_data, report)
     if config.mode == "frozen":
-        embeddings, computed, reused = _embed_pairs(model, config, {"train": train_pairs, "eval": eval_pairs}, device)
-        logger.info("frozen backbone: %d texts embedded, %d from the cache", computed, reused)
-    pad_id = pad_token_id(model.tokenizer)
-
-    def make_batch(data: EncodedPairs, split: str, indices: Sequence[int]) -> PairBatch:
-        if embeddings:
-            return data.embedding_batch(indices, *embeddings[split]).to(device)
-        return data.token_batch(indices, pad_id).to(device)
-
-    weights = config.objective_weights()
-
-    @torch.no_grad()
-    def measure(data: EncodedPairs, split: str, prefix: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        """Metrics and per-head reward stats over a whole split, in eval mode."""
-        model.eval()
-        collected = PairMetrics(weights)
-        by_length = sorted(range(len(data)), key=data.lengths.__getitem__)
-        for start in range(0, len(by_length), config.batch_size):
-            batch = make_batch(data, split, by_length[start : start + config.batch_size])
-            collected.add(*_pair_rewards(model, batch), batch)
-        model.train()
-        return collected.summary(prefix), collected.reward_stats()
-
-    micro_batches_per_epoch = math.ceil(len(train_data) / config.batch_size)
-    steps_per_epoch = math.ceil(micro_batches_per_epoch / config.gradient_accumulation)
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
-
-    def epoch_steps(epoch: int) -> list[list[list[int]]]:
-        """The epoch's batches (seeded by epoch, so a resumed run sees the same order), grouped per optimizer step."""
-        batches = bucketed_batches(train_data.lengths, config.batch_size, seed=config.seed + epoch)
-        accumulation = config.gradient_accumulation
-        return [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
-
-    optimizer = torch.optim.AdamW(_parameter_groups(model, config))
-    trained_parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
-    position = TrainingPosition()
-    if resume:
-        position = load_checkpoint(
-            output_dir / CHECKPOINT_DIR, model=model, optimizer=optimizer, scheduler=scheduler, config=config
+        data.embeddings, data.computed, data.reused = _embed_pairs(
+            model, config, {"train": train_pairs, "eval": eval_pairs}, device
         )
-        logger.info("resuming at step %d of %d", position.step, total_steps)
-        callbacks.resumed(position.step)
+        logger.info("frozen backbone: %d texts embedded, %d from the cache", data.computed, data.reused)
+    return data
 
-    metrics: dict[str, float] = {}
 
-    def report_metrics(new: dict[str, float]) -> None:
-        metrics.update(new)
-        callbacks.metrics(position.step, new)
+# --- the pieces of one run: batches, a step, evaluation, keeping the best model --------------------------
 
-    def checkpoint() -> None:
-        save_checkpoint(
-            output_dir / CHECKPOINT_DIR,
-            model=model,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            config=config,
-            position=position,
-        )
 
-    def evaluate_and_keep_best() -> None:
-        eval_metrics, reward_stats = measure(eval_data, "eval", "eval")
-        report_metrics(eval_metrics)
-        logger.info("step %d eval: %s", position.step, eval_metrics)
-        candidate = (eval_metrics["eval/accuracy"], -eval_metrics["eval/loss"])
-        if position.best_step is None or candidate > (position.best_accuracy, -position.best_loss):
-            model.normalization = reward_stats
-            model.save_pretrained(output_dir / BEST_DIR, step=position.step)
-            position.best_step = position.step
-            position.best_accuracy, position.best_loss = eval_metrics["eval/accuracy"], eval_metrics["eval/loss"]
+def make_batch(
+    data: EncodedPairs,
+    indices: Sequence[int],
+    *,
+    pad_id: int,
+    device: torch.device,
+    embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> PairBatch:
+    """The pairs ``indices`` of ``data`` on ``device``: padded tokens, or their cached (A, B) ``embeddings``."""
+    if embeddings is not None:
+        return data.embedding_batch(indices, *embeddings).to(device)
+    return data.token_batch(indices, pad_id).to(device)
 
-    window = PairMetrics(weights)
-    cancelled = False
+
+def step_batches(lengths: Sequence[int], batch_size: int, accumulation: int, seed: int) -> list[list[list[int]]]:
+    """An epoch's batches of pair indices (length-bucketed, shuffled by ``seed``), grouped per optimizer step."""
+    batches = bucketed_batches(lengths, batch_size, seed=seed)
+    return [batches[i : i + accumulation] for i in range(0, len(batches), accumulation)]
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Every index once, in batches of similar length (little padding): the order evaluation reads a split in."""
+    by_length = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
+
+
+def train_step(
+    model: RewardModel,
+    batches: Sequence[PairBatch],
+    weights: dict[str, float],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    grad_clip: float,
+    window: PairMetrics,
+) -> torch.Tensor:
+    """One optimizer step on the mean Bradley-Terry loss over ``batches`` (gradient accumulation); the rewards
+    go into ``window``. Returns the gradient norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    for batch in batches:
+        rewards_a, rewards_b = _pair_rewards(model, batch)
+        loss, _ = bradley_terry_loss(rewards_a, rewards_b, batch.chosen_is_a, batch.label_mask, weights, batch.margins)
+        (loss / len(batches)).backward()
+        window.add(rewards_a, rewards_b, batch)
+    trained = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(trained, grad_clip)
+    optimizer.step()
+    scheduler.step()
+    return grad_norm
+
+
+def train_metrics(
+    window: PairMetrics, optimizer: torch.optim.Optimizer, grad_norm: torch.Tensor, epoch: float
+) -> dict[str, float]:
+    """The ``train/`` metrics of the steps since the last report."""
+    return {
+        **window.summary("train"),
+        **{f"train/learning_rate/{group['name']}": group["lr"] for group in optimizer.param_groups},
+        "train/grad_norm": grad_norm.item(),
+        "train/epoch": epoch,
+    }
+
+
+@torch.no_grad()
+def evaluate_pairs(
+    model: RewardModel, batches: Iterable[PairBatch], weights: dict[str, float], prefix: str
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """(metrics ``{"<prefix>/..."}``, per-head reward stats) over ``batches``, in eval mode."""
+    model.eval()
+    collected = PairMetrics(weights)
+    for batch in batches:
+        collected.add(*_pair_rewards(model, batch), batch)
     model.train()
-    while position.step < total_steps and not cancelled:
-        steps = epoch_steps(position.epoch)
+    return collected.summary(prefix), collected.reward_stats()
+
+
+def keep_if_best(
+    model: RewardModel,
+    eval_metrics: dict[str, float],
+    reward_stats: dict[str, dict[str, float]],
+    position: TrainingPosition,
+    best_dir: Path,
+) -> bool:
+    """Save the model to ``best_dir`` (normalized by ``reward_stats``) when its eval accuracy beats the best so
+    far (ties: lower loss); ``position`` records it. Returns whether it was saved."""
+    candidate = (eval_metrics["eval/accuracy"], -eval_metrics["eval/loss"])
+    if position.best_step is not None and candidate <= (position.best_accuracy, -position.best_loss):
+        return False
+    model.normalization = reward_stats
+    model.save_pretrained(best_dir, step=position.step)
+    position.best_step = position.step
+    position.best_accuracy, position.best_loss = eval_metrics["eval/accuracy"], eval_metrics["eval/loss"]
+    return True
+
+
+# --- the loop ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """The live objects of one run, shared by the loop and its export."""
+
+    config: RewardModelConfig
+    model: RewardModel
+    data: PreparedData
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    callbacks: Callbacks
+    output_dir: Path
+    device: torch.device
+    position: TrainingPosition = field(default_factory=TrainingPosition)
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest value of every metric reported
+
+    def __post_init__(self) -> None:
+        self.weights = self.config.objective_weights()
+        self.pad_id = pad_token_id(self.model.tokenizer)
+
+    def batch(self, split: str, indices: Sequence[int]) -> PairBatch:
+        data, embeddings = self.data.split(split), self.data.embeddings.get(split)
+        return make_batch(data, indices, pad_id=self.pad_id, device=self.device, embeddings=embeddings)
+
+    def measure(self, split: str, prefix: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """Metrics and per-head reward stats over a whole split."""
+        rows = length_sorted_batches(self.data.split(split).lengths, self.config.batch_size)
+        return evaluate_pairs(self.model, (self.batch(split, r) for r in rows), self.weights, prefix)
+
+    def report(self, new: dict[str, float]) -> None:
+        self.metrics.update(new)
+        self.callbacks.metrics(self.position.step, new)
+
+    def checkpoint(self) -> None:
+        save_checkpoint(
+            self.output_dir / CHECKPOINT_DIR,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            config=self.config,
+            position=self.position,
+        )
+
+    def evaluate_and_keep_best(self) -> None:
+        eval_metrics, reward_stats = self.measure("eval", "eval")
+        self.report(eval_metrics)
+        logger.info("step %d eval: %s", self.position.step, eval_metrics)
+        keep_if_best(self.model, eval_metrics, reward_stats, self.position, self.output_dir / BEST_DIR)
+
+
+def _train_loop(run: _Run, total_steps: int) -> bool:
+    """Optimizer steps until ``total_steps``, reporting, evaluating and checkpointing on schedule; returns
+    True when a stop was requested (before a step)."""
+    config, position = run.config, run.position
+    window = PairMetrics(run.weights)
+    run.model.train()
+    while position.step < total_steps:
+        seed = config.seed + position.epoch  # seeded by epoch, so a resumed run sees the same order
+        steps = step_batches(run.data.train.lengths, config.batch_size, config.gradient_accumulation, seed)
         while position.epoch_step < len(steps) and position.step < total_steps:
-            if callbacks.stop_requested():
-                cancelled = True
-                break
-            group = steps[position.epoch_step]
-            optimizer.zero_grad(set_to_none=True)
-            for indices in group:
-                batch = make_batch(train_data, "train", indices)
-                rewards_a, rewards_b = _pair_rewards(model, batch)
-                loss, _ = bradley_terry_loss(
-                    rewards_a, rewards_b, batch.chosen_is_a, batch.label_mask, weights, batch.margins
-                )
-                (loss / len(group)).backward()
-                window.add(rewards_a, rewards_b, batch)
-            grad_norm = torch.nn.utils.clip_grad_norm_(trained_parameters, config.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            if run.callbacks.stop_requested():
+                return True
+            batches = [run.batch("train", indices) for indices in steps[position.epoch_step]]
+            grad_norm = train_step(
+                run.model, batches, run.weights, run.optimizer, run.scheduler, config.grad_clip, window
+            )
             position.step += 1
             position.epoch_step += 1
-
             if position.step % config.log_every == 0 or position.step == total_steps:
-                learning_rates = {f"train/learning_rate/{g['name']}": g["lr"] for g in optimizer.param_groups}
-                report_metrics(
-                    {
-                        **window.summary("train"),
-                        **learning_rates,
-                        "train/grad_norm": grad_norm.item(),
-                        "train/epoch": position.epoch + position.epoch_step / len(steps),
-                    }
-                )
-                window = PairMetrics(weights)
-            callbacks.progress(position.step, total_steps)
-
+                epoch = position.epoch + position.epoch_step / len(steps)
+                run.report(train_metrics(window, run.optimizer, grad_norm, epoch))
+                window = PairMetrics(run.weights)
+            run.callbacks.progress(position.step, total_steps)
             if position.step % config.eval_every == 0 or position.step == total_steps:
-                if len(eval_data):
-                    evaluate_and_keep_best()
-                checkpoint()
+                if len(run.data.eval):
+                    run.evaluate_and_keep_best()
+                run.checkpoint()
         if position.epoch_step >= len(steps):
             position.epoch += 1
             position.epoch_step = 0
+    return False
 
+
+def _export(run: _Run) -> Path:
+    """Write ``model/``: a copy of ``best/``, or with nothing held out the last step, its rewards normalized
+    on the training data."""
+    model_dir = run.output_dir / MODEL_DIR
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    if len(run.data.eval):
+        if run.position.best_step is None:  # resumed from a checkpoint taken before any evaluation
+            run.evaluate_and_keep_best()
+        shutil.copytree(run.output_dir / BEST_DIR, model_dir)
+    else:
+        _, run.model.normalization = run.measure("train", "train")
+        run.model.save_pretrained(model_dir, step=run.position.step)
+        run.position.best_step = run.position.step
+    return model_dir
+
+
+def total_steps_of(config: RewardModelConfig, train_pairs: int) -> int:
+    """Optimizer steps of the run: ``max_steps``, else ``epochs`` passes over ``train_pairs``."""
+    micro_batches_per_epoch = math.ceil(train_pairs / config.batch_size)
+    steps_per_epoch = math.ceil(micro_batches_per_epoch / config.gradient_accumulation)
+    return config.max_steps or config.epochs * steps_per_epoch
+
+
+def train_reward_model(
+    config: RewardModelConfig,
+    pairs: Sequence[PreferencePair],
+    output_dir: str | Path,
+    *,
+    callbacks: Callbacks | None = None,
+    backbone_factory: BackboneFactory | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train a reward model on ``pairs`` (see `load_pairs`) and export it to ``output_dir/model``.
+
+    ``backbone_factory(config) -> (backbone, tokenizer)`` replaces loading ``config.backbone`` (tests
+    pass tiny in-memory models). ``resume=True`` continues from ``output_dir/checkpoint`` at its step;
+    otherwise earlier ``checkpoint/``, ``best/`` and ``model/`` folders in ``output_dir`` are removed.
+    """
+    started = time.monotonic()
+    output_dir = Path(output_dir)
+    checkpoint_file = output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
+    outputs = (CHECKPOINT_DIR, BEST_DIR, MODEL_DIR)
+    start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=outputs)
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    splits = _split(config, pairs)
+    model = _build_model(config, backbone_factory, resume, device)
+    data = _prepare_data(config, model, splits, device)
+    total_steps = total_steps_of(config, len(data.train))
+    optimizer = torch.optim.AdamW(_parameter_groups(model, config))
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    run = _Run(config, model, data, optimizer, scheduler, callbacks or Callbacks(), output_dir, device)
+    if resume:
+        run.position = load_checkpoint(
+            checkpoint_file.parent, model=model, optimizer=optimizer, scheduler=scheduler, config=config
+        )
+        logger.info("resuming at step %d of %d", run.position.step, total_steps)
+        run.callbacks.resumed(run.position.step)
+    cancelled = _train_loop(run, total_steps)
     model_dir = None
     if cancelled:
-        checkpoint()
-        logger.info("reward model training cancelled at step %d", position.step)
+        run.checkpoint()
+        logger.info("reward model training cancelled at step %d", run.position.step)
     else:
-        model_dir = output_dir / MODEL_DIR
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        if len(eval_data):
-            if position.best_step is None:  # resumed from a checkpoint taken before any evaluation
-                evaluate_and_keep_best()
-            shutil.copytree(output_dir / BEST_DIR, model_dir)
-        else:
-            # Nothing held out: export the last step, its rewards normalized on the training data.
-            _, model.normalization = measure(train_data, "train", "train")
-            model.save_pretrained(model_dir, step=position.step)
-            position.best_step = position.step
+        model_dir = _export(run)
     return TrainResult(
-        metrics=metrics,
-        best_step=position.best_step,
-        steps=position.step,
+        metrics=run.metrics,
+        best_step=run.position.best_step,
+        steps=run.position.step,
         model_dir=model_dir,
-        data_report=report,
+        data_report=data.report,
         cancelled=cancelled,
         seconds=time.monotonic() - started,
-        embeddings_computed=computed,
-        embeddings_reused=reused,
+        embeddings_computed=data.computed,
+        embeddings_reused=data.reused,
     )
