@@ -3,8 +3,10 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from rm_worker.training.config import POOLINGS
+from rm_worker.training.config import DEFAULT_LOSS_WEIGHT, RewardModelConfig
+from rm_worker.training.ppo_config import PPOConfig
 from rm_worker.training.scalarization import resolve_weights
+from rm_worker.training.schema import FieldSpec, TrainingConfig, field_spec, value_spec
 
 from .importers import FORMATS
 from .models import Project, Role, SnapshotFormat
@@ -203,10 +205,36 @@ class GoldForm(forms.Form):
         }
 
 
-POOLING_LABELS = {
-    "auto": "auto (mean for encoders, last token for decoders)",
-    "response": "response (mean over the response's tokens; the default)",
-}
+def config_field(config_class: type[TrainingConfig], name: str, **options) -> forms.Field:
+    """A form field for the config field ``name``: kind, range, choices, default and help read from the
+    config's schema; ``options`` hold what is the form's own (a label). Left blank, the schema's default holds."""
+    return _schema_field(field_spec(config_class, name), **options)
+
+
+def _schema_field(spec: FieldSpec, **options) -> forms.Field:
+    common = {"required": False, "initial": spec.default, "help_text": spec.help, **options}
+    if spec.kind == "bool":
+        return forms.BooleanField(**common)
+    if spec.kind == "choice":
+        return forms.ChoiceField(choices=spec.choices, **{**common, "required": True})
+    if spec.kind == "text":
+        return forms.CharField(**common)
+    # An exclusive bound (learning_rate > 0) is checked by the schema, whose error lands on this field.
+    minimum = spec.exclusive_minimum if spec.minimum is None else spec.minimum
+    maximum = spec.exclusive_maximum if spec.maximum is None else spec.maximum
+    field_class = forms.IntegerField if spec.kind == "int" else forms.FloatField
+    return field_class(min_value=minimum, max_value=maximum, **common)
+
+
+def _given(form: forms.Form, names: list[str]) -> dict:
+    """The config fields the user filled in (a blank one keeps the schema's default)."""
+    return {name: form.cleaned_data[name] for name in names if form.cleaned_data[name] not in (None, "")}
+
+
+def _weights(form: forms.Form, prefix: str) -> dict[str, float]:
+    """``{objective: weight}`` from the form's ``<prefix><objective>`` fields that were filled in."""
+    given = _given(form, [f"{prefix}{key}" for key in form.objective_keys])
+    return {name.removeprefix(prefix): weight for name, weight in given.items()}
 
 
 def succeeded_reward_run_choices(project: Project) -> list[tuple[str, str]]:
@@ -218,37 +246,29 @@ def succeeded_reward_run_choices(project: Project) -> list[tuple[str, str]]:
 class RewardRunForm(forms.Form):
     """The dashboard's "Train reward model" form; its values become RewardModelConfig overrides."""
 
+    CONFIG_FIELDS = ["mode", "backbone", "backbone_gguf_file", "pooling", "chat_template", "lora_r", "epochs",
+                     "max_steps", "learning_rate", "batch_size", "max_length", "use_margin"]
+
     data = forms.ChoiceField(label="Data", help_text="A new snapshot of the latest labels, or an existing one.")
-    mode = forms.ChoiceField(
-        choices=[("multi_head", "multi_head (shared backbone)"), ("separate", "separate (one backbone each)"),
-                 ("frozen", "frozen (cached embeddings, fast retrain)")],
-        initial="multi_head",
-    )
+    mode = config_field(RewardModelConfig, "mode")
     backbone = forms.ChoiceField(required=False, help_text="A model the operator provides (MORM_MODEL_DIRS).")
-    backbone_gguf_file = forms.CharField(
-        required=False, label="Backbone GGUF file", help_text="One of that model's .gguf files to load (optional)."
+    backbone_gguf_file = config_field(
+        RewardModelConfig, "backbone_gguf_file", label="Backbone GGUF file",
+        help_text="One of that model's .gguf files to load (optional).",
     )
-    pooling = forms.ChoiceField(
-        choices=[(name, POOLING_LABELS.get(name, name)) for name in POOLINGS], initial="response"
-    )
-    chat_template = forms.BooleanField(
-        required=False, label="Chat template",
-        help_text="Write conversations in the backbone's own chat template (instruct decoders such as SmolLM2).",
-    )
+    pooling = config_field(RewardModelConfig, "pooling")
+    chat_template = config_field(RewardModelConfig, "chat_template", label="Chat template")
     init_heads_run = forms.ChoiceField(
         required=False, label="Start heads from",
         help_text="A finished run's heads, e.g. a frozen run before fine-tuning (linear probe, then fine-tune).",
     )
-    lora_r = forms.IntegerField(
-        min_value=0, max_value=1024, initial=0, required=False, label="LoRA rank",
-        help_text="0 fine-tunes the whole backbone; a rank trains LoRA adapters only (use a ~10x learning rate).",
-    )
-    epochs = forms.IntegerField(min_value=1, max_value=100, initial=1)
-    max_steps = forms.IntegerField(min_value=1, required=False, help_text="Stop after this many steps (optional).")
-    learning_rate = forms.FloatField(min_value=0, initial=3e-5)
-    batch_size = forms.IntegerField(min_value=1, max_value=512, initial=16)
-    max_length = forms.IntegerField(min_value=8, max_value=4096, initial=256)
-    use_margin = forms.BooleanField(required=False, label="Margin from label strength")
+    lora_r = config_field(RewardModelConfig, "lora_r", label="LoRA rank")
+    epochs = config_field(RewardModelConfig, "epochs")
+    max_steps = config_field(RewardModelConfig, "max_steps")
+    learning_rate = config_field(RewardModelConfig, "learning_rate")
+    batch_size = config_field(RewardModelConfig, "batch_size")
+    max_length = config_field(RewardModelConfig, "max_length")
+    use_margin = config_field(RewardModelConfig, "use_margin", label="Margin from label strength")
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -259,8 +279,9 @@ class RewardRunForm(forms.Form):
         self.fields["init_heads_run"].choices = [("", "New heads")] + succeeded_reward_run_choices(project)
         self.fields["backbone"].initial, self.fields["backbone"].choices = model_choices("backbone")
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
+        weight = value_spec(RewardModelConfig, "loss_weights")
         for key in self.objective_keys:
-            self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=1.0, label=f"Loss weight {key}")
+            self.fields[f"w_{key}"] = _schema_field(weight, initial=DEFAULT_LOSS_WEIGHT, label=f"Loss weight {key}")
 
     def snapshot_id(self) -> int | None:
         return None if self.cleaned_data["data"] == "latest" else int(self.cleaned_data["data"])
@@ -269,39 +290,29 @@ class RewardRunForm(forms.Form):
         return int(self.cleaned_data["init_heads_run"]) if self.cleaned_data["init_heads_run"] else None
 
     def overrides(self) -> dict:
-        data = self.cleaned_data
-        values = {name: data[name] for name in ("mode", "pooling", "epochs", "learning_rate", "batch_size",
-                                                "max_length", "use_margin", "chat_template")}
-        values["lora_r"] = data["lora_r"] or 0
-        for name in ("backbone", "backbone_gguf_file"):
-            if data[name]:
-                values[name] = data[name]
-        if data["max_steps"]:
-            values["max_steps"] = data["max_steps"]
-        values["loss_weights"] = {key: data[f"w_{key}"] for key in self.objective_keys}
-        return values
+        return {**_given(self, self.CONFIG_FIELDS), "loss_weights": _weights(self, "w_")}
 
 
 class PolicyRunForm(forms.Form):
     """The dashboard's "Fine-tune with PPO" form; its values become PPOConfig overrides."""
 
+    CONFIG_FIELDS = ["policy", "lora_r", "steps", "batch_size", "learning_rate", "target_kl", "max_new_tokens",
+                     "eval_fraction", "scalarization", "constraint_objective", "constraint_threshold"]
+
     reward_run = forms.ChoiceField(label="Reward model", help_text="A succeeded reward-model run.")
     policy = forms.ChoiceField(required=False, help_text="A causal LM the operator provides (MORM_MODEL_DIRS).")
-    lora_r = forms.IntegerField(min_value=1, max_value=256, initial=8, label="LoRA rank")
-    steps = forms.IntegerField(min_value=1, max_value=100000, initial=20)
-    batch_size = forms.IntegerField(min_value=1, max_value=1024, initial=4, help_text="Prompts per step.")
-    learning_rate = forms.FloatField(min_value=0, initial=1e-4)
-    target_kl = forms.FloatField(min_value=0, initial=6.0, label="KL target")
-    max_new_tokens = forms.IntegerField(min_value=1, max_value=2048, initial=48, label="Generation length")
-    eval_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.2, help_text="Prompts held out.")
-    scalarization = forms.ChoiceField(
-        choices=[("static", "static weights"), ("schedule", "schedule (start → end weights)"),
-                 ("constrained", "constrained (keep one objective above a threshold)")],
-        initial="static",
+    lora_r = config_field(PPOConfig, "lora_r", label="LoRA rank")
+    steps = config_field(PPOConfig, "steps")
+    batch_size = config_field(PPOConfig, "batch_size")
+    learning_rate = config_field(PPOConfig, "learning_rate")
+    target_kl = config_field(PPOConfig, "target_kl", label="KL target")
+    max_new_tokens = config_field(PPOConfig, "max_new_tokens", label="Generation length")
+    eval_fraction = config_field(PPOConfig, "eval_fraction")
+    scalarization = config_field(PPOConfig, "scalarization")
+    constraint_objective = forms.ChoiceField(
+        required=False, help_text=field_spec(PPOConfig, "constraint_objective").help
     )
-    constraint_objective = forms.ChoiceField(required=False)
-    constraint_threshold = forms.FloatField(required=False, initial=0.0,
-                                            help_text="Normalized reward the constrained objective must keep.")
+    constraint_threshold = config_field(PPOConfig, "constraint_threshold")
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -309,24 +320,21 @@ class PolicyRunForm(forms.Form):
         self.fields["policy"].initial, self.fields["policy"].choices = model_choices("policy")
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         self.fields["constraint_objective"].choices = [("", "—")] + [(k, k) for k in self.objective_keys]
+        weight = value_spec(PPOConfig, "weights")
         for key in self.objective_keys:
-            self.fields[f"w_{key}"] = forms.FloatField(min_value=0, initial=resolve_weights([key])[key],
-                                                       label=f"Weight {key}")
+            self.fields[f"w_{key}"] = _schema_field(weight, initial=resolve_weights([key])[key], label=f"Weight {key}")
         for key in self.objective_keys:
-            self.fields[f"w_end_{key}"] = forms.FloatField(min_value=0, required=False,
-                                                           label=f"End weight {key} (schedule)")
+            self.fields[f"w_end_{key}"] = _schema_field(weight, label=f"End weight {key} (schedule)",
+                                                        help_text="Blank: the starting weight.")
 
     def overrides(self) -> dict:
-        data = self.cleaned_data
-        values = {name: data[name] for name in ("lora_r", "steps", "batch_size", "learning_rate", "target_kl",
-                                                "max_new_tokens", "eval_fraction", "scalarization")}
-        values["mini_batch_size"] = min(values["batch_size"], 2 if values["batch_size"] % 2 == 0 else 1)
-        if data["policy"]:
-            values["policy"] = data["policy"]
-        values["weights"] = {key: data[f"w_{key}"] for key in self.objective_keys}
-        if data["scalarization"] == "schedule":
-            values["weights_end"] = {key: data[f"w_end_{key}"] or 0.0 for key in self.objective_keys}
-        if data["scalarization"] == "constrained":
-            values["constraint_objective"] = data["constraint_objective"] or None
-            values["constraint_threshold"] = data["constraint_threshold"] or 0.0
+        values = _given(self, self.CONFIG_FIELDS)
+        values["weights"] = _weights(self, "w_")
+        if values["scalarization"] == "schedule":
+            values["weights_end"] = _weights(self, "w_end_")
+        if values["scalarization"] != "constrained":
+            # The form shows the constraint for every mode; it means something in constrained mode only.
+            values.pop("constraint_objective", None)
+            values.pop("constraint_threshold", None)
         return values
+

@@ -49,7 +49,7 @@ def run_settings_checked(config_class, overrides: dict) -> dict:
     values = dict(overrides)
     models = available_models()
     for field, (gguf_field, default) in MODEL_FIELDS.items():
-        if field not in config_class.__dataclass_fields__:
+        if field not in config_class.model_fields:
             continue
         name = values.setdefault(field, default)
         model = models.get(name) if isinstance(name, str) else None

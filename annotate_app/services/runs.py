@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from rm_worker.training.schema import ConfigError
+
 from ..models import MetricPoint, PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
 from .recovery import heartbeat, is_stale, lost_message
 from .run_settings import run_settings_checked
@@ -53,15 +55,14 @@ def config_from(config_class, overrides: dict, *, defaults: dict, derived: dict 
     Raises ValidationError naming unknown settings, invalid values, foreign objectives, or a setting
     that is the server's or names no model under the operator's roots (``run_settings``).
     """
-    unknown = sorted(set(overrides) - set(config_class.__dataclass_fields__))
+    unknown = sorted(set(overrides) - set(config_class.model_fields))
     if unknown:
         raise ValidationError({"config": f"Unknown setting: {', '.join(unknown)}."})
     values = {**defaults, **run_settings_checked(config_class, overrides), **(derived or {})}
     try:
         config = config_class.from_dict(values)
-        config.validate()
-    except (TypeError, ValueError) as error:
-        raise ValidationError({"config": str(error)}) from error
+    except ConfigError as error:
+        raise ValidationError({field or "config": messages for field, messages in error.problems.items()}) from error
     foreign = sorted(set(config.objectives) - set(project_objectives))
     if foreign:
         raise ValidationError({"config": f"Unknown objective: {', '.join(foreign)}."})
