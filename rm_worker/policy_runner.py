@@ -2,15 +2,16 @@
 
 Collects the project's prompts and trains with callbacks that write metric points in
 batches, store sample generations and check for cancellation between steps
-(``services.runs.run_execute`` claims the run and records the outcome, including the
+(``runtime.run_execute`` claims the run and records the outcome, including the
 before/after evaluation). Loads torch: never imported by web processes.
 """
 
 from annotate_app.models import PolicyRun, RunStatus
 from annotate_app.services.policy_runs import policy_prompts, policy_samples_save
 from annotate_app.services.run_settings import training_values
-from annotate_app.services.runs import run_dir, run_execute, run_resumes
+from annotate_app.services.runs import run_dir
 
+from .runtime import run_execute, run_resumes
 from .training.ppo import CHECKPOINT_DIR, CHECKPOINT_FILE, train_ppo
 from .training.ppo_config import PPOConfig
 from .training.run_io import Callbacks

@@ -1,16 +1,17 @@
 """Runs a reward-model training run: the bridge between the database and the trainer.
 
 Reads the run's snapshot and trains with callbacks that write metric points in batches
-and check for cancellation between steps (``services.runs.run_execute`` claims the run
+and check for cancellation between steps (``runtime.run_execute`` claims the run
 and records the outcome). Imported by the Celery task and by ``train_rm --wait``; it
 loads torch, so web processes never import it.
 """
 
 from annotate_app.models import RewardModelRun, RunStatus, Snapshot, SnapshotStatus
 from annotate_app.services.run_settings import training_values
-from annotate_app.services.runs import run_dir, run_execute, run_resumes
+from annotate_app.services.runs import run_dir
 from annotate_app.services.snapshots import snapshot_build, snapshot_path
 
+from .runtime import run_execute, run_resumes
 from .training import Callbacks, RewardModelConfig, load_pairs, train_reward_model
 from .training.checkpoint import CHECKPOINT_FILE
 from .training.trainer import CHECKPOINT_DIR

@@ -1,4 +1,4 @@
-"""Creating reward-model runs (the rest of a run's life is in ``services.runs``)."""
+"""Creating reward-model runs (cancel and checks: ``services.runs``; on the worker: ``rm_worker/runtime.py``)."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError

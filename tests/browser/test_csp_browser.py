@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
-from annotate_app.services.runs import MetricsWriter
+from rm_worker.runtime import MetricsWriter
 from tests.browser.test_dashboard_browser import POINTS_JS
 from tests.factories import annotate, make_project, member
 

@@ -6,8 +6,8 @@ from playwright.sync_api import expect
 
 from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.services.reward_runs import reward_run_create
-from annotate_app.services.runs import MetricsWriter
 from config.celery_app import app
+from rm_worker.runtime import MetricsWriter
 from tests.factories import annotate, make_project, member
 from tests.tiny_models import make_tokenizer, tiny_bert
 

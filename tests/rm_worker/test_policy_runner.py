@@ -8,9 +8,10 @@ from django.core.management import CommandError, call_command
 from annotate_app.models import MetricPoint, PolicyRun, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
-from annotate_app.services.runs import MetricsWriter, run_cancel
+from annotate_app.services.runs import run_cancel
 from rm_worker import policy_runner
 from rm_worker.reward_runner import run_reward_training
+from rm_worker.runtime import MetricsWriter
 from rm_worker.tasks import run_ppo
 from tests.factories import local_model, trainable_project
 from tests.tiny_models import tiny_bert_factory, tiny_policy_factory
@@ -65,7 +66,7 @@ def test_cancelled_before_start_is_skipped_and_failure_is_recorded(reward_run, s
 def test_cancel_during_training_stops_between_steps(reward_run, monkeypatch):
     run = policy_run_create(project=reward_run.project, reward_run=reward_run, overrides={**TINY_PPO, "steps": 40},
                             enqueue=False)
-    monkeypatch.setattr("annotate_app.services.runs.CANCEL_POLL_SECONDS", 0.0)
+    monkeypatch.setattr("rm_worker.runtime.CANCEL_POLL_SECONDS", 0.0)
     original = MetricsWriter.progress
 
     def progress(self, step, total):

@@ -9,9 +9,10 @@ from django.core.management import CommandError, call_command
 
 from annotate_app.models import MetricPoint, RewardModelRun, RunStatus
 from annotate_app.services.reward_runs import reward_run_create
-from annotate_app.services.runs import MetricsWriter, run_cancel, run_dir
+from annotate_app.services.runs import run_cancel, run_dir
 from rm_worker import reward_runner
 from rm_worker.reward_runner import run_reward_training
+from rm_worker.runtime import MetricsWriter
 from rm_worker.tasks import train_reward_model
 from rm_worker.training import RewardModel
 from tests.factories import annotate, local_model, make_project, member, trainable_project
@@ -71,7 +72,7 @@ def test_heads_come_only_from_a_succeeded_run_of_the_same_project(project):
 
 def test_cancel_requested_stops_between_steps(project, monkeypatch):
     run = reward_run_create(project=project, overrides={**TINY, "max_steps": 50}, enqueue=False)
-    monkeypatch.setattr("annotate_app.services.runs.CANCEL_POLL_SECONDS", 0.0)
+    monkeypatch.setattr("rm_worker.runtime.CANCEL_POLL_SECONDS", 0.0)
     seen = []
     original = MetricsWriter.progress
 

@@ -3,8 +3,8 @@
 import pytest
 
 from annotate_app.models import MetricPoint, RewardModelRun, Role, RunStatus, Snapshot
-from annotate_app.services.runs import MetricsWriter
 from annotate_app.services.snapshots import snapshot_create
+from rm_worker.runtime import MetricsWriter
 from tests.factories import annotate, follow_next, make_project, make_user, member
 
 pytestmark = pytest.mark.django_db

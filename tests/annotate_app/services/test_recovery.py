@@ -14,9 +14,9 @@ from annotate_app.models import RewardModelRun, Role, RunStatus, Snapshot, Snaps
 from annotate_app.services import dispatch
 from annotate_app.services.recovery import heartbeat, work_recover
 from annotate_app.services.reward_runs import reward_run_create
-from annotate_app.services.runs import MetricsWriter, cancel_poller, run_claim, run_finish
 from annotate_app.services.snapshots import snapshot_create
 from rm_worker.reward_runner import run_reward_training
+from rm_worker.runtime import MetricsWriter, cancel_poller, run_claim, run_finish
 from tests.factories import member, trainable_project
 from tests.tiny_models import tiny_bert_factory
 
