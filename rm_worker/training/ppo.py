@@ -21,7 +21,8 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,9 +235,10 @@ class Rollout:
     ended: torch.Tensor  # [B] whether the response ended with EOS
 
 
-def _rollout(
+def rollout(
     policy: PolicyWithValueHead, prompts: list[Prompt], config: PPOConfig, generation_config: GenerationConfig
 ) -> Rollout:
+    """Generate responses to ``prompts`` with ``generation_config``; masks end at each response's first EOS."""
     tokenizer = policy.tokenizer
     texts = [prompt_text(tokenizer, p) for p in prompts]
     templated = bool(getattr(tokenizer, "chat_template", None))
@@ -265,7 +267,333 @@ def _rollout(
     )
 
 
+@dataclass
+class Experience:
+    """What the policy before the update and the reference say about a rollout (no gradients)."""
+
+    logprobs: torch.Tensor  # [B, T] log π_old of each response token
+    values: torch.Tensor  # [B, T] V_old, 0 past the response
+    ref_logprobs: torch.Tensor  # [B, T] log π_ref
+
+
+@torch.no_grad()
+def experience_of(policy: PolicyWithValueHead, rolled: Rollout, temperature: float) -> Experience:
+    """Log-probabilities and values of the policy as it sampled, and the reference's log-probabilities."""
+    inputs = (rolled.input_ids, rolled.attention_mask, rolled.prompt_width, temperature)
+    logprobs, values = policy.response_logprobs(*inputs)
+    with policy.reference():
+        ref_logprobs, _ = policy.response_logprobs(*inputs, with_values=False)
+    return Experience(logprobs, values * rolled.mask, ref_logprobs)
+
+
+@dataclass
+class Scores:
+    """A batch's rewards, on the CPU."""
+
+    raw: torch.Tensor  # [B, O] from the reward function
+    normalized: torch.Tensor  # [B, O] (raw - mean) / std per objective
+    combined: torch.Tensor  # [B] the scalarized normalized rewards
+    penalized: torch.Tensor  # [B] combined, less the missing-EOS penalty: the score PPO maximizes
+
+
+def score_rollout(
+    score: Callable[[list[Prompt], list[str]], tuple[torch.Tensor, torch.Tensor]],
+    rolled: Rollout,
+    scalarizer: Scalarizer,
+    missing_eos_penalty: float | None,
+) -> Scores:
+    """``score(prompts, responses) -> (raw, normalized)``, combined by ``scalarizer``, with the penalty."""
+    raw, normalized = score(rolled.prompts, rolled.responses)
+    combined = scalarizer.combine(normalized)
+    penalized = combined.clone()
+    if missing_eos_penalty is not None:
+        penalized -= missing_eos_penalty * (~rolled.ended).float().cpu()
+    return Scores(raw, normalized, combined, penalized)
+
+
+def advantages_and_returns(
+    scores: torch.Tensor,
+    experience: Experience,
+    mask: torch.Tensor,
+    *,
+    kl_coef: float,
+    kl_estimator: str,
+    gamma: float,
+    lam: float,
+    whiten: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(kl, advantages, returns)``, each [B, T]: per-token KL to the reference, GAE on the KL-penalized
+    rewards with ``scores`` [B] on the last response token, advantages whitened when ``whiten``."""
+    kl = kl_per_token(experience.logprobs, experience.ref_logprobs, kl_estimator) * mask
+    rewards = token_rewards(scores, kl, mask, kl_coef)
+    advantages, returns = compute_gae(rewards, experience.values, mask, gamma, lam)
+    if whiten:
+        advantages = masked_whiten(advantages, mask)
+    return kl, advantages, returns
+
+
+def ppo_update(
+    policy: PolicyWithValueHead,
+    optimizer: torch.optim.Optimizer,
+    rolled: Rollout,
+    experience: Experience,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    config: PPOConfig,
+) -> dict[str, float]:
+    """``ppo_epochs`` passes of clipped policy + value loss over shuffled mini-batches of the rollout; returns
+    the mean ``policy_loss``, ``value_loss``, ``clip_fraction`` and ``approx_kl`` over the updates."""
+    policy.train()
+    totals = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
+    updates, batch_size, mask = 0, rolled.mask.shape[0], rolled.mask
+    for _ in range(config.ppo_epochs):
+        order = torch.randperm(batch_size, device=mask.device)
+        for start in range(0, batch_size, config.mini_batch_size):
+            rows = order[start : start + config.mini_batch_size]
+            logprobs, values = policy.response_logprobs(
+                rolled.input_ids[rows], rolled.attention_mask[rows], rolled.prompt_width, config.temperature
+            )
+            policy_loss, clip_fraction, approx_kl = clipped_policy_loss(
+                logprobs, experience.logprobs[rows], advantages[rows], mask[rows], config.cliprange
+            )
+            value_loss = clipped_value_loss(
+                values, experience.values[rows], returns[rows], mask[rows], config.cliprange_value
+            )
+            optimizer.zero_grad(set_to_none=True)
+            (policy_loss + config.vf_coef * value_loss).backward()
+            torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), config.max_grad_norm)
+            optimizer.step()
+            for name, value in zip(totals, (policy_loss, value_loss, clip_fraction, approx_kl)):
+                totals[name] += value.item()
+            updates += 1
+    policy.eval()
+    return {name: total / updates for name, total in totals.items()}
+
+
+def step_metrics(
+    objectives: Sequence[str],
+    scores: Scores,
+    weights: dict[str, float],
+    multiplier: float | None,
+    losses: dict[str, float],
+    kl: torch.Tensor,
+    kl_coef: float,
+    rolled: Rollout,
+) -> dict[str, float]:
+    """The ``ppo/`` metrics of one step: batch means of rewards, weights, losses, KL and response shape."""
+    metrics = {f"ppo/reward/{o}": value for o, value in zip(objectives, scores.raw.mean(dim=0).tolist())}
+    metrics.update(
+        {f"ppo/reward_normalized/{o}": value for o, value in zip(objectives, scores.normalized.mean(dim=0).tolist())}
+    )
+    metrics["ppo/reward/combined"] = scores.combined.mean().item()
+    metrics["ppo/score"] = scores.penalized.mean().item()
+    metrics.update({f"ppo/weight/{o}": value for o, value in weights.items()})
+    if multiplier is not None:
+        metrics["ppo/lagrange_multiplier"] = multiplier
+    metrics.update({f"ppo/{name}": value for name, value in losses.items()})
+    metrics.update(
+        {
+            "ppo/kl": kl.sum(dim=1).mean().item(),
+            "ppo/kl_coef": kl_coef,
+            "ppo/response_length": rolled.mask.sum(dim=1).mean().item(),
+            "ppo/eos_fraction": rolled.ended.float().mean().item(),
+        }
+    )
+    return metrics
+
+
+def sample_rows(objectives: Sequence[str], rolled: Rollout, scores: Scores) -> list[dict[str, Any]]:
+    """The first `SAMPLE_ROWS` responses with their rewards, as ``on_samples`` gets them."""
+    rows = zip(
+        rolled.prompts, rolled.responses, scores.raw.tolist(), scores.normalized.tolist(), scores.combined.tolist()
+    )
+    return [
+        {
+            "prompt": format_prompt(prompt),
+            "response": response,
+            "rewards": dict(zip(objectives, raw)),
+            "normalized": dict(zip(objectives, normalized)),
+            "combined": combined,
+        }
+        for prompt, response, raw, normalized, combined in rows
+    ][:SAMPLE_ROWS]
+
+
+def draw_batch(prompts: Sequence[Prompt], batch_size: int, seed: int, step: int) -> list[Prompt]:
+    """The step's prompts, seeded by step so a resumed run draws the same batches as an uninterrupted one."""
+    draw = random.Random(f"{seed}:{step}")
+    if len(prompts) >= batch_size:
+        return draw.sample(prompts, batch_size)
+    return draw.choices(prompts, k=batch_size)
+
+
 # --- the loop ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _PPORun:
+    """The live objects of one run, shared by the loop, its checkpoints and its evaluations."""
+
+    config: PPOConfig
+    policy: PolicyWithValueHead
+    reward_fn: RewardFn
+    norm: tuple[torch.Tensor, torch.Tensor]  # (mean [O], std [O]) of the raw rewards
+    scalarizer: Scalarizer
+    kl_controller: KLController
+    optimizer: torch.optim.Optimizer
+    callbacks: Callbacks
+    checkpoint_file: Path
+    step: int = 0
+    eval_before: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest value of every metric reported
+
+    def generation(self, sample: bool) -> GenerationConfig:
+        tokenizer, config = self.policy.tokenizer, self.config
+        sampling = {"temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p} if sample else {}
+        return GenerationConfig(
+            do_sample=sample,
+            max_new_tokens=config.max_new_tokens,
+            **sampling,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+
+    def score(self, prompts: list[Prompt], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(raw [B, O], normalized [B, O]) rewards on the CPU."""
+        raw = torch.as_tensor(self.reward_fn(prompts, responses)).detach().float().cpu()
+        expected = (len(responses), len(self.config.objectives))
+        if tuple(raw.shape) != expected:
+            raise ValueError(f"reward_fn returned shape {tuple(raw.shape)}, expected {expected}")
+        return raw, (raw - self.norm[0]) / self.norm[1]
+
+    @torch.no_grad()
+    def evaluate(self, prompts: Sequence[Prompt], reference: bool) -> dict[str, dict[str, float]]:
+        """Per-objective mean raw and normalized reward of greedy responses to ``prompts``."""
+        self.policy.eval()
+        raws, normalized, greedy = [], [], self.generation(sample=False)
+        for start in range(0, len(prompts), self.config.batch_size):
+            batch = list(prompts[start : start + self.config.batch_size])
+            with self.policy.reference() if reference else nullcontext():
+                rolled = rollout(self.policy, batch, self.config, greedy)
+            raw, norm = self.score(batch, rolled.responses)
+            raws.append(raw)
+            normalized.append(norm)
+        raw_mean, norm_mean = torch.cat(raws).mean(dim=0).tolist(), torch.cat(normalized).mean(dim=0).tolist()
+        return {o: {"raw": r, "normalized": n} for o, r, n in zip(self.config.objectives, raw_mean, norm_mean)}
+
+    def checkpoint(self) -> None:
+        state = {
+            "trainable": self.policy.trainable_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scalarizer": self.scalarizer.state_dict(),
+            "kl_coef": self.kl_controller.value,
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "eval_before": self.eval_before,
+            "metrics": self.metrics,
+            "rng": rng_state(),
+        }
+        atomic_save(state, self.checkpoint_file)
+
+    def restore(self) -> None:
+        state = torch.load(self.checkpoint_file, map_location=self.policy.device, weights_only=True)
+        check_resumable(state["config"], self.config.to_dict(), PPO_RESUMABLE_CHANGES, self.checkpoint_file.parent)
+        self.policy.load_trainable_state_dict(state["trainable"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scalarizer.load_state_dict(state["scalarizer"])
+        self.kl_controller.value = state["kl_coef"]
+        self.step, self.eval_before, self.metrics = state["step"], state["eval_before"], state["metrics"]
+        restore_rng_state(state["rng"])
+
+
+def _start_run(
+    config: PPOConfig,
+    policy_factory: PolicyFactory | None,
+    reward_fn: RewardFn | None,
+    reward_normalization: Normalization | None,
+    callbacks: Callbacks,
+    checkpoint_file: Path,
+) -> _PPORun:
+    """The policy, reward, scalarizer, KL controller and optimizer of a run, built in a seeded order."""
+    device = resolve_device(config.device)
+    policy = PolicyWithValueHead.from_config(config, policy_factory).to(device)
+    if reward_fn is None:
+        reward_fn, reward_normalization = reward_model_scorer(config, device)
+    norm = normalization_tensors(config, reward_normalization)
+    scalarizer = Scalarizer.from_config(config)
+    kl_controller = KLController(
+        config.init_kl_coef, adaptive=config.adaptive_kl, target=config.target_kl, horizon=config.kl_horizon
+    )
+    # Adam's eps of 1e-5 (not 1e-8) as in the reference PPO implementations; no weight decay on adapters.
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
+    return _PPORun(
+        config, policy, reward_fn, norm, scalarizer, kl_controller, optimizer, callbacks, checkpoint_file
+    )
+
+
+def ppo_step(run: _PPORun, batch_prompts: list[Prompt]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """One rollout and update; returns the step's metrics and its sample rows."""
+    config, policy, objectives = run.config, run.policy, run.config.objectives
+    policy.eval()
+    rolled = rollout(policy, batch_prompts, config, run.generation(sample=True))
+    experience = experience_of(policy, rolled, config.temperature)
+    scores = score_rollout(run.score, rolled, run.scalarizer, config.missing_eos_penalty)
+    weights, multiplier, kl_coef = run.scalarizer.weights(), run.scalarizer.multiplier, run.kl_controller.value
+    kl, advantages, returns = advantages_and_returns(
+        scores.penalized.to(policy.device),
+        experience,
+        rolled.mask,
+        kl_coef=kl_coef,
+        kl_estimator=config.kl_estimator,
+        gamma=config.gamma,
+        lam=config.lam,
+        whiten=config.whiten_advantages,
+    )
+    losses = ppo_update(policy, run.optimizer, rolled, experience, advantages, returns, config)
+    run.kl_controller.update(kl.sum(dim=1).mean().item(), len(batch_prompts))
+    run.scalarizer.update(run.step, dict(zip(objectives, scores.normalized.mean(dim=0).tolist())))
+    metrics = step_metrics(objectives, scores, weights, multiplier, losses, kl, kl_coef, rolled)
+    return metrics, sample_rows(objectives, rolled, scores)
+
+
+def _ppo_loop(run: _PPORun, train_prompts: list[Prompt]) -> tuple[bool, list[float]]:
+    """PPO steps until ``config.steps`` or a stop request; returns (cancelled, seconds of each step)."""
+    config, step_seconds = run.config, []
+    while run.step < config.steps:
+        if run.callbacks.stop_requested():
+            return True, step_seconds
+        step_started = time.monotonic()
+        step_metrics, rows = ppo_step(run, draw_batch(train_prompts, config.batch_size, config.seed, run.step))
+        run.step += 1
+        step_seconds.append(time.monotonic() - step_started)
+        run.metrics.update(step_metrics)
+        run.callbacks.metrics(run.step, step_metrics)
+        if run.step % config.sample_every == 0 or run.step == config.steps:
+            run.callbacks.samples(run.step, rows)
+        run.callbacks.progress(run.step, config.steps)
+        if run.step % config.checkpoint_every == 0 and run.step < config.steps:
+            run.checkpoint()
+    return False, step_seconds
+
+
+def _export_adapter(run: _PPORun, eval_after: dict[str, Any], adapter_dir: Path) -> Path:
+    """Write the adapters and ``morm_ppo.json``; both evaluations get their ``combined`` reward."""
+    # Both evaluations combine with the weights of the last step: the objective the run ended on.
+    final_weights = run.scalarizer.weights(run.config.steps - 1)
+    for evaluation in (run.eval_before, eval_after):
+        if evaluation:
+            evaluation["combined"] = sum(final_weights[o] * evaluation[o]["normalized"] for o in run.config.objectives)
+    if adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+    run.policy.save_pretrained(adapter_dir)
+    metadata = {
+        "step": run.step,
+        "config": run.config.to_dict(),
+        "eval_before": run.eval_before,
+        "eval_after": eval_after,
+    }
+    (adapter_dir / ADAPTER_METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return adapter_dir
 
 
 def train_ppo(
@@ -288,258 +616,38 @@ def train_ppo(
     ``checkpoint/`` and ``adapter/`` folders in ``output_dir`` are removed.
     """
     started = time.monotonic()
-    callbacks = callbacks or Callbacks()
+    config.validate()
     output_dir = Path(output_dir)
     checkpoint_file = output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=(CHECKPOINT_DIR, ADAPTER_DIR))
     train_prompts, eval_prompts = split_prompts(prompts, config)
     if not train_prompts:
         raise ValueError(f"No prompts to train on ({len(prompts)} given, {len(eval_prompts)} held out)")
-
     seed_everything(config.seed)
-    device = resolve_device(config.device)
-    policy = PolicyWithValueHead.from_config(config, policy_factory).to(device)
-    tokenizer = policy.tokenizer
-    if reward_fn is None:
-        reward_fn, reward_normalization = reward_model_scorer(config, device)
-    norm_mean, norm_std = normalization_tensors(config, reward_normalization)
-    objectives = config.objectives
-
-    scalarizer = Scalarizer.from_config(config)
-    kl_controller = KLController(
-        config.init_kl_coef, adaptive=config.adaptive_kl, target=config.target_kl, horizon=config.kl_horizon
-    )
-    # Adam's eps of 1e-5 (not 1e-8) as in the reference PPO implementations; no weight decay on adapters.
-    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, eps=1e-5, weight_decay=0.0)
-    sampling = GenerationConfig(
-        do_sample=True,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        top_k=config.top_k,
-        top_p=config.top_p,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    greedy = GenerationConfig(
-        do_sample=False,
-        max_new_tokens=config.max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-
-    def score(batch_prompts: list[Prompt], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(raw [B, O], normalized [B, O]) rewards on the CPU."""
-        raw = torch.as_tensor(reward_fn(batch_prompts, responses)).detach().float().cpu()
-        expected = (len(responses), len(objectives))
-        if tuple(raw.shape) != expected:
-            raise ValueError(f"reward_fn returned shape {tuple(raw.shape)}, expected {expected}")
-        return raw, (raw - norm_mean) / norm_std
-
-    @torch.no_grad()
-    def evaluate(reference: bool) -> dict[str, dict[str, float]]:
-        """Per-objective mean raw and normalized reward of greedy responses to the held-out prompts."""
-        policy.eval()
-        raws, normalized = [], []
-        for start in range(0, len(eval_prompts), config.batch_size):
-            batch = list(eval_prompts[start : start + config.batch_size])
-            if reference:
-                with policy.reference():
-                    rollout = _rollout(policy, batch, config, greedy)
-            else:
-                rollout = _rollout(policy, batch, config, greedy)
-            raw, norm = score(batch, rollout.responses)
-            raws.append(raw)
-            normalized.append(norm)
-        raw_mean, norm_mean_ = torch.cat(raws).mean(dim=0).tolist(), torch.cat(normalized).mean(dim=0).tolist()
-        return {o: {"raw": r, "normalized": n} for o, r, n in zip(objectives, raw_mean, norm_mean_)}
-
-    step = 0
-    eval_before: dict[str, Any] = {}
-    metrics: dict[str, float] = {}
+    callbacks = callbacks or Callbacks()
+    run = _start_run(config, policy_factory, reward_fn, reward_normalization, callbacks, checkpoint_file)
     if resume:
-        state = torch.load(checkpoint_file, map_location=device, weights_only=True)
-        check_resumable(state["config"], config.to_dict(), PPO_RESUMABLE_CHANGES, checkpoint_file.parent)
-        policy.load_trainable_state_dict(state["trainable"])
-        optimizer.load_state_dict(state["optimizer"])
-        scalarizer.load_state_dict(state["scalarizer"])
-        kl_controller.value = state["kl_coef"]
-        step, eval_before, metrics = state["step"], state["eval_before"], state["metrics"]
-        restore_rng_state(state["rng"])
-        logger.info("resuming PPO at step %d of %d", step, config.steps)
-        callbacks.resumed(step)
+        run.restore()
+        logger.info("resuming PPO at step %d of %d", run.step, config.steps)
+        callbacks.resumed(run.step)
     elif eval_prompts:
-        eval_before = evaluate(reference=True)
-        logger.info("PPO eval before training: %s", eval_before)
-
-    def checkpoint() -> None:
-        state = {
-            "trainable": policy.trainable_state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scalarizer": scalarizer.state_dict(),
-            "kl_coef": kl_controller.value,
-            "step": step,
-            "config": config.to_dict(),
-            "eval_before": eval_before,
-            "metrics": metrics,
-            "rng": rng_state(),
-        }
-        atomic_save(state, checkpoint_file)
-
-    def ppo_step(batch_prompts: list[Prompt]) -> tuple[dict[str, float], list[dict[str, Any]]]:
-        """One rollout and update; returns the step's metrics and its sample rows."""
-        policy.eval()
-        rollout = _rollout(policy, batch_prompts, config, sampling)
-        with torch.no_grad():
-            old_logprobs, old_values = policy.response_logprobs(
-                rollout.input_ids, rollout.attention_mask, rollout.prompt_width, config.temperature
-            )
-            with policy.reference():
-                ref_logprobs, _ = policy.response_logprobs(
-                    rollout.input_ids,
-                    rollout.attention_mask,
-                    rollout.prompt_width,
-                    config.temperature,
-                    with_values=False,
-                )
-        mask = rollout.mask
-        old_values = old_values * mask
-
-        raw, normalized = score(batch_prompts, rollout.responses)
-        weights = scalarizer.weights()
-        multiplier = scalarizer.multiplier
-        combined = scalarizer.combine(normalized)
-        scores = combined.clone()
-        if config.missing_eos_penalty is not None:
-            scores -= config.missing_eos_penalty * (~rollout.ended).float().cpu()
-
-        kl = kl_per_token(old_logprobs, ref_logprobs, config.kl_estimator) * mask
-        kl_coef = kl_controller.value
-        rewards = token_rewards(scores.to(device), kl, mask, kl_coef)
-        advantages, returns = compute_gae(rewards, old_values, mask, config.gamma, config.lam)
-        if config.whiten_advantages:
-            advantages = masked_whiten(advantages, mask)
-
-        policy.train()
-        totals = {"policy_loss": 0.0, "value_loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0}
-        updates = 0
-        batch_size = len(batch_prompts)
-        for _ in range(config.ppo_epochs):
-            order = torch.randperm(batch_size, device=device)
-            for start in range(0, batch_size, config.mini_batch_size):
-                rows = order[start : start + config.mini_batch_size]
-                logprobs, values = policy.response_logprobs(
-                    rollout.input_ids[rows], rollout.attention_mask[rows], rollout.prompt_width, config.temperature
-                )
-                policy_loss, clip_fraction, approx_kl = clipped_policy_loss(
-                    logprobs, old_logprobs[rows], advantages[rows], mask[rows], config.cliprange
-                )
-                value_loss = clipped_value_loss(
-                    values, old_values[rows], returns[rows], mask[rows], config.cliprange_value
-                )
-                loss = policy_loss + config.vf_coef * value_loss
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), config.max_grad_norm)
-                optimizer.step()
-                for name, value in (
-                    ("policy_loss", policy_loss),
-                    ("value_loss", value_loss),
-                    ("clip_fraction", clip_fraction),
-                    ("approx_kl", approx_kl),
-                ):
-                    totals[name] += value.item()
-                updates += 1
-        policy.eval()
-
-        mean_kl = kl.sum(dim=1).mean().item()
-        kl_controller.update(mean_kl, batch_size)
-        mean_normalized = dict(zip(objectives, normalized.mean(dim=0).tolist()))
-        scalarizer.update(step, mean_normalized)
-
-        step_metrics = {f"ppo/reward/{o}": value for o, value in zip(objectives, raw.mean(dim=0).tolist())}
-        step_metrics.update({f"ppo/reward_normalized/{o}": value for o, value in mean_normalized.items()})
-        step_metrics["ppo/reward/combined"] = combined.mean().item()
-        step_metrics["ppo/score"] = scores.mean().item()
-        step_metrics.update({f"ppo/weight/{o}": value for o, value in weights.items()})
-        if multiplier is not None:
-            step_metrics["ppo/lagrange_multiplier"] = multiplier
-        step_metrics.update({f"ppo/{name}": total / updates for name, total in totals.items()})
-        step_metrics.update(
-            {
-                "ppo/kl": mean_kl,
-                "ppo/kl_coef": kl_coef,
-                "ppo/response_length": mask.sum(dim=1).mean().item(),
-                "ppo/eos_fraction": rollout.ended.float().mean().item(),
-            }
-        )
-        sample_rows = [
-            {
-                "prompt": format_prompt(prompt),
-                "response": response,
-                "rewards": dict(zip(objectives, raw_row)),
-                "normalized": dict(zip(objectives, normalized_row)),
-                "combined": combined_value,
-            }
-            for prompt, response, raw_row, normalized_row, combined_value in zip(
-                batch_prompts, rollout.responses, raw.tolist(), normalized.tolist(), combined.tolist()
-            )
-        ][:SAMPLE_ROWS]
-        return step_metrics, sample_rows
-
-    step_seconds: list[float] = []
-    cancelled = False
-    while step < config.steps:
-        if callbacks.stop_requested():
-            cancelled = True
-            break
-        step_started = time.monotonic()
-        # Seeded by step, so a resumed run draws the same batches as an uninterrupted one.
-        draw = random.Random(f"{config.seed}:{step}")
-        if len(train_prompts) >= config.batch_size:
-            batch_prompts = draw.sample(train_prompts, config.batch_size)
-        else:
-            batch_prompts = draw.choices(train_prompts, k=config.batch_size)
-        step_metrics, sample_rows = ppo_step(batch_prompts)
-        step += 1
-        step_seconds.append(time.monotonic() - step_started)
-        metrics.update(step_metrics)
-        callbacks.metrics(step, step_metrics)
-        if step % config.sample_every == 0 or step == config.steps:
-            callbacks.samples(step, sample_rows)
-        callbacks.progress(step, config.steps)
-        if step % config.checkpoint_every == 0 and step < config.steps:
-            checkpoint()
-
-    checkpoint()
+        run.eval_before = run.evaluate(eval_prompts, reference=True)
+        logger.info("PPO eval before training: %s", run.eval_before)
+    cancelled, step_seconds = _ppo_loop(run, train_prompts)
+    run.checkpoint()
     eval_after: dict[str, Any] = {}
     adapter_dir = None
     if cancelled:
-        logger.info("PPO cancelled at step %d", step)
+        logger.info("PPO cancelled at step %d", run.step)
     else:
-        if eval_prompts:
-            eval_after = evaluate(reference=False)
-        # Both evaluations combine with the weights of the last step: the objective the run ended on.
-        final_weights = scalarizer.weights(config.steps - 1)
-        for evaluation in (eval_before, eval_after):
-            if evaluation:
-                evaluation["combined"] = sum(final_weights[o] * evaluation[o]["normalized"] for o in objectives)
-        adapter_dir = output_dir / ADAPTER_DIR
-        if adapter_dir.exists():
-            shutil.rmtree(adapter_dir)
-        policy.save_pretrained(adapter_dir)
-        metadata = {
-            "step": step,
-            "config": config.to_dict(),
-            "eval_before": eval_before,
-            "eval_after": eval_after,
-        }
-        (adapter_dir / ADAPTER_METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        logger.info("PPO done after %d steps: before %s, after %s", step, eval_before, eval_after)
+        eval_after = run.evaluate(eval_prompts, reference=False) if eval_prompts else {}
+        adapter_dir = _export_adapter(run, eval_after, output_dir / ADAPTER_DIR)
+        logger.info("PPO done after %d steps: before %s, after %s", run.step, run.eval_before, eval_after)
     return PPOResult(
-        metrics=metrics,
-        eval_before=eval_before,
+        metrics=run.metrics,
+        eval_before=run.eval_before,
         eval_after=eval_after,
-        steps=step,
+        steps=run.step,
         seconds=time.monotonic() - started,
         cancelled=cancelled,
         adapter_dir=adapter_dir,
