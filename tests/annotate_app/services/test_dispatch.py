@@ -7,26 +7,12 @@ import pytest
 from django.db import transaction
 
 from annotate_app.models import RewardModelRun, SnapshotStatus
-from annotate_app.services import dispatch
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
 from tests.factories import labelled_project, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The tasks sent to the broker, as (name, *args)."""
-    tasks = []
-
-    class Broker:
-        def send_task(self, name, args):
-            tasks.append((name, *args))
-
-    monkeypatch.setattr(dispatch, "current_app", Broker())
-    return tasks
 
 
 def test_runs_and_background_exports_send_their_task_after_commit(sent, settings, django_capture_on_commit_callbacks):

@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from annotate_app.models import RewardModelRun, Role, RunStatus, Snapshot, SnapshotStatus
-from annotate_app.services import dispatch
 from annotate_app.services.recovery import heartbeat, work_recover
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
@@ -31,19 +30,6 @@ class WorkerKilled(BaseException):
 def project(settings, tmp_path):
     settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
     return trainable_project()
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The tasks the recovery sends (by name, after commit)."""
-    tasks = []
-
-    class Broker:
-        def send_task(self, name, args):
-            tasks.append((name, *args))
-
-    monkeypatch.setattr(dispatch, "current_app", Broker())
-    return tasks
 
 
 def _running(project, *, attempts=1, beat_seconds_ago=600, **fields):
