@@ -1,13 +1,8 @@
 """The reward model: a Hugging Face backbone, pooling, and one linear reward head per objective.
 
-A saved model is a folder that plain transformers can read too::
-
-    morm_reward_model.json   objectives, mode, pooling, max_length, chat_template, step, training config,
-                             per-head reward normalization {objective: {"mean", "std"}}
-    heads.safetensors        "<objective>.weight" [1, hidden], "<objective>.bias" [1]
-    backbone/                AutoModel folder (backbone_<objective>/ per objective in separate mode)
-    tokenizer files          AutoTokenizer.from_pretrained(folder)
+Saved and loaded by `model_io` (the folder layout is described there).
 """
+
 
 from __future__ import annotations
 
@@ -18,21 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .batching import encode_texts, pad_right, pad_token_id, require_offsets, response_starts
-from .config import MODES, POOLINGS, RewardModelConfig, resolve_device
+from .config import MODES, POOLINGS, RewardModelConfig
 from .data import Prompt, ScoredText, chat_scored_text, scored_text
-from .lora import merged_copy, with_lora_adapters
+from .lora import with_lora_adapters
+from .model_io import SHARED, load_heads, load_reward_model, save_reward_model
 from .pretrained import load_pretrained
-
-METADATA_FILE = "morm_reward_model.json"
-HEADS_FILE = "heads.safetensors"
-FORMAT_VERSION = 1
-SHARED = "shared"  # key of the one backbone in multi_head and frozen modes
 
 
 def load_backbone(path: str, gguf_file: str | None = None) -> tuple[nn.Module, object]:
@@ -321,100 +311,16 @@ class RewardModel(nn.Module):
             digest.update(json.dumps(definition, sort_keys=True).encode())
         return f"{digest.hexdigest()[:32]}|{self.pooling}|{self.max_length}"
 
-    def _backbone_folder(self, key: str) -> str:
-        return "backbone" if key == SHARED else f"backbone_{key}"
-
     def save_pretrained(self, directory: str | Path, *, step: int | None = None) -> Path:
-        """Write the model folder (see the module docstring); returns its path."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for key, backbone in self.backbones.items():
-            merged_copy(backbone).save_pretrained(directory / self._backbone_folder(key))
-        self.tokenizer.save_pretrained(directory)
-        heads = {
-            f"{objective}.{name}": tensor.detach().cpu().contiguous()
-            for objective, head in self.heads.items()
-            for name, tensor in head.state_dict().items()
-        }
-        save_file(heads, directory / HEADS_FILE)
-        metadata = {
-            "format_version": FORMAT_VERSION,
-            "objectives": self.objectives,
-            "mode": self.mode,
-            "pooling": self.pooling,
-            "max_length": self.max_length,
-            "chat_template": self.chat_template,
-            "hidden_size": self.hidden_size,
-            "step": step,
-            "backbones": {key: self._backbone_folder(key) for key in self.backbones},
-            "normalization": self.normalization,
-            "config": self.training_config.to_dict() if self.training_config else None,
-        }
-        (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        return directory
+        """Write the model folder (see `model_io`); returns its path."""
+        return save_reward_model(self, directory, step=step)
 
     def load_heads(self, directory: str | Path) -> list[str]:
-        """Copy the heads of a saved reward model (see `save_pretrained`) into this model's heads of the same
-        objectives; returns the objectives copied. The saved model must read text in the same format and pool
-        it the same way into vectors of the same size, and share at least one objective."""
-        directory = Path(directory)
-        metadata = _read_metadata(directory)
-        problems = []
-        if metadata["hidden_size"] != self.hidden_size:
-            problems.append(f"its hidden size is {metadata['hidden_size']}, this backbone's is {self.hidden_size}")
-        if metadata["pooling"] != self.pooling:
-            problems.append(f"it pools {metadata['pooling']!r}, this model pools {self.pooling!r}")
-        if metadata["chat_template"] != self.chat_template:
-            formats = {True: "the chat template", False: "plain text"}
-            problems.append(
-                f"it reads {formats[metadata['chat_template']]}, this model reads {formats[self.chat_template]}"
-            )
-        shared = [objective for objective in self.objectives if objective in metadata["objectives"]]
-        if not shared:
-            problems.append(
-                f"it has no head for {', '.join(self.objectives)} (it has {', '.join(metadata['objectives'])})"
-            )
-        if problems:
-            raise ValueError(f"cannot start heads from {directory}: " + "; ".join(problems))
-        heads = load_file(directory / HEADS_FILE)
-        with torch.no_grad():
-            for objective in shared:
-                for name, parameter in self.heads[objective].named_parameters():
-                    parameter.copy_(heads[f"{objective}.{name}"])
-        return shared
+        """Copy the heads of a saved reward model into this model's heads of the same objectives (see
+        `model_io.load_heads`); returns the objectives copied."""
+        return load_heads(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device | None = None) -> RewardModel:
         """Load a folder written by `save_pretrained`, in eval mode, on ``device`` (default: CUDA if available)."""
-        directory = Path(directory)
-        metadata = _read_metadata(directory)
-        backbones = {
-            key: AutoModel.from_pretrained(directory / folder, local_files_only=True)
-            for key, folder in metadata["backbones"].items()
-        }
-        model = cls(
-            backbones if metadata["mode"] == "separate" else backbones[SHARED],
-            AutoTokenizer.from_pretrained(directory, local_files_only=True),
-            metadata["objectives"],
-            mode=metadata["mode"],
-            pooling=metadata["pooling"],
-            max_length=metadata["max_length"],
-            chat_template=metadata["chat_template"],
-            # Validated when it was trained; kept as written.
-            training_config=RewardModelConfig(**metadata["config"]) if metadata.get("config") else None,
-        )
-        model.load_heads(directory)
-        model.normalization = metadata.get("normalization") or {}
-        model.to(device if isinstance(device, torch.device) else resolve_device(device or "auto"))
-        return model.eval()
-
-
-def _read_metadata(directory: Path) -> dict:
-    """The saved model's `METADATA_FILE`; ValueError when the folder is not a reward model of this format."""
-    if not (directory / METADATA_FILE).is_file():
-        raise ValueError(f"{directory} is not a saved reward model (no {METADATA_FILE})")
-    metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{directory}: unsupported reward model format {metadata.get('format_version')!r}")
-    metadata.setdefault("chat_template", False)  # models saved before the option existed read plain text
-    return metadata
+        return load_reward_model(cls, directory, device)

@@ -29,7 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .model import METADATA_FILE, RewardModel
+from .model import RewardModel
+from .model_io import METADATA_FILE
 from .scalarization import resolve_weights
 
 
