@@ -12,6 +12,10 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 
+from rm_worker.training.schema import TrainingConfig
+
+from ..services.run_settings import MODEL_FIELDS, SERVER_FIELDS
+
 # Query parameters of cursor pagination: a bad cursor is a 404 (DRF), a bad page size is ignored.
 PAGINATION_PARAMETERS = {"cursor", "page_size"}
 
@@ -80,3 +84,43 @@ class ErrorCodesAutoSchema(AutoSchema):
         if self.view.throttle_classes:
             codes.add(429)
         return codes
+
+
+def config_overrides_schema(config_class: type[TrainingConfig]) -> dict:
+    """The OpenAPI schema of a run's ``config`` body: the config's own schema (ranges, choices, defaults,
+    help), every field optional, without the fields the server sets, models named as ``run_settings`` takes
+    them."""
+    schema = _openapi_30(config_class.model_json_schema())
+    schema.pop("required", None)
+    properties = schema["properties"]
+    for name in SERVER_FIELDS.keys() & properties.keys():
+        del properties[name]
+    for name in MODEL_FIELDS.keys() & properties.keys():
+        properties[name]["description"] = (
+            f"A model's name under the operator's MORM_MODEL_DIRS (the dashboard lists them), never a path; "
+            f"default {MODEL_FIELDS[name][1]}."
+        )
+    return schema
+
+
+def _openapi_30(schema: dict) -> dict:
+    """A JSON Schema as pydantic writes it (draft 2020-12) in OpenAPI 3.0's dialect, which drf-spectacular
+    writes: ``nullable`` instead of a null type, boolean exclusive bounds, choice help in the description."""
+    schema = {key: value for key, value in schema.items() if key != "title"}
+    options = schema.pop("anyOf", None)
+    if options is not None:
+        others = [option for option in options if option != {"type": "null"}]
+        schema = {**_openapi_30(others[0]), **schema, "nullable": True} if len(others) == 1 else {
+            **schema, "anyOf": [_openapi_30(option) for option in options]}
+    for exclusive, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if type(schema.get(exclusive)) in (int, float):
+            schema[inclusive], schema[exclusive] = schema[exclusive], True
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = _openapi_30(schema[key])
+    if "properties" in schema:
+        schema["properties"] = {name: _openapi_30(value) for name, value in schema["properties"].items()}
+    if choice_help := schema.pop("choice_help", None):
+        described = "; ".join(f"{value}: {text}" for value, text in choice_help.items())
+        schema["description"] = f"{schema.get('description', '')} ({described})".strip()
+    return schema

@@ -1,6 +1,10 @@
 """API shapes. No business logic: validation of meaning lives in the services."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from rm_worker.training.config import RewardModelConfig
+from rm_worker.training.ppo_config import PPOConfig
 
 from ..importers import FORMATS
 from ..models import (
@@ -19,6 +23,7 @@ from ..models import (
     Task,
 )
 from ..services.annotations import TIME_SPENT_MS_MAX
+from .schema import config_overrides_schema
 
 
 class ObjectiveSerializer(serializers.ModelSerializer):
@@ -203,6 +208,16 @@ class ProjectRewardRunField(serializers.PrimaryKeyRelatedField):
         return super().get_queryset().filter(project=self.context["project"])
 
 
+@extend_schema_field(config_overrides_schema(RewardModelConfig))
+class RewardConfigField(serializers.DictField):
+    """RewardModelConfig overrides, documented from its schema; the service validates them against it."""
+
+
+@extend_schema_field(config_overrides_schema(PPOConfig))
+class PPOConfigField(serializers.DictField):
+    """PPOConfig overrides, documented from its schema; the service validates them against it."""
+
+
 class RewardRunCreateSerializer(serializers.Serializer):
     snapshot = serializers.IntegerField(required=False, allow_null=True, default=None)
     init_heads_run = ProjectRewardRunField(
@@ -210,7 +225,7 @@ class RewardRunCreateSerializer(serializers.Serializer):
         help_text="A succeeded reward-model run of this project whose heads start this run's (e.g. frozen, then "
                   "multi_head).",
     )
-    config = serializers.DictField(
+    config = RewardConfigField(
         required=False, default=dict,
         help_text="RewardModelConfig fields to override. `backbone` is a model's name under the operator's "
                   "MORM_MODEL_DIRS (the dashboard lists them), never a path; cache_dir and init_heads_from are "
@@ -231,7 +246,7 @@ class RewardRunSerializer(serializers.ModelSerializer):
 
 class PolicyRunCreateSerializer(serializers.Serializer):
     reward_run = ProjectRewardRunField(help_text="A succeeded reward-model run of this project.")
-    config = serializers.DictField(
+    config = PPOConfigField(
         required=False, default=dict,
         help_text="PPOConfig fields to override. `policy` is a model's name under the operator's MORM_MODEL_DIRS "
                   "(the dashboard lists them), never a path; reward_model_dir comes from reward_run.",

@@ -5,7 +5,6 @@ process only queues work (``services.dispatch``); a run's life on the worker (cl
 heartbeat, metrics, cancel polling, outcome) is ``rm_worker/runtime.py``.
 """
 
-import json
 from pathlib import Path
 
 from django.conf import settings
@@ -13,24 +12,22 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rm_worker.training.schema import ConfigError
+from rm_worker.training.schema import ConfigError, TrainingConfig, value_from_text
 
 from ..models import PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
 from .recovery import is_stale, lost_message
 from .run_settings import run_settings_checked
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["learning_rate=1e-4", 'loss_weights={"harmless": 2}']`` → a dict; values read as JSON when they parse."""
+def parse_overrides(config_class: type[TrainingConfig], pairs: list[str]) -> dict:
+    """``["learning_rate=1e-4", 'loss_weights={"harmless": 2}']`` → a dict, each value read as its field of
+    ``config_class`` takes it (``value_from_text``: text fields as written, others as JSON)."""
     overrides = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ValidationError({"set": f"Expected key=value, got {pair!r}."})
-        try:
-            overrides[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = raw
+        overrides[key.strip()] = value_from_text(config_class, key.strip(), raw)
     return overrides
 
 

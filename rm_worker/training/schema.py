@@ -104,9 +104,14 @@ def _problems(error: ValidationError) -> dict[str, list[str]]:
         else:
             message = item["msg"].removeprefix("Value error, ")
             if field and item["type"] not in ("value_error", "rule"):
-                message += f", got {item['input']!r}"
+                message += f", got {_shortened(repr(item['input']))}"
         problems.setdefault(field, []).append(message)
     return problems
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    # An error echoes what was sent, but never a megabyte of it.
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def choices(annotation: Any) -> tuple[str, ...]:
@@ -232,7 +237,7 @@ def _type_name(schema: dict) -> str:
 
 def _allowed(spec: FieldSpec) -> str:
     if spec.choices:
-        return ", ".join(f"`{value}`" for value, _label in spec.choices)
+        return ", ".join(f"`{value}`{label.removeprefix(value)}" for value, label in spec.choices)
     low = f"[{spec.minimum}" if spec.minimum is not None else (
         f"({spec.exclusive_minimum}" if spec.exclusive_minimum is not None else "")
     high = f"{spec.maximum}]" if spec.maximum is not None else (

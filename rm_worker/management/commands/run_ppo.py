@@ -7,6 +7,7 @@ from annotate_app.management.cli import command_error
 from annotate_app.models import PolicyRun, Project
 from annotate_app.services.policy_runs import parse_weights, policy_run_create
 from annotate_app.services.runs import parse_overrides
+from rm_worker.training.ppo_config import PPOConfig
 
 
 class Command(BaseCommand):
@@ -17,7 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--reward-run", type=int, required=True, help="a succeeded reward-model run")
         parser.add_argument("--weights", default="", help="static weights, e.g. helpful=0.4,harmless=0.45,honest=0.15")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="PPOConfig override, e.g. --set steps=20 --set batch_size=4")
+                            help="PPOConfig override, e.g. --set steps=20 --set batch_size=4 (the fields, their "
+                                 "ranges and defaults: manage.py config_fields ppo)")
         parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
 
     def handle(self, *args, **options):
@@ -28,7 +30,7 @@ class Command(BaseCommand):
         if reward_run is None:
             raise CommandError(f"No reward-model run {options['reward_run']} in {project.slug}.")
         try:
-            overrides = parse_overrides(options["set"])
+            overrides = parse_overrides(PPOConfig, options["set"])
             if options["weights"]:
                 overrides["weights"] = parse_weights(options["weights"])
             run = policy_run_create(project=project, reward_run=reward_run, overrides=overrides,

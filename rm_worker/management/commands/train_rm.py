@@ -7,6 +7,7 @@ from annotate_app.management.cli import command_error
 from annotate_app.models import Project, RewardModelRun
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import parse_overrides
+from rm_worker.training.config import RewardModelConfig
 
 
 class Command(BaseCommand):
@@ -18,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--init-heads-run", type=int, metavar="RUN",
                             help="start the heads from this succeeded reward-model run of the project")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="RewardModelConfig override, e.g. --set mode=frozen --set epochs=2")
+                            help="RewardModelConfig override, e.g. --set mode=frozen --set epochs=2 (the fields, "
+                                 "their ranges and defaults: manage.py config_fields reward)")
         parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
 
     def handle(self, *args, **options):
@@ -36,7 +38,8 @@ class Command(BaseCommand):
             if init_heads_run is None:
                 raise CommandError(f"--init-heads-run: no reward-model run {heads_run_id} in {project.slug}.")
         try:
-            run = reward_run_create(project=project, snapshot=snapshot, overrides=parse_overrides(options["set"]),
+            run = reward_run_create(project=project, snapshot=snapshot,
+                                    overrides=parse_overrides(RewardModelConfig, options["set"]),
                                     init_heads_run=init_heads_run, enqueue=not options["wait"])
         except ValidationError as error:
             raise command_error(error) from error
