@@ -113,8 +113,8 @@ def load_reward_model(
         pooling=metadata["pooling"],
         max_length=metadata["max_length"],
         chat_template=metadata["chat_template"],
-        # Validated when it was trained; kept as written.
-        training_config=RewardModelConfig(**metadata["config"]) if metadata.get("config") else None,
+        # Validated when it was trained; kept as written, so a model trained under wider limits still loads.
+        training_config=RewardModelConfig.model_construct(**metadata["config"]) if metadata.get("config") else None,
     )
     load_heads(model, directory)
     model.normalization = metadata.get("normalization") or {}

@@ -257,6 +257,18 @@ def test_the_packaged_smollm2_gguf_serves_as_a_backbone_and_saves_as_a_plain_fol
         assert got == pytest.approx(want, abs=1e-4)
 
 
+def test_a_saved_config_loads_as_written_even_outside_todays_limits(tmp_path):
+    config = RewardModelConfig(objectives=OBJECTIVES, backbone="tiny-bert", max_length=32)
+    RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, max_length=32, training_config=config).save_pretrained(
+        tmp_path / "rm"
+    )
+    metadata_file = tmp_path / "rm" / "morm_reward_model.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["config"]["epochs"] = 1000  # the schema allows at most 100 today
+    metadata_file.write_text(json.dumps(metadata))
+    assert RewardModel.from_pretrained(tmp_path / "rm", device="cpu").training_config.epochs == 1000
+
+
 def test_saved_directory_loads_with_plain_hugging_face_classes(tmp_path):
     model = RewardModel(tiny_bert(), make_tokenizer(), OBJECTIVES, mode="multi_head", max_length=32)
     model.save_pretrained(tmp_path / "rm")
