@@ -616,7 +616,6 @@ def train_ppo(
     ``checkpoint/`` and ``adapter/`` folders in ``output_dir`` are removed.
     """
     started = time.monotonic()
-    config.validate()
     output_dir = Path(output_dir)
     checkpoint_file = output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=(CHECKPOINT_DIR, ADAPTER_DIR))
