@@ -143,10 +143,12 @@
         since = lastStep(body.metrics, since);
       } while (body.next);
     }
+    // Every run's points are drawn (assistive technology, and tests, can tell loading from loaded).
+    const loading = document.getElementById("compare-charts");
+    if (loading) loading.removeAttribute("aria-busy");
   }
 
   const section = document.getElementById("run-status");
   if (section) followRun(section);
-  const rows = Array.from(document.querySelectorAll("tr.compare-run"));
-  if (rows.length) compareRuns(rows);
+  if (document.getElementById("compare-charts")) compareRuns(Array.from(document.querySelectorAll("tr.compare-run")));
 })();

@@ -7,11 +7,16 @@ live server answers requests in its own thread either way.
 """
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 
+from config.celery_app import app
+from rm_worker import runtime
 from tests.conftest import require
+from tests.tiny_models import make_tokenizer, tiny_bert, tiny_causal_lm
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -75,3 +80,89 @@ def login(live_server):
         return page
 
     return log_in
+
+
+@pytest.fixture
+def training_worker(settings, tmp_path):
+    """A real Celery worker thread consuming both queues over kombu's in-memory transport."""
+    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
+    saved = {key: app.conf[key] for key in ("broker_url", "result_backend")}
+    app.conf.update(broker_url="memory://", result_backend="cache+memory://")
+    # Drop connections made with the old broker settings.
+    app._pool = None
+    app.amqp._producer_pool = None
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=["default", "training"],
+                      shutdown_timeout=30):
+        yield
+    app.conf.update(saved)
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+class StepGate:
+    """Holds a training run before each step until the test lets it go on (``rm_worker.runtime.before_step``).
+
+    ``allow(n)`` lets the run take n more steps, ``open()`` lets it run to its end. Before it
+    waits, the gate flushes the run's metrics writer, so the page can show every step taken.
+    A run held longer than ``timeout`` seconds fails (a test that lost track of it).
+    """
+
+    def __init__(self, timeout: float = 120):
+        self.timeout = timeout
+        self._condition = threading.Condition()
+        self._allowed = 0
+        self._taken = 0
+        self._open = False
+
+    def __call__(self, writer) -> None:
+        """Runs in the worker before each step."""
+        if not self._may_step():
+            writer.flush()  # the page can show every step taken while the run waits
+        with self._condition:
+            if not self._condition.wait_for(self._may_step, self.timeout):
+                raise TimeoutError(f"step gate: held {self.timeout} s after {self._taken} steps")
+            self._taken += 1
+
+    def _may_step(self) -> bool:
+        return self._open or self._taken < self._allowed
+
+    def allow(self, steps: int) -> None:
+        with self._condition:
+            self._allowed += steps
+            self._condition.notify_all()
+
+    def open(self) -> None:
+        with self._condition:
+            self._open = True
+            self._condition.notify_all()
+
+
+@pytest.fixture
+def step_gate(training_worker, monkeypatch):
+    """Training runs on ``training_worker`` take a step only when the test allows it; the cancel
+    poll asks the database before every step, so a cancel takes effect at the next one."""
+    gate = StepGate()
+    monkeypatch.setattr(runtime, "before_step", gate)
+    monkeypatch.setattr(runtime, "CANCEL_POLL_SECONDS", 0.0)
+    yield gate
+    gate.open()  # a test that failed mid-run must not leave the worker waiting at the gate
+
+
+@pytest.fixture
+def tiny_backbone(settings, tmp_path):
+    """A tiny BERT saved as the model "tiny-bert" under a model root of the operator's."""
+    path = tmp_path / "models" / "tiny-bert"
+    tiny_bert().save_pretrained(path)
+    make_tokenizer("encoder").save_pretrained(path)
+    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
+    return path.name
+
+
+@pytest.fixture
+def tiny_policy(settings, tmp_path):
+    """A tiny causal Llama saved as the model "tiny-policy" under a model root of the operator's."""
+    path = tmp_path / "models" / "tiny-policy"
+    tiny_causal_lm().save_pretrained(path)
+    make_tokenizer("decoder").save_pretrained(path)
+    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
+    return path.name

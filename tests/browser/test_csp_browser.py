@@ -9,10 +9,12 @@ from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
 from rm_worker.runtime import MetricsWriter
-from tests.browser.test_dashboard_browser import POINTS_JS
+from tests.browser.charts import points_js
 from tests.factories import annotate, make_project, member
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+POINTS_JS = points_js("chart-loss")
 
 INLINE_SCRIPT_JS = """() => { const s = document.createElement('script');
     s.textContent = 'window.inlineRan = true'; document.body.appendChild(s); return window.inlineRan === true; }"""

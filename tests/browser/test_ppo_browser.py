@@ -6,34 +6,26 @@ from playwright.sync_api import expect
 from annotate_app.models import PolicyRun, Role, RunStatus
 from annotate_app.services.reward_runs import reward_run_create
 from rm_worker.reward_runner import run_reward_training
-from tests.browser.test_dashboard_browser import training_worker  # noqa: F401  (fixture)
+from tests.browser.charts import labels_js, points_js
 from tests.factories import annotate, make_project, member
-from tests.tiny_models import make_tokenizer, tiny_bert_factory, tiny_causal_lm
+from tests.tiny_models import tiny_bert_factory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-POINTS_JS = """() => { const chart = Chart.getChart('chart-reward-normalized');
-    return chart ? chart.data.datasets.reduce((n, d) => n + d.data.length, 0) : 0; }"""
+REWARD_POINTS_JS = points_js("chart-reward-normalized")
+# Samples are stored every 5 steps (sample_every) and at the last.
+STEPS = 6
 
 
-@pytest.fixture
-def tiny_policy(settings, tmp_path):
-    """A tiny causal Llama saved as the model "tiny-policy" under a model root of the operator's."""
-    path = tmp_path / "models" / "tiny-policy"
-    tiny_causal_lm().save_pretrained(path)
-    make_tokenizer("decoder").save_pretrained(path)
-    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
-    return path.name
-
-
-def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_server, login, training_worker,  # noqa: F811
-                                                                  tiny_policy):
+@pytest.mark.slow
+def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_server, login, step_gate, tiny_policy):
     project = make_project(comparisons=10, overlap_k=1, gold_rate=0)
     annotator = member(project)
     for i in range(10):
         annotate(project, annotator, {"harmless": 2 if i % 2 else -2, "helpful": 1, "honest": -1})
     reward_run = reward_run_create(project=project, enqueue=False,
                                    overrides={"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32})
+    step_gate.allow(4)  # the reward model's own steps, trained here in the test's thread
     assert run_reward_training(reward_run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
     researcher = member(project, Role.RESEARCHER)
 
@@ -41,7 +33,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     form = page.locator("#ppo-form")
     form.locator("select[name=reward_run]").select_option(str(reward_run.pk))
     form.locator("select[name=policy]").select_option(tiny_policy)
-    form.locator("input[name=steps]").fill("120")  # long enough to be watched while it runs
+    form.locator("input[name=steps]").fill(str(STEPS))
     form.locator("input[name=batch_size]").fill("2")
     form.locator("input[name=max_new_tokens]").fill("6")
     form.locator("select[name=scalarization]").select_option("constrained")
@@ -50,15 +42,23 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     page.click("#ppo-button")
     page.wait_for_url(f"{live_server.url}/projects/{project.slug}/policy-runs/*/")
 
-    expect(page.locator("#status")).to_have_text("running", timeout=120_000)
-    page.wait_for_function(f"({POINTS_JS})() > 0", timeout=120_000)
-    seen = page.evaluate(POINTS_JS)
-    labels = page.evaluate("() => Chart.getChart('chart-reward-normalized').data.datasets.map(d => d.label)")
-    assert sorted(labels) == ["harmless", "helpful", "honest"]
-    page.wait_for_function(f"({POINTS_JS})() > {seen}", timeout=120_000)
+    # The run is held before each step until allowed: the page follows it step by step.
+    expect(page.locator("#status")).to_have_text("running", timeout=60_000)
+    step_gate.allow(2)
+    expect(page.locator("#step")).to_have_text(f"2 / {STEPS}", timeout=60_000)
+    page.wait_for_function(f"({REWARD_POINTS_JS})() === 6")  # one point per objective and step
+    assert sorted(page.evaluate(labels_js("chart-reward-normalized"))) == ["harmless", "helpful", "honest"]
+    expect(page.locator("#samples tbody tr")).to_have_count(0)  # none stored before step 5
+    step_gate.allow(3)
+    expect(page.locator("#step")).to_have_text(f"5 / {STEPS}")
+    page.wait_for_function(f"({REWARD_POINTS_JS})() === 15")
+    # Step 5's samples appear while the run still runs.
+    expect(page.locator("#samples tbody tr").first.locator("td").first).to_have_text("5")
+    expect(page.locator("#status")).to_have_text("running")
+    step_gate.open()
 
     # The page reloads once when the run ends, showing before/after on held-out prompts and samples.
-    expect(page.locator("#status")).to_have_text("succeeded", timeout=600_000)
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=120_000)
     run = PolicyRun.objects.get()
     assert run.eval_after and run.eval_before
     expect(page.locator("#before-after tr[data-objective=harmless] td").nth(2)).not_to_have_text("—")

@@ -88,6 +88,15 @@ def test_cancel_requested_stops_between_steps(project, monkeypatch):
     assert run.status == RunStatus.CANCELLED and max(seen) < 50
 
 
+def test_the_before_step_hook_runs_before_each_step_after_the_last_one_was_logged(project, monkeypatch):
+    """The hook the browser tests' step gate uses (tests/browser/conftest.py)."""
+    run = reward_run_create(project=project, overrides=TINY, enqueue=False)
+    seen = []
+    monkeypatch.setattr("rm_worker.runtime.before_step", lambda writer: seen.append(writer.step))
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
 def test_a_failure_is_recorded_with_its_message(project, settings, tmp_path):
     local_model(settings, tmp_path / "models", "broken")  # its config.json is empty
     run = reward_run_create(project=project, overrides={**TINY, "backbone": "broken"}, enqueue=False)
