@@ -81,6 +81,7 @@ def _started_demo(var_dir: Path, log: Path) -> tuple[subprocess.Popen, int]:
     pytest.param(lambda demo: os.killpg(demo.pid, signal.SIGINT), id="ctrl-c"),
     pytest.param(lambda demo: demo.send_signal(signal.SIGTERM), id="sigterm"),
 ])
+@pytest.mark.slow
 def test_the_demo_stops_cleanly(var_dir, tmp_path, send):
     demo, port = _started_demo(var_dir, tmp_path / "demo.log")
     try:

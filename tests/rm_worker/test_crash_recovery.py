@@ -30,7 +30,7 @@ from tests.conftest import require
 from tests.factories import annotate, make_project, member
 from tests.tiny_models import make_tokenizer, tiny_bert, tiny_causal_lm
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PRODUCTION = [pytest.mark.redis, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[2]

@@ -32,7 +32,7 @@ from annotate_app.services.snapshots import snapshot_create
 from tests.conftest import require
 from tests.factories import annotate, make_project, make_user, member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 EXAMPLES = int(os.environ.get("MORM_SCHEMATHESIS_EXAMPLES", 6))
 ROLES = ["anonymous", Role.ANNOTATOR, Role.RESEARCHER, Role.ADMIN, "superuser"]

@@ -4,12 +4,14 @@ Slow for a unit test (transformers dequantizes the 98 MB file: about 20 s to loa
 because it is the only check that the default configuration works without a network.
 """
 
+import pytest
 import torch
 from transformers import GenerationConfig
 
 from rm_worker.training import PolicyWithValueHead, PPOConfig, default_policy
 
 
+@pytest.mark.slow
 def test_default_smollm2_gguf_policy_loads_offline_and_generates():
     config = PPOConfig(objectives=["helpful"], reward_model_dir="unused")
     assert config.policy == default_policy() and config.policy_gguf_file.endswith(".gguf")
