@@ -93,7 +93,12 @@ def config_overrides_schema(config_class: type[TrainingConfig]) -> dict:
     schema = _openapi_30(config_class.model_json_schema())
     schema.pop("required", None)
     properties = schema["properties"]
-    for name in SERVER_FIELDS.keys() & properties.keys():
+    server_fields = sorted(SERVER_FIELDS.keys() & properties.keys())
+    schema["description"] = " ".join([
+        f"{config_class.__name__} fields to override, each optional (manage.py config_fields prints them).",
+        *(f"{name}: {SERVER_FIELDS[name]}" for name in server_fields),
+    ])
+    for name in server_fields:
         del properties[name]
     for name in MODEL_FIELDS.keys() & properties.keys():
         properties[name]["description"] = (

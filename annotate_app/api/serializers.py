@@ -210,12 +210,12 @@ class ProjectRewardRunField(serializers.PrimaryKeyRelatedField):
 
 @extend_schema_field(config_overrides_schema(RewardModelConfig))
 class RewardConfigField(serializers.DictField):
-    """RewardModelConfig overrides, documented from its schema; the service validates them against it."""
+    """RewardModelConfig overrides, documented from its schema (description included); the service validates them."""
 
 
 @extend_schema_field(config_overrides_schema(PPOConfig))
 class PPOConfigField(serializers.DictField):
-    """PPOConfig overrides, documented from its schema; the service validates them against it."""
+    """PPOConfig overrides, documented from its schema (description included); the service validates them."""
 
 
 class RewardRunCreateSerializer(serializers.Serializer):
@@ -225,12 +225,7 @@ class RewardRunCreateSerializer(serializers.Serializer):
         help_text="A succeeded reward-model run of this project whose heads start this run's (e.g. frozen, then "
                   "multi_head).",
     )
-    config = RewardConfigField(
-        required=False, default=dict,
-        help_text="RewardModelConfig fields to override. `backbone` is a model's name under the operator's "
-                  "MORM_MODEL_DIRS (the dashboard lists them), never a path; cache_dir and init_heads_from are "
-                  "not settable.",
-    )
+    config = RewardConfigField(required=False, default=dict)
 
 
 class RewardRunSerializer(serializers.ModelSerializer):
@@ -246,11 +241,7 @@ class RewardRunSerializer(serializers.ModelSerializer):
 
 class PolicyRunCreateSerializer(serializers.Serializer):
     reward_run = ProjectRewardRunField(help_text="A succeeded reward-model run of this project.")
-    config = PPOConfigField(
-        required=False, default=dict,
-        help_text="PPOConfig fields to override. `policy` is a model's name under the operator's MORM_MODEL_DIRS "
-                  "(the dashboard lists them), never a path; reward_model_dir comes from reward_run.",
-    )
+    config = PPOConfigField(required=False, default=dict)
 
 
 class PolicyRunSerializer(serializers.ModelSerializer):

@@ -21,6 +21,9 @@ def test_the_config_body_is_the_config_schema_less_the_servers_fields(components
     documented = components[body]["properties"]["config"]
     assert documented["additionalProperties"] is False and "required" not in documented
     assert set(documented["properties"]) == set(config_class.model_fields) - set(SERVER_FIELDS)
+    # What the body may not set is said, with why (run_settings.SERVER_FIELDS).
+    assert all(f"{name}: {SERVER_FIELDS[name]}" in documented["description"]
+               for name in set(config_class.model_fields) & set(SERVER_FIELDS))
     for name, prop in documented["properties"].items():
         spec = field_spec(config_class, name)
         if spec.kind in ("int", "float"):
