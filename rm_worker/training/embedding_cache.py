@@ -2,7 +2,7 @@
 
 A frozen backbone maps the same text to the same vector, so retraining the heads after new labels
 only needs the embeddings of texts never seen before. Entries are keyed by a namespace (backbone
-weights, tokenizer, pooling, max_length: see `RewardModel.embedding_namespace`) and the sha256 of
+weights, tokenizer, pooling, max_length: see `embedding_namespace`) and the sha256 of
 the exact text with the length of its response (what ``response`` pooling averages over), and stored
 as float32 blobs in one sqlite file.
 """
@@ -10,17 +10,39 @@ as float32 blobs in one sqlite file.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .data import ScoredText
+from .model_io import SHARED
+
+if TYPE_CHECKING:
+    from .model import RewardModel
 
 CACHE_FILE = "embeddings.sqlite3"
 _LOOKUP_CHUNK = 500  # keys per SELECT, well under sqlite's bound-parameter limit
+
+
+def embedding_namespace(model: RewardModel) -> str:
+    """The cache namespace of ``model``'s embeddings: what they depend on (backbone weights, tokenizer, pooling
+    and max_length)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.backbones[SHARED].state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    backend = getattr(model.tokenizer, "backend_tokenizer", None)
+    digest.update(f"{type(model.tokenizer).__name__}:{len(model.tokenizer)}".encode())
+    if backend is not None:
+        # Truncation and padding settings change as the tokenizer is used; they are not its identity.
+        definition = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        digest.update(json.dumps(definition, sort_keys=True).encode())
+    return f"{digest.hexdigest()[:32]}|{model.pooling}|{model.max_length}"
 
 
 def cache_key(item: ScoredText) -> str:

@@ -7,8 +7,6 @@ Saved and loaded by `model_io` (the folder layout is described there).
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -296,20 +294,6 @@ class RewardModel(nn.Module):
     def score(self, prompt: Prompt, response: str, *, normalized: bool = False) -> dict[str, float]:
         """``{objective: reward}`` for one response."""
         return self.score_batch([prompt], [response], normalized=normalized)[0]
-
-    def embedding_namespace(self) -> str:
-        """Identity of what an embedding depends on: backbone weights, tokenizer, pooling and max_length."""
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.backbones[SHARED].state_dict().items()):
-            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        digest.update(f"{type(self.tokenizer).__name__}:{len(self.tokenizer)}".encode())
-        if backend is not None:
-            # Truncation and padding settings change as the tokenizer is used; they are not its identity.
-            definition = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
-            digest.update(json.dumps(definition, sort_keys=True).encode())
-        return f"{digest.hexdigest()[:32]}|{self.pooling}|{self.max_length}"
 
     def save_pretrained(self, directory: str | Path, *, step: int | None = None) -> Path:
         """Write the model folder (see `model_io`); returns its path."""

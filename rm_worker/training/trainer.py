@@ -25,7 +25,7 @@ from .batching import EncodedPairs, PairBatch, bucketed_batches, encode_pairs, p
 from .checkpoint import CHECKPOINT_FILE, TrainingPosition, load_checkpoint, save_checkpoint, seed_everything
 from .config import RewardModelConfig, resolve_device
 from .data import DataReport, PreferencePair, select_trainable_pairs, split_pairs
-from .embedding_cache import EmbeddingCache
+from .embedding_cache import EmbeddingCache, embedding_namespace
 from .loss import bradley_terry_loss
 from .metrics import PairMetrics
 from .model import RewardModel
@@ -88,7 +88,7 @@ def _embed_pairs(
     for pairs in splits.values():
         texts += [model.scored_text(p.prompt, p.response_a) for p in pairs]
         texts += [model.scored_text(p.prompt, p.response_b) for p in pairs]
-    with EmbeddingCache(config.cache_dir, model.embedding_namespace(), model.embed_texts) as cache:
+    with EmbeddingCache(config.cache_dir, embedding_namespace(model), model.embed_texts) as cache:
         embeddings = cache.embed(texts).to(device)
     by_split, start = {}, 0
     for split, pairs in splits.items():
