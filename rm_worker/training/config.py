@@ -9,11 +9,14 @@ from pydantic import Field
 from .schema import (
     Device,
     EvalFraction,
+    GradNorm,
+    LearningRate,
     LoraAlpha,
     LoraTargetModules,
     NonEmptyText,
     Objectives,
     Seed,
+    StepInterval,
     TrainingConfig,
     Weight,
     choices,
@@ -76,10 +79,10 @@ class RewardModelConfig(TrainingConfig):
     max_steps: int | None = Field(None, ge=1, le=1_000_000)
     """Optimizer steps to run; when set it overrides ``epochs`` and the data is cycled as needed."""
 
-    learning_rate: float = Field(3e-5, gt=0, le=1)
+    learning_rate: LearningRate = 3e-5
     """AdamW learning rate of the backbone parameters."""
 
-    head_learning_rate: float = Field(1e-3, gt=0, le=1)
+    head_learning_rate: LearningRate = 1e-3
     """AdamW learning rate of the reward heads (the only trained parameters in ``frozen`` mode)."""
 
     batch_size: int = Field(16, ge=1, le=512)
@@ -100,13 +103,13 @@ class RewardModelConfig(TrainingConfig):
     weight_decay: float = Field(0.01, ge=0, le=1)
     """AdamW weight decay for matrices; biases and LayerNorm weights are never decayed."""
 
-    grad_clip: float = Field(1.0, gt=0, le=1000)
+    grad_clip: GradNorm = 1.0
     """Clip the global gradient norm to this value before each optimizer step."""
 
-    eval_every: int = Field(50, ge=1, le=1_000_000)
+    eval_every: StepInterval = 50
     """Evaluate on the held-out split (and write the resumable checkpoint) every this many steps."""
 
-    log_every: int = Field(10, ge=1, le=1_000_000)
+    log_every: StepInterval = 10
     """Report averaged training metrics every this many steps."""
 
     eval_fraction: EvalFraction = 0.2

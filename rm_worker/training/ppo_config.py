@@ -14,11 +14,14 @@ from .scalarization import SCALARIZATION_MODES, resolve_weights
 from .schema import (
     Device,
     EvalFraction,
+    GradNorm,
+    LearningRate,
     LoraAlpha,
     LoraTargetModules,
     NonEmptyText,
     Objectives,
     Seed,
+    StepInterval,
     TrainingConfig,
     Weight,
     choices,
@@ -102,7 +105,7 @@ class PPOConfig(TrainingConfig):
     ppo_epochs: int = Field(2, ge=1, le=100)
     """Passes over each step's batch, reshuffled into minibatches each time."""
 
-    learning_rate: float = Field(1e-4, gt=0, le=1)
+    learning_rate: LearningRate = 1e-4
     """AdamW learning rate of the LoRA adapters and the value head."""
 
     init_kl_coef: float = Field(0.05, ge=0, le=100)
@@ -139,7 +142,7 @@ class PPOConfig(TrainingConfig):
     whiten_advantages: bool = True
     """Shift and scale advantages to mean 0, std 1 over the batch's response tokens."""
 
-    max_grad_norm: float = Field(1.0, gt=0, le=1000)
+    max_grad_norm: GradNorm = 1.0
     """Clip the global gradient norm to this value before each optimizer step."""
 
     max_prompt_length: int = Field(256, ge=1, le=32768)
@@ -198,10 +201,10 @@ class PPOConfig(TrainingConfig):
     eval_max_prompts: int = Field(16, ge=1, le=100_000)
     """Most held-out prompts evaluated (greedy decoding) before and after training."""
 
-    sample_every: int = Field(5, ge=1, le=1_000_000)
+    sample_every: StepInterval = 5
     """Report a table of sample generations every this many steps (and at the last step)."""
 
-    checkpoint_every: int = Field(10, ge=1, le=1_000_000)
+    checkpoint_every: StepInterval = 10
     """Write the resumable checkpoint every this many steps (and at the end, and on cancel)."""
 
     seed: Seed = 0

@@ -29,6 +29,9 @@ Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
 EvalFraction = Annotated[float, Field(ge=0, le=0.9)]
 NonEmptyText = Annotated[str, Field(min_length=1, max_length=4096)]
 LoraAlpha = Annotated[float, Field(gt=0, le=4096)]
+LearningRate = Annotated[float, Field(gt=0, le=1)]
+GradNorm = Annotated[float, Field(gt=0, le=1000)]
+StepInterval = Annotated[int, Field(ge=1, le=1_000_000)]
 LoraTargetModules = Annotated[list[NonEmptyText], Field(min_length=1, max_length=64)]
 
 
