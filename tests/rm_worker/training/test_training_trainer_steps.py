@@ -26,7 +26,9 @@ HIDDEN = 32  # tiny_bert's hidden size
 
 def _frozen_model(weight: list[float]) -> RewardModel:
     """One head, frozen backbone: the reward of an embedding e is ``weight · e`` (bias 0)."""
-    model = RewardModel(tiny_bert(), make_tokenizer("encoder"), ["helpful"], mode="frozen", pooling="mean", max_length=32)
+    model = RewardModel(
+        tiny_bert(), make_tokenizer("encoder"), ["helpful"], mode="frozen", pooling="mean", max_length=32
+    )
     with torch.no_grad():
         model.heads["helpful"].weight.copy_(torch.tensor([weight + [0.0] * (HIDDEN - len(weight))]))
         model.heads["helpful"].bias.zero_()
