@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import multiprocessing
 import os
@@ -199,14 +198,14 @@ def train_probe(pairs: list, frozen: dict, multi_head: dict, output_dir: Path, s
 
 
 def override(text: str) -> tuple[str, object]:
-    """``key=value`` read as ``manage.py train_rm --set`` reads it: the value as JSON, else as a string."""
+    """``key=value`` read as ``manage.py train_rm --set`` reads it (as its RewardModelConfig field takes it)."""
+    from rm_worker.training.config import RewardModelConfig
+    from rm_worker.training.schema import value_from_text
+
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+    return key, value_from_text(RewardModelConfig, key, value)
 
 
 def choice_list(text: str) -> tuple[str, list]:
