@@ -1,6 +1,7 @@
 """Tiny in-memory backbones and tokenizers, and synthetic preference pairs, for the training tests."""
 
 import random
+from pathlib import Path
 
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, LlamaModel, PreTrainedTokenizerFast
@@ -76,6 +77,14 @@ def tiny_llama() -> LlamaModel:
 def tiny_causal_lm() -> LlamaForCausalLM:
     """A random tiny Llama with an LM head over VOCAB (a PPO policy)."""
     return LlamaForCausalLM(_tiny_llama_config())
+
+
+def save_tiny_model(folder: Path, kind: str = "encoder") -> Path:
+    """A random tiny BERT (``encoder``) or causal Llama (``decoder``) and its tokenizer saved to ``folder``:
+    a model the worker loads by name from a root in MORM_MODEL_DIRS, as it would a real one."""
+    (tiny_bert() if kind == "encoder" else tiny_causal_lm()).save_pretrained(folder)
+    make_tokenizer(kind).save_pretrained(folder)
+    return folder
 
 
 def tiny_policy_factory(config):

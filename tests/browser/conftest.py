@@ -16,7 +16,7 @@ from celery.contrib.testing.worker import start_worker
 from config.celery_app import app
 from rm_worker import runtime
 from tests.conftest import require
-from tests.tiny_models import make_tokenizer, tiny_bert, tiny_causal_lm
+from tests.tiny_models import save_tiny_model
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -50,21 +50,24 @@ def page(browser):
     its predicate with eval, which the policy forbids. ``strict_page`` keeps the policy
     (test_csp_browser shows the pages work under it).
     """
-    context = browser.new_context(bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = _new_page(browser, bypass_csp=True)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture
 def strict_page(browser):
     """A fresh page under the app's Content-Security-Policy, as a user's browser sees it."""
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = _new_page(browser)
     yield page
-    context.close()
+    page.context.close()
+
+
+def _new_page(browser, **context_options):
+    """A page in a context of its own (own cookies): closing ``page.context`` closes both."""
+    page = browser.new_context(**context_options).new_page()
+    page.set_default_timeout(15_000)
+    return page
 
 
 @pytest.fixture
@@ -148,21 +151,22 @@ def step_gate(training_worker, monkeypatch):
     gate.open()  # a test that failed mid-run must not leave the worker waiting at the gate
 
 
+def _operator_model(settings, tmp_path, name: str, kind: str) -> str:
+    """A tiny model saved as ``name`` under a model root of the operator's (first in MORM_MODEL_DIRS)."""
+    root = tmp_path / "models"
+    save_tiny_model(root / name, kind)
+    if root not in settings.MORM_MODEL_DIRS:
+        settings.MORM_MODEL_DIRS = [root, *settings.MORM_MODEL_DIRS]
+    return name
+
+
 @pytest.fixture
 def tiny_backbone(settings, tmp_path):
-    """A tiny BERT saved as the model "tiny-bert" under a model root of the operator's."""
-    path = tmp_path / "models" / "tiny-bert"
-    tiny_bert().save_pretrained(path)
-    make_tokenizer("encoder").save_pretrained(path)
-    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
-    return path.name
+    """A tiny BERT the dashboard offers as the backbone "tiny-bert"."""
+    return _operator_model(settings, tmp_path, "tiny-bert", "encoder")
 
 
 @pytest.fixture
 def tiny_policy(settings, tmp_path):
-    """A tiny causal Llama saved as the model "tiny-policy" under a model root of the operator's."""
-    path = tmp_path / "models" / "tiny-policy"
-    tiny_causal_lm().save_pretrained(path)
-    make_tokenizer("decoder").save_pretrained(path)
-    settings.MORM_MODEL_DIRS = [path.parent, *settings.MORM_MODEL_DIRS]
-    return path.name
+    """A tiny causal Llama the dashboard offers as the policy "tiny-policy"."""
+    return _operator_model(settings, tmp_path, "tiny-policy", "decoder")

@@ -28,7 +28,7 @@ from annotate_app.services.runs import run_dir
 from annotate_app.services.snapshots import snapshot_create, snapshot_path
 from tests.conftest import require
 from tests.factories import annotate, make_project, member
-from tests.tiny_models import make_tokenizer, tiny_bert, tiny_causal_lm
+from tests.tiny_models import save_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PRODUCTION = [pytest.mark.redis, pytest.mark.postgres]
@@ -148,10 +148,8 @@ def deployment(request, settings, tmp_path):
 
 
 def _save_tiny_models(root: Path) -> None:
-    tiny_bert().save_pretrained(root / "tiny-bert")
-    make_tokenizer("encoder").save_pretrained(root / "tiny-bert")
-    tiny_causal_lm().save_pretrained(root / "tiny-llama")
-    make_tokenizer("decoder").save_pretrained(root / "tiny-llama")
+    save_tiny_model(root / "tiny-bert", "encoder")
+    save_tiny_model(root / "tiny-llama", "decoder")
 
 
 def _labelled_project():
