@@ -1,12 +1,12 @@
-import json
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate_app.management.cli import command_error
-from annotate_app.models import PolicyRun, Project
+from annotate_app.models import Project
 from annotate_app.services.policy_runs import parse_weights, policy_run_create
 from annotate_app.services.runs import parse_overrides
+from rm_worker.management.wait import report_queued, train_and_report
 from rm_worker.training.ppo_config import PPOConfig
 
 
@@ -38,15 +38,9 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise command_error(error) from error
         if not options["wait"]:
-            self.stdout.write(json.dumps({"run": run.pk, "status": run.status}))
+            report_queued(self, run)
             return
         # Here, not at the top: torch loads only when this process trains.
         from rm_worker.policy_runner import run_policy_training
 
-        run_policy_training(run.pk)
-        run = PolicyRun.objects.get(pk=run.pk)
-        self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "final_metrics": run.final_metrics,
-                                      "eval_before": run.eval_before, "eval_after": run.eval_after,
-                                      "error": run.error or None}, indent=2))
-        if run.status != "succeeded":
-            raise CommandError(f"run {run.pk} {run.status}: {run.error}")
+        train_and_report(self, run, run_policy_training, "eval_before", "eval_after")
