@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.sqlite_only
 ROOT = Path(__file__).resolve().parent.parent
 # The script's own deadline for its children (a warm shutdown, then a cold one) stays inside it.
 EXIT_DEADLINE = 10

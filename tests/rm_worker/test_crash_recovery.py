@@ -179,7 +179,8 @@ def _recovered(run, killed: float) -> tuple[float, float]:
     return running, time.monotonic() - killed
 
 
-@pytest.mark.parametrize("deployment", [pytest.param("redis-postgres", marks=PRODUCTION), "demo-filesystem-sqlite"],
+@pytest.mark.parametrize("deployment", [pytest.param("redis-postgres", marks=PRODUCTION),
+                                        pytest.param("demo-filesystem-sqlite", marks=pytest.mark.sqlite_only)],
                          indirect=True)
 def test_a_reward_model_run_killed_mid_run_resumes_at_its_checkpoint(deployment, capsys):
     start_worker, send_task = deployment
