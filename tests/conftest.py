@@ -1,6 +1,7 @@
 """Shared test setup: service detection (skip locally, fail in CI) and clients."""
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,16 @@ def require(available: bool, message: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (REQUIRE_SERVICES=1: this must not be skipped)")
     pytest.skip(message)
+
+
+def require_redis() -> None:
+    """Skip, or fail in CI, unless a Redis server answers on 127.0.0.1:6379."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+        up = True
+    except OSError:
+        up = False
+    require(up, "Redis is not reachable on 127.0.0.1:6379")
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, LlamaModel, PreTrainedTokenizerFast
 
-from rm_worker.training import PreferencePair, RewardModelConfig
+from rm_worker.training import PPOConfig, PreferencePair, RewardModelConfig
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[BOS]", "[EOS]"]
 WORDS = ["User", "Assistant", "System", ":", "?", ".", "good", "bad", "safe", "harm"] + [f"w{i}" for i in range(60)]
@@ -139,3 +139,27 @@ def synthetic_pairs(count: int, seed: int = 0, start: int = 0) -> list[Preferenc
             scores["harmless"] = -1.0 if a_is_safe else 3.0
         pairs.append(PreferencePair(f"pair-{index}", prompt, response_a, response_b, scores))
     return pairs
+
+
+def tiny_prompts(count: int = 40, seed: int = 0) -> list:
+    """Prompts of the tiny vocabulary for PPO tests; the second is a chat with an earlier turn."""
+    rng = random.Random(seed)
+    prompts = [" ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(2, 6))) + " ?" for _ in range(count)]
+    prompts[1] = [{"role": "user", "content": "w1 w2 ?"}, {"role": "assistant", "content": "w3"}]
+    return prompts
+
+
+def tiny_ppo_config(**overrides) -> PPOConfig:
+    """A PPO config for the tiny policy: two steps of four prompts, six new tokens, on the CPU."""
+    values = dict(
+        objectives=["good"],
+        reward_model_dir="unused: tests pass reward_fn",
+        policy="tiny-llama",
+        steps=2,
+        batch_size=4,
+        mini_batch_size=2,
+        max_new_tokens=6,
+        eval_max_prompts=4,
+        device="cpu",  # bitwise determinism checks hold on CPU; tiny models gain nothing from a GPU
+    )
+    return PPOConfig(**{**values, **overrides})

@@ -10,7 +10,6 @@ SQLite (``make demo``), which has no redelivery at all.
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import run_dir
 from annotate_app.services.snapshots import snapshot_create, snapshot_path
-from tests.conftest import require
+from tests.conftest import require, require_redis
 from tests.factories import annotate, make_project, member
 from tests.tiny_models import save_tiny_model
 
@@ -37,14 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own: the test empties it
 # Small enough that a lost worker is noticed in a few seconds.
 RECOVERY_ENV = {"MORM_HEARTBEAT_SECONDS": "0.2", "MORM_STALE_AFTER_SECONDS": "2", "MORM_RECOVER_EVERY_SECONDS": "0.5"}
-
-
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-        return True
-    except OSError:
-        return False
 
 
 def wait_for(condition, *, timeout: float, what: str):
@@ -88,7 +79,7 @@ class Worker:
 
 
 def _production_broker(tmp_path: Path) -> tuple[dict, dict]:
-    require(_redis_up(), "Redis is not reachable on 127.0.0.1:6379")
+    require_redis()
     require(connection.vendor == "postgresql", "the production crash tests run on Postgres (set DATABASE_URL)")
     import redis
 

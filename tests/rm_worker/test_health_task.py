@@ -1,6 +1,5 @@
 """A real worker consumes the health task over the embedded broker and over Redis."""
 
-import socket
 
 import pytest
 from celery import Celery
@@ -8,7 +7,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 import rm_worker.tasks  # noqa: F401  (registers the shared tasks on every app)
-from tests.conftest import require
+from tests.conftest import require_redis
 
 
 def _app(**conf) -> Celery:
@@ -45,17 +44,9 @@ def test_health_task_round_trip_over_the_filesystem_broker(tmp_path):
     assert _round_trip(app)["status"] == "ok"
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.mark.redis
 def test_health_task_round_trip_over_redis():
-    require(_redis_up(), "Redis is not reachable on 127.0.0.1:6379")
+    require_redis()
     app = _app(broker_url="redis://127.0.0.1:6379/15", result_backend="redis://127.0.0.1:6379/15")
     assert _round_trip(app)["status"] == "ok"
 

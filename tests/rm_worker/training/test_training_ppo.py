@@ -1,6 +1,5 @@
 """PPO: the arithmetic (GAE, KL, clipped losses, EOS masking) and the loop on a tiny random causal Llama."""
 
-import random
 
 import pytest
 import torch
@@ -8,7 +7,6 @@ import torch
 from rm_worker.training import (
     Callbacks,
     PolicyWithValueHead,
-    PPOConfig,
     RewardModel,
     clipped_policy_loss,
     clipped_value_loss,
@@ -21,47 +19,18 @@ from rm_worker.training import (
 )
 from tests.tiny_models import (
     VOCAB,
-    WORDS,
     make_chat_tokenizer,
     make_tokenizer,
     tiny_bert,
     tiny_causal_lm,
     tiny_policy_factory,
+    tiny_ppo_config,
+    tiny_prompts,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 EOS = VOCAB["[EOS]"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads waiting on each
-    # other made every step about 100x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_prompts(count: int = 40, seed: int = 0) -> list:
-    rng = random.Random(seed)
-    prompts = [" ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(2, 6))) + " ?" for _ in range(count)]
-    prompts[1] = [{"role": "user", "content": "w1 w2 ?"}, {"role": "assistant", "content": "w3"}]
-    return prompts
-
-
-def tiny_ppo_config(**overrides) -> PPOConfig:
-    values = dict(
-        objectives=["good"],
-        reward_model_dir="unused: tests pass reward_fn",
-        policy="tiny-llama",
-        steps=2,
-        batch_size=4,
-        mini_batch_size=2,
-        max_new_tokens=6,
-        eval_max_prompts=4,
-        device="cpu",  # bitwise determinism checks hold on CPU; tiny models gain nothing from a GPU
-    )
-    return PPOConfig(**{**values, **overrides})
 
 
 def count_words(*words):

@@ -20,18 +20,11 @@ from rm_worker.training.ppo import (
     step_metrics,
 )
 from rm_worker.training.scalarization import Scalarizer
-from tests.rm_worker.training.test_training_ppo import tiny_ppo_config, tiny_prompts
-from tests.tiny_models import VOCAB, tiny_policy_factory
+from tests.tiny_models import VOCAB, tiny_policy_factory, tiny_ppo_config, tiny_prompts
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 EOS = VOCAB["[EOS]"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _rollout_of(responses: list[str], ended: list[bool], mask: list[list[float]]) -> Rollout:
