@@ -10,10 +10,10 @@ from annotate_app.models import Annotation, Judgment, Role, Task
 from annotate_app.services.annotations import JudgmentInput, TaskConflict, annotation_submit, task_skip
 from annotate_app.services.queue import task_next_for
 from tests.factories import make_project, member
+from tests.queue_checks import ALL_TIES
 
 pytestmark = pytest.mark.django_db
 
-ALL_TIES = {key: JudgmentInput(choice="tie") for key in ("helpful", "harmless", "honest")}
 
 
 def _leased(**project_options):

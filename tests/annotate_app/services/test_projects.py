@@ -9,8 +9,8 @@ from annotate_app.models import Role, Task, TaskStatus
 from annotate_app.services.annotations import annotation_submit, task_skip
 from annotate_app.services.projects import membership_remove, membership_set
 from annotate_app.services.queue import task_next_for
-from tests.annotate_app.services.test_queue import ALL_TIES, assert_counts_match_a_recount
 from tests.factories import logged_in_client, make_project, make_user, member
+from tests.queue_checks import ALL_TIES, assert_counts_match_a_recount
 
 pytestmark = pytest.mark.django_db
 

@@ -8,47 +8,18 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.db import connection, connections
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotate_app.models import Annotation, AnnotatorQueue, Comparison, Project, Role, Task, TaskStatus
 from annotate_app.selectors.queue import annotator_progress
-from annotate_app.services.annotations import JudgmentInput, TaskConflict, annotation_submit, task_skip
+from annotate_app.services.annotations import TaskConflict, annotation_submit, task_skip
 from annotate_app.services.gold import comparison_mark_gold, comparison_unmark_gold
 from annotate_app.services.queue import task_next_for
 from tests.conftest import require
 from tests.factories import make_project, member
-
-ALL_TIES = {key: JudgmentInput(choice="tie") for key in ("helpful", "harmless", "honest")}
-FINISHED = [TaskStatus.SUBMITTED, TaskStatus.SKIPPED]
-
-
-def assert_counts_match_a_recount(project) -> None:
-    """Every maintained queue count equals a count over the rows (services.queue invariants)."""
-    project = Project.objects.get(pk=project.pk)
-    k = project.overlap_k
-    comparisons = Comparison.objects.filter(project=project).annotate(
-        held=Count("tasks", filter=Q(tasks__status__in=[TaskStatus.SUBMITTED, TaskStatus.LEASED])),
-        submitted=Count("tasks", filter=Q(tasks__status=TaskStatus.SUBMITTED)),
-    )
-    for comparison in comparisons:
-        assert (comparison.slots_held, comparison.submitted_count, comparison.is_full) == (
-            comparison.held, comparison.submitted, comparison.held >= k
-        ), comparison
-        assert comparison.is_gold or comparison.submitted <= k
-    ordinary = Comparison.objects.filter(project=project, is_gold=False)
-    assert project.comparison_count == Comparison.objects.filter(project=project).count()
-    assert project.open_count == ordinary.filter(is_full=False).count()
-    assert project.complete_count == ordinary.filter(submitted_count__gte=k).count()
-    for queue in AnnotatorQueue.objects.filter(project=project):
-        own = Task.objects.filter(project=project, annotator=queue.annotator_id)
-        assert queue.submitted == own.filter(status=TaskStatus.SUBMITTED).count()
-        assert queue.finished_open == own.filter(
-            status__in=FINISHED, comparison__is_gold=False, comparison__is_full=False
-        ).count()
-        handed = own.filter(comparison__is_gold=False).values_list("comparison_id", flat=True)
-        assert queue.cursor >= max(handed, default=0)
+from tests.queue_checks import ALL_TIES, FINISHED, assert_counts_match_a_recount
 
 
 def _label_everything(project, user) -> int:
