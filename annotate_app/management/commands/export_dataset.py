@@ -2,10 +2,10 @@ import shutil
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from annotate_app.management.cli import command_error
-from annotate_app.models import Project, SnapshotFormat
+from annotate_app.management.cli import command_error, project_named
+from annotate_app.models import SnapshotFormat
 from annotate_app.services.snapshots import ExportFilters, snapshot_create, snapshot_path
 
 
@@ -26,9 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", type=Path, required=True)
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project {options['project']!r}.")
+        project = project_named(options["project"])
         filters = ExportFilters(
             objectives=[key for key in options["objectives"].split(",") if key],
             min_annotations=options["min_annotations"],

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate_app.importers import FORMATS, ImportFormatError
-from annotate_app.models import Project
+from annotate_app.management.cli import project_named
 from annotate_app.services.imports import comparison_import
 
 
@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--objective", help="what a trl/hh preference is about; for native/pku, only this one")
 
     def handle(self, *args, project, file, format, objective, **options):
-        project_obj = Project.objects.filter(slug=project).first()
-        if project_obj is None:
-            raise CommandError(f"No project {project!r}.")
+        project_obj = project_named(project)
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         try:

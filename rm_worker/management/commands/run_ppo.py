@@ -2,8 +2,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate_app.management.cli import command_error
-from annotate_app.models import Project
+from annotate_app.management.cli import command_error, project_named
 from annotate_app.services.policy_runs import parse_weights, policy_run_create
 from annotate_app.services.runs import parse_overrides
 from rm_worker.management.wait import report_queued, train_and_report
@@ -23,9 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project {options['project']!r}.")
+        project = project_named(options["project"])
         reward_run = project.reward_runs.filter(pk=options["reward_run"]).first()
         if reward_run is None:
             raise CommandError(f"No reward-model run {options['reward_run']} in {project.slug}.")

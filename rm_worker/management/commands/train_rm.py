@@ -2,8 +2,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate_app.management.cli import command_error
-from annotate_app.models import Project
+from annotate_app.management.cli import command_error, project_named
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import parse_overrides
 from rm_worker.management.wait import report_queued, train_and_report
@@ -24,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="train in this process and wait for the result")
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"No project {options['project']!r}.")
+        project = project_named(options["project"])
         snapshot = None
         if options["snapshot"] is not None:
             snapshot = project.snapshots.filter(pk=options["snapshot"]).first()
