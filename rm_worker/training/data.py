@@ -12,7 +12,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,14 +24,25 @@ _CHOICE_SCORES = {"a": -1.0, "b": 1.0, "tie": 0.0}
 
 
 @dataclass(frozen=True)
+class HumanJudgment:
+    """One annotator's choice on one objective of a pair, from a morm export's ``"judgments"``."""
+
+    annotator: str
+    objective: str
+    choice: str  # "A", "B" or "tie"
+
+
+@dataclass(frozen=True)
 class PreferencePair:
-    """One comparison with its per-objective scores (only the objectives that are labeled)."""
+    """One comparison with its per-objective scores (only the objectives that are labeled) and, when the file
+    carries them, the judgments of the annotators behind those scores."""
 
     id: str
     prompt: Prompt
     response_a: str
     response_b: str
     scores: dict[str, float]
+    judgments: tuple[HumanJudgment, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,25 @@ def _parse_record(record: Any, wanted: set[str] | None) -> PreferencePair:
         pair_id = "sha256-" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
     elif isinstance(pair_id, bool) or not isinstance(pair_id, (str, int)):
         raise ValueError("'id' must be a string or an integer")
-    return PreferencePair(str(pair_id), prompt, record["response_a"], record["response_b"], scores)
+    judgments = _human_judgments(record.get("judgments"), wanted)
+    return PreferencePair(str(pair_id), prompt, record["response_a"], record["response_b"], scores, judgments)
+
+
+def _human_judgments(value: Any, wanted: set[str] | None) -> tuple[HumanJudgment, ...]:
+    """The annotators' judgments of an export line; imported labels (no annotator) are not any one person's."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("'judgments' must be a list of objects")
+    judgments = []
+    for item in value:
+        annotator, objective, choice = item.get("annotator"), item.get("objective"), item.get("choice")
+        if annotator is None or (wanted is not None and objective not in wanted):
+            continue
+        if not isinstance(annotator, str) or not isinstance(objective, str) or choice not in ("A", "B", "tie"):
+            raise ValueError('a judgment needs a string "annotator" and "objective" and a "choice" of A, B or tie')
+        judgments.append(HumanJudgment(annotator, objective, choice))
+    return tuple(judgments)
 
 
 def _prompt(value: Any) -> Prompt:
