@@ -14,6 +14,8 @@ from annotate_app.services.snapshots import snapshot_build, snapshot_path
 from .runtime import run_execute, run_resumes
 from .training import Callbacks, RewardModelConfig, load_pairs, train_reward_model
 from .training.checkpoint import CHECKPOINT_FILE
+from .training.config import resolve_device
+from .training.evaluate import held_out_pairs, report_reward_model
 from .training.trainer import CHECKPOINT_DIR
 
 
@@ -25,9 +27,10 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
 
     def train(run, writer, should_stop):
         config = RewardModelConfig.from_dict(training_values(run))
+        pairs = load_pairs(snapshot_path(_snapshot_built(run.snapshot_id)), config.objectives)
         result = train_reward_model(
             config,
-            load_pairs(snapshot_path(_snapshot_built(run.snapshot_id)), config.objectives),
+            pairs,
             run_dir(run),
             callbacks=Callbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop,
                                 on_resume=writer.resumed),
@@ -36,10 +39,20 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         )
         final = {**result.metrics, "seconds": round(result.seconds, 2), "best_step": result.best_step,
                  "embeddings_computed": result.embeddings_computed, "embeddings_reused": result.embeddings_reused}
-        status = RunStatus.CANCELLED if result.cancelled else RunStatus.SUCCEEDED
-        return status, {"final_metrics": final, "data_report": result.data_report.as_dict()}
+        fields = {"final_metrics": final, "data_report": result.data_report.as_dict()}
+        if result.cancelled:
+            return RunStatus.CANCELLED, fields
+        return RunStatus.SUCCEEDED, {**fields, "report": _held_out_report(config, pairs, result.model_dir)}
 
     return run_execute(RewardModelRun, run_id, train)
+
+
+def _held_out_report(config: RewardModelConfig, pairs, model_dir) -> dict:
+    """The report of the exported model on the run's held-out pairs; empty when nothing was held out."""
+    held_out = held_out_pairs(config, pairs)
+    if not held_out:
+        return {}
+    return report_reward_model(model_dir, held_out, device=resolve_device(config.device), batch_size=config.batch_size)
 
 
 def _snapshot_built(snapshot_id: int) -> Snapshot:

@@ -3,11 +3,12 @@
 import io
 import itertools
 import json
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from annotate_app.models import RewardModelRun, Role, RunStatus
+from annotate_app.models import Comparison, RewardModelRun, Role, RunStatus
 from annotate_app.scale import choice_from_score
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.imports import comparison_import
@@ -61,14 +62,17 @@ def member(project, role: str = Role.ANNOTATOR, **user_options):
     return user
 
 
-def annotate(project, user, scores: dict[str, int]):
-    """Label the user's next task with canonical scores (-3..3, negative = A better) per objective.
+def annotate(project, user, scores: dict[str, int] | Callable[[Comparison], dict[str, int]]):
+    """Label the user's next task with canonical scores (-3..3, negative = A better) per objective, or with
+    ``scores(comparison)`` when the scores depend on the comparison the queue hands out.
 
     Objectives left out are judged ties. Returns the task. The scores are mirrored into the
     shown orientation first, so what is stored is exactly ``scores``.
     """
     task = task_next_for(project=project, user=user)
     assert task is not None, "no task left for this user"
+    if callable(scores):
+        scores = scores(task.comparison)
     judgments = {}
     for objective in project.objectives.all():
         score = scores.get(objective.key, 0)

@@ -72,6 +72,11 @@ class RewardModelRun(TrainingRun):
         help_text="The finished run whose heads this run's started from (config init_heads_from).",
     )
     data_report = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(
+        default=dict, blank=True,
+        help_text="How far to trust the model, per objective, on its held-out pairs "
+                  "(rm_worker.training.report.reward_model_report); empty until it succeeds.",
+    )
 
     class Meta(TrainingRun.Meta):
         constraints = [

@@ -46,6 +46,7 @@ _EXPORTS = {
     "format_prompt": ".data",
     "format_report": ".report",
     "grpo_reward_functions": ".trl_rewards",
+    "human_judgments": ".data",
     "kl_per_token": ".ppo",
     "load_pairs": ".data",
     "load_policy": ".policy",

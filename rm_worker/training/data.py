@@ -140,12 +140,13 @@ def _parse_record(record: Any, wanted: set[str] | None) -> PreferencePair:
         pair_id = "sha256-" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
     elif isinstance(pair_id, bool) or not isinstance(pair_id, (str, int)):
         raise ValueError("'id' must be a string or an integer")
-    judgments = _human_judgments(record.get("judgments"), wanted)
+    judgments = human_judgments(record.get("judgments"), wanted)
     return PreferencePair(str(pair_id), prompt, record["response_a"], record["response_b"], scores, judgments)
 
 
-def _human_judgments(value: Any, wanted: set[str] | None) -> tuple[HumanJudgment, ...]:
-    """The annotators' judgments of an export line; imported labels (no annotator) are not any one person's."""
+def human_judgments(value: Any, wanted: set[str] | None) -> tuple[HumanJudgment, ...]:
+    """The annotators' judgments in an export line's ``"judgments"`` list, of the ``wanted`` objectives (all when
+    None); imported labels (no annotator) are left out: they are not any one person's. ValueError when malformed."""
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):

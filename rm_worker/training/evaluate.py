@@ -1,14 +1,28 @@
-"""Pairwise accuracy of a saved reward model on labeled pairs (any morm jsonl or native-format file)."""
+"""A saved reward model on labeled pairs (any morm jsonl or native-format file): pairwise accuracy, and the
+report of how far to trust it (`report.reward_model_report`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from .batching import label_tensors
-from .data import PreferencePair
+from .config import RewardModelConfig
+from .data import PreferencePair, select_trainable_pairs, split_pairs
 from .loss import chosen_minus_rejected
 from .model import RewardModel
+from .report import DEFAULT_BINS, reward_model_report
+
+
+def _side_rewards(
+    model: RewardModel, pairs: Sequence[PreferencePair], batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rewards of the A sides, rewards of the B sides), each [pairs, objectives], unnormalized."""
+    rewards_a = model.rewards_for_texts([model.scored_text(p.prompt, p.response_a) for p in pairs], batch_size)
+    rewards_b = model.rewards_for_texts([model.scored_text(p.prompt, p.response_b) for p in pairs], batch_size)
+    return rewards_a, rewards_b
 
 
 def evaluate_reward_model(
@@ -25,8 +39,7 @@ def evaluate_reward_model(
     counts pairs labeled as a tie, which have no right answer and are not scored.
     """
     model = RewardModel.from_pretrained(model_dir, device=device)
-    rewards_a = model.rewards_for_texts([model.scored_text(p.prompt, p.response_a) for p in pairs], batch_size)
-    rewards_b = model.rewards_for_texts([model.scored_text(p.prompt, p.response_b) for p in pairs], batch_size)
+    rewards_a, rewards_b = _side_rewards(model, pairs, batch_size)
     chosen_is_a, label_mask, _ = label_tensors(pairs, model.objectives, margin_scale=None)
     correct = (chosen_minus_rejected(rewards_a, rewards_b, chosen_is_a) > 0) & label_mask
     results = {}
@@ -39,3 +52,24 @@ def evaluate_reward_model(
             "ties": ties,
         }
     return results
+
+
+def report_reward_model(
+    model_dir: str | Path,
+    pairs: Sequence[PreferencePair],
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+    bins: int = DEFAULT_BINS,
+) -> dict:
+    """`report.reward_model_report` of the saved model on ``pairs``, from its raw (unnormalized) rewards:
+    σ(r_A − r_B) is the probability the model was trained to give."""
+    model = RewardModel.from_pretrained(model_dir, device=device)
+    rewards_a, rewards_b = _side_rewards(model, pairs, batch_size)
+    return reward_model_report(pairs, rewards_a.tolist(), rewards_b.tolist(), model.objectives, bins=bins)
+
+
+def held_out_pairs(config: RewardModelConfig, pairs: Sequence[PreferencePair]) -> list[PreferencePair]:
+    """The pairs a run with ``config`` held out of training (its eval split): what its report is measured on."""
+    used, _ = select_trainable_pairs(pairs, config.objectives)
+    return split_pairs(used, config.eval_fraction, config.seed)[1]
