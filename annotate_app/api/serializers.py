@@ -21,7 +21,9 @@ from ..models import (
     Snapshot,
     SnapshotFormat,
     Task,
+    TaskStatus,
 )
+from ..selectors.queue import Progress, objectives_shown
 from ..services.annotations import TIME_SPENT_MS_MAX
 from .schema import config_overrides_schema
 
@@ -98,39 +100,55 @@ class ShownResponseSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+
+
+class TaskSerializer(serializers.Serializer):
     """A task as its annotator sees it: responses in shown order, labeled A (left) and B.
 
     The canonical orientation and model names are never sent, so they cannot bias the
     annotator; submits are in the shown orientation and the service maps them back.
+    Documents the shape (OpenAPI); ``task_payload`` builds it, without a serializer's
+    per-field machinery, because every ``tasks/next`` returns one.
     """
 
-    project = serializers.CharField(source="project.slug")
-    prompt = serializers.SerializerMethodField()
-    responses = serializers.SerializerMethodField()
-    objectives = serializers.SerializerMethodField()
-    ask_likert = serializers.BooleanField(source="project.ask_likert")
-    flag_options = serializers.SerializerMethodField()
+    id = serializers.IntegerField()
+    project = serializers.CharField()
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    prompt = serializers.ListField(child=serializers.DictField())
+    responses = ShownResponseSerializer(many=True)
+    objectives = ObjectiveSerializer(many=True)
+    ask_likert = serializers.BooleanField()
+    flag_options = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField()
+    progress = ProgressSerializer(required=False, help_text="The caller's progress (``tasks/next`` only).")
 
-    class Meta:
-        model = Task
-        fields = ["id", "project", "status", "prompt", "responses", "objectives", "ask_likert", "flag_options",
-                  "expires_at"]
 
-    def get_prompt(self, task) -> list[dict]:
-        return task.comparison.prompt_turns
+_DATETIME = serializers.DateTimeField()
 
-    def get_responses(self, task) -> list[dict]:
-        texts = [task.comparison.response_a, task.comparison.response_b]
-        if task.shown_swapped:
-            texts.reverse()
-        return [{"label": "A", "text": texts[0]}, {"label": "B", "text": texts[1]}]
 
-    def get_objectives(self, task) -> list[dict]:
-        return ObjectiveSerializer(task.project.objectives.all(), many=True).data
-
-    def get_flag_options(self, task) -> list[str]:
-        return task.project.flag_options if task.project.ask_flags else []
+def task_payload(task: Task, progress: Progress | None = None) -> dict:
+    """The ``TaskSerializer`` shape of a task whose comparison and project are loaded."""
+    comparison, project = task.comparison, task.project
+    texts = [comparison.response_a, comparison.response_b]
+    if task.shown_swapped:
+        texts.reverse()
+    payload = {
+        "id": task.pk,
+        "project": project.slug,
+        "status": task.status,
+        "prompt": comparison.prompt_turns,
+        "responses": [{"label": "A", "text": texts[0]}, {"label": "B", "text": texts[1]}],
+        "objectives": objectives_shown(project),
+        "ask_likert": project.ask_likert,
+        "flag_options": project.flag_options if project.ask_flags else [],
+        "expires_at": _DATETIME.to_representation(task.expires_at),
+    }
+    if progress is not None:
+        payload["progress"] = {"done": progress.done, "remaining": progress.remaining}
+    return payload
 
 
 class JudgmentInputSerializer(serializers.Serializer):
@@ -164,11 +182,6 @@ class AnnotationResultSerializer(serializers.Serializer):
     task_id = serializers.IntegerField()
     created = serializers.BooleanField()
     judgments = SubmittedJudgmentSerializer(many=True)
-
-
-class ProgressSerializer(serializers.Serializer):
-    done = serializers.IntegerField()
-    remaining = serializers.IntegerField()
 
 
 class SnapshotCreateSerializer(serializers.Serializer):
@@ -272,6 +285,76 @@ class RunMetricsSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The rest of the points when this chunk stopped at the size limit (same query, a later since); "
                   "null when this chunk reached the last point logged.",
+    )
+
+
+class ProportionSerializer(serializers.Serializer):
+    """A share with its 95% Wilson score interval; rate, low and high are null when n is 0."""
+
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+    hits = serializers.IntegerField()
+    n = serializers.IntegerField()
+
+
+class ReliabilityBinSerializer(serializers.Serializer):
+    low = serializers.FloatField(help_text="The bin covers predicted P(A preferred) from low to high.")
+    high = serializers.FloatField()
+    count = serializers.IntegerField(help_text="Pairs whose prediction falls in the bin.")
+    mean_predicted = serializers.FloatField(allow_null=True, help_text="Mean σ(r_A − r_B); null when empty.")
+    observed = serializers.FloatField(allow_null=True, help_text="Share of them labeled A; null when empty.")
+
+
+class CalibrationSerializer(serializers.Serializer):
+    ece = serializers.FloatField(allow_null=True, help_text="Count-weighted mean |observed − mean predicted|.")
+    bins = ReliabilityBinSerializer(many=True)
+
+
+class AgreementSerializer(serializers.Serializer):
+    pairs = serializers.IntegerField(help_text="Pairs with an annotator's judgment (ties left out).")
+    model_annotator = ProportionSerializer(help_text="Judgments whose side the head prefers.")
+    annotator_annotator = ProportionSerializer(
+        help_text="Two judgments of one pair by different annotators choosing the same side: the ceiling.")
+    model_annotator_same_pairs = ProportionSerializer(
+        help_text="model_annotator on the pairs annotator_annotator counts, to read next to it.")
+
+
+class CorrelationSerializer(serializers.Serializer):
+    pearson = serializers.FloatField(allow_null=True)
+    spearman = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="Responses (both sides of every pair).")
+
+
+class ObjectiveReportSerializer(serializers.Serializer):
+    accuracy = ProportionSerializer(help_text="Pairs labeled with a side whose chosen response has the higher reward.")
+    ties = serializers.IntegerField(help_text="Pairs labeled as a tie, not scored.")
+    calibration = CalibrationSerializer()
+    agreement = AgreementSerializer()
+    length_correlation = CorrelationSerializer(help_text="The head's reward against the response length.")
+
+
+class HeadCorrelationSerializer(serializers.Serializer):
+    objectives = serializers.ListField(child=serializers.CharField(), help_text="Row and column order.")
+    pearson = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)))
+    spearman = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)))
+
+
+class ReportSerializer(serializers.Serializer):
+    """How far to trust the model: rm_worker.training.report.reward_model_report on the run's held-out pairs."""
+
+    pairs = serializers.IntegerField()
+    length_unit = serializers.CharField()
+    objectives = serializers.DictField(child=ObjectiveReportSerializer())
+    head_correlation = HeadCorrelationSerializer()
+
+
+class RewardRunReportSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    report = ReportSerializer(
+        allow_null=True,
+        help_text="Null until the run succeeds, and for a run that held no pairs out (eval_fraction 0).",
     )
 
 

@@ -9,11 +9,10 @@ from rest_framework.views import APIView
 
 from .. import access
 from ..models import Role
-from ..selectors.queue import annotator_progress
 from ..services.annotations import MIRRORED, JudgmentInput, annotation_submit, task_skip
 from ..services.imports import comparison_import_upload
 from ..services.projects import membership_set, project_create
-from ..services.queue import task_next_for
+from ..services.queue import task_next
 from .bodies import JSONObjectBody
 from .permissions import CanCreateProjects
 from .schema import error_response
@@ -24,11 +23,11 @@ from .serializers import (
     ImportInputSerializer,
     MembershipInputSerializer,
     MembershipSerializer,
-    ProgressSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
     SubmitInputSerializer,
     TaskSerializer,
+    task_payload,
 )
 
 TASK_CONFLICT = error_response("The task was skipped, submitted or given to someone else.")
@@ -114,12 +113,10 @@ class TaskNext(APIView):
     @extend_schema(responses={200: TaskSerializer, 204: OpenApiResponse(description="No task left for you.")})
     def get(self, request, slug):
         project = access.project_for(request.user, slug)
-        task = task_next_for(project=project, user=request.user)
-        if task is None:
+        following = task_next(project=project, user=request.user)
+        if following.task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        payload = TaskSerializer(task).data
-        payload["progress"] = ProgressSerializer(annotator_progress(project=project, user=request.user)).data
-        return Response(payload)
+        return Response(task_payload(following.task, following.progress))
 
 
 class TaskSubmit(JSONObjectBody, APIView):
@@ -157,7 +154,7 @@ class TaskSkip(APIView):
     @extend_schema(request=None, responses={200: TaskSerializer, 409: TASK_CONFLICT})
     def post(self, request, task_id):
         task = get_object_or_404(access.tasks_of(request.user), pk=task_id)
-        return Response(TaskSerializer(task_skip(task=task, user=request.user)).data)
+        return Response(task_payload(task_skip(task=task, user=request.user)))
 
 
 class CurrentUser(APIView):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef, Subquery
 
+from .. import sql
 from ..models import AnnotatorQueue, Project, Task, TaskStatus
 
 
@@ -42,3 +43,13 @@ def annotator_progress(*, project: Project, user: AbstractBaseUser) -> Progress:
     )
     remaining = row["open_count"] - (row["finished_open"] or 0) + row["holds_last_slot"]
     return Progress(done=row["submitted"] or 0, remaining=remaining)
+
+
+def objectives_shown(project: Project) -> list[dict]:
+    """The project's objectives as a task shows them, in order (every ``tasks/next`` reads them)."""
+    objectives = sql.rows(
+        f'SELECT key, name, guideline, "order" FROM {sql.OBJECTIVE} WHERE project_id = %s ORDER BY "order", id',
+        [project.pk],
+    )
+    fields = ("key", "name", "guideline", "order")
+    return [dict(zip(fields, objective, strict=True)) for objective in objectives]

@@ -35,11 +35,11 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Subquery
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from .. import sql
 from ..models import AnnotatorQueue, Comparison, Project, Task, TaskStatus
+from ..selectors.queue import Progress, annotator_progress
 
 FINISHED = (TaskStatus.SUBMITTED, TaskStatus.SKIPPED)
 # Expired leases given back per call to task_next_for. Each call makes at most one lease,
@@ -47,50 +47,85 @@ FINISHED = (TaskStatus.SUBMITTED, TaskStatus.SKIPPED)
 RECLAIM_PER_CALL = 4
 
 
-def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
-    """The task the user should label now: their open lease, else a new lease, else None.
+@dataclass(frozen=True)
+class NextTask:
+    """What ``task_next`` hands out: the task to label (None when nothing is left) and the user's progress."""
 
-    First gives back a few expired leases of the project (each in its own transaction),
-    then renews the user's own expired lease if nobody took its slot, then leases the
-    first open comparison above the user's cursor (or, once they reached the end, one
-    that reopened below it).
+    task: Task | None
+    progress: Progress
+
+
+def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
+    """The task the user should label now (see ``task_next``), or None when nothing is left for them."""
+    return task_next(project=project, user=user).task
+
+
+def task_next(*, project: Project, user: AbstractBaseUser) -> NextTask:
+    """The task the user should label now: their open lease, else a new lease, else None; with their progress.
+
+    Gives back a few expired leases of the project first (each in its own transaction) when
+    there are any, renews the user's own expired lease if nobody took its slot, then leases
+    the first open comparison above the user's cursor (or, once they reached the end, one
+    that reopened below it). The progress comes from the numbers read on the way: no count.
     """
     now = timezone.now()
-    _reclaim_expired(project, now)
+    state = _state_of(project, user, now)
+    if state.expired_waiting:
+        _reclaim_expired(project, now)
+        state = _state_of(project, user, now)
+    if state.own_task_id is not None and (own := _own_lease(state.own_task_id, now)) is not None:
+        return NextTask(own, annotator_progress(project=project, user=user))
+    # A new lease leaves "remaining" as it was: if it takes the comparison's last slot, the
+    # open count drops by one and the lease they hold counts it back (selectors.queue).
+    progress = Progress(done=state.submitted, remaining=state.open_count - state.finished_open)
+    if state.open_count <= state.finished_open:
+        return NextTask(None, progress)  # every open comparison is one they finished: nothing to walk
     with transaction.atomic():
-        own = (
-            Task.objects.filter(project=project, annotator=user, status=TaskStatus.LEASED)
-            .select_related("comparison", "project")  # what the page and the API show of it
-            .order_by("leased_at", "id")
-            .first()
-        )
-        if own is not None and own.expires_at <= now:
-            own = _renew(own, now)
-        if own is not None:
-            return own
-        queue = _queue_of(project, user)
-        if queue.open_count <= queue.finished_open:
-            return None  # every open comparison is one they finished: nothing to walk
-        candidate = _open_candidate(project, user, above=queue.cursor) or _open_candidate(project, user, above=0)
+        candidate = _open_candidate(project, user, above=state.cursor) or _open_candidate(project, user, above=0)
         if candidate is None:
-            return None
+            return NextTask(None, progress)
         if project.gold_rate and random.random() < project.gold_rate:
             if (gold := _gold_candidate(project, user)) is not None:
-                return _lease(gold, project, user, now)
-        return _lease(candidate, project, user, now)
+                candidate = gold
+        return NextTask(_lease(candidate, project, user, now), progress)
 
 
-def _queue_of(project: Project, user: AbstractBaseUser) -> AnnotatorQueue:
-    """The user's queue row (made on their first request), with the project's open count."""
-    queue = (
-        AnnotatorQueue.objects.filter(project=project, annotator=user)
-        .annotate(open_count=F("project__open_count"))
-        .first()
+@dataclass(frozen=True)
+class _QueueState:
+    open_count: int
+    cursor: int
+    submitted: int
+    finished_open: int
+    own_task_id: int | None  # their oldest lease, open or not
+    expired_waiting: bool  # some lease of the project ran out and still holds its slot
+
+
+def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _QueueState:
+    """Everything ``task_next`` decides on, in one statement (the user's queue row is made on first use)."""
+    row = sql.one(
+        f'SELECT p.open_count, q."cursor", q.submitted, q.finished_open,'
+        f" (SELECT t.id FROM {sql.TASK} t WHERE t.project_id = p.id AND t.annotator_id = %s AND t.status = %s"
+        f"  ORDER BY t.leased_at, t.id LIMIT 1),"
+        f" EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.project_id = p.id AND t.status = %s AND t.expires_at <= %s)"
+        f" FROM {sql.PROJECT} p LEFT JOIN {sql.QUEUE} q ON q.project_id = p.id AND q.annotator_id = %s"
+        f" WHERE p.id = %s",
+        [user.pk, TaskStatus.LEASED, TaskStatus.LEASED, sql.when(now), user.pk, project.pk],
     )
-    if queue is None:
+    if row[1] is None:
         AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
-        return _queue_of(project, user)
-    return queue
+        return _state_of(project, user, now)
+    return _QueueState(*row[:5], expired_waiting=bool(row[5]))
+
+
+def _own_lease(task_id: int, now: datetime) -> Task | None:
+    """The user's lease, renewed if it ran out; None if it was reclaimed and its slot taken meanwhile."""
+    own = Task.objects.select_related("comparison", "project").get(pk=task_id)  # what the page and API show
+    if own.status != TaskStatus.LEASED:
+        return None
+    if own.expires_at <= now:
+        with transaction.atomic():
+            return _renew(own, now)
+    return own
 
 
 def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> Comparison | None:
@@ -106,20 +141,24 @@ def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> 
     its planner preferred the primary key and walked every lower row of every project
     (measured by bench/queue_scale.py: see bench/RESULTS.md).
     """
-    finished_by_user = Task.objects.filter(comparison=OuterRef("pk"), annotator=user, status__in=FINISHED)
-    return (
-        Comparison.objects.filter(
-            TupleGreaterThan(Tuple(F("project_id"), F("id")), (project.pk, above)),
-            project_id__lte=project.pk,
-            is_full=False,
-            is_gold=False,
-        )
-        .exclude(Exists(finished_by_user))
-        .annotate(own_task_id=_own_task_id(user))
-        .order_by("project_id", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
+    row = sql.one(
+        "SELECT c.id, c.prompt, c.response_a, c.response_b, c.slots_held, c.submitted_count, c.is_full, c.is_gold,"
+        f" (SELECT t.id FROM {sql.TASK} t WHERE t.comparison_id = c.id AND t.annotator_id = %s)"
+        f" FROM {sql.COMPARISON} c WHERE (c.project_id, c.id) > (%s, %s) AND c.project_id <= %s"
+        " AND NOT c.is_full AND NOT c.is_gold"
+        f" AND NOT EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.comparison_id = c.id AND t.annotator_id = %s"
+        "  AND t.status IN (%s, %s))"
+        f" ORDER BY c.project_id, c.id LIMIT 1{sql.lock_clause(of='c', skip_locked=True)}",
+        [user.pk, project.pk, above, project.pk, user.pk, *FINISHED],
     )
+    if row is None:
+        return None
+    comparison = Comparison(
+        id=row[0], project=project, prompt=sql.json_of(row[1]), response_a=row[2], response_b=row[3],
+        slots_held=row[4], submitted_count=row[5], is_full=bool(row[6]), is_gold=bool(row[7]),
+    )
+    comparison.own_task_id = row[8]
+    return comparison
 
 
 def _gold_candidate(project: Project, user: AbstractBaseUser) -> Comparison | None:
@@ -150,14 +189,15 @@ def _lease(comparison: Comparison, project: Project, user: AbstractBaseUser, now
     """Lease the locked candidate to the user: a new task, or their expired one renewed."""
     expires_at = now + timedelta(minutes=project.lease_minutes)
     if comparison.own_task_id is None:
-        task = Task.objects.create(
-            project=project,
-            comparison=comparison,
-            annotator=user,
-            shown_swapped=project.shuffle_sides and random.random() < 0.5,
-            leased_at=now,
-            expires_at=expires_at,
+        shown_swapped = project.shuffle_sides and random.random() < 0.5
+        (task_id,) = sql.one(
+            f"INSERT INTO {sql.TASK} (project_id, comparison_id, annotator_id, status, shown_swapped, leased_at,"
+            " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [project.pk, comparison.pk, user.pk, TaskStatus.LEASED, shown_swapped, sql.when(now),
+             sql.when(expires_at)],
         )
+        task = Task(id=task_id, project=project, comparison=comparison, annotator=user,
+                    status=TaskStatus.LEASED, shown_swapped=shown_swapped, leased_at=now, expires_at=expires_at)
     else:
         # Their lease on this comparison expired and was reclaimed: renew it in place,
         # keeping the side order they may already have seen.
@@ -258,44 +298,44 @@ def counts_update(
     comparison.is_full = comparison.slots_held >= k
     if is_gold is not None:
         comparison.is_gold = is_gold
-    comparison.save(update_fields=["slots_held", "submitted_count", "is_full", "is_gold"])
+    sql.run(f"UPDATE {sql.COMPARISON} SET slots_held = %s, submitted_count = %s, is_full = %s, is_gold = %s"
+            " WHERE id = %s",
+            [comparison.slots_held, comparison.submitted_count, comparison.is_full, comparison.is_gold, comparison.pk])
     after = _standing(comparison, k)
     open_step, complete_step = after.open - before.open, after.complete - before.complete
-
-    others = []
     if open_step:
-        others = list(
-            Task.objects.filter(comparison=comparison, status__in=FINISHED)
-            .exclude(annotator_id=actor_id)
-            .values_list("annotator_id", flat=True)
-        )
-    if others:
-        # Several queue rows change: lock them in one order first (see the lock order above).
-        touched = sorted(set(others) | ({actor_id} if actor_id is not None else set()))
-        list(AnnotatorQueue.objects.select_for_update().filter(project=project, annotator_id__in=touched)
-             .order_by("annotator_id"))
-        AnnotatorQueue.objects.filter(project=project, annotator_id__in=others).update(
-            finished_open=F("finished_open") + open_step
-        )
+        _others_update(comparison, project, actor_id, open_step)
     if actor_id is not None:
         _actor_update(comparison, project, actor_id, submitted=submitted, finished_open=int(finishes) * after.open)
     if open_step or complete_step:
-        Project.objects.filter(pk=project.pk).update(
-            open_count=F("open_count") + open_step, complete_count=F("complete_count") + complete_step
-        )
+        sql.run(f"UPDATE {sql.PROJECT} SET open_count = open_count + %s, complete_count = complete_count + %s"
+                " WHERE id = %s", [open_step, complete_step, project.pk])
+
+
+def _others_update(comparison: Comparison, project: Project, actor_id: int | None, open_step: int) -> None:
+    """The comparison opened or filled up: move it in or out of its finishers' ``finished_open``."""
+    others = [row[0] for row in sql.rows(
+        f"SELECT annotator_id FROM {sql.TASK} WHERE comparison_id = %s AND status IN (%s, %s)"
+        " AND annotator_id <> %s", [comparison.pk, *FINISHED, -1 if actor_id is None else actor_id])]
+    if not others:
+        return
+    # Several queue rows change: lock them in one order first (see the lock order above).
+    touched = sorted(set(others) | ({actor_id} if actor_id is not None else set()))
+    if lock := sql.lock_clause():
+        sql.rows(f"SELECT id FROM {sql.QUEUE} WHERE project_id = %s AND annotator_id IN ({sql.placeholders(touched)})"
+                 f" ORDER BY annotator_id{lock}", [project.pk, *touched])
+    sql.run(f"UPDATE {sql.QUEUE} SET finished_open = finished_open + %s"
+            f" WHERE project_id = %s AND annotator_id IN ({sql.placeholders(others)})",
+            [open_step, project.pk, *others])
 
 
 def _actor_update(comparison: Comparison, project: Project, actor_id: int, *, submitted: int,
                   finished_open: int) -> None:
-    changes = {}
-    if submitted:
-        changes["submitted"] = F("submitted") + submitted
-    if finished_open:
-        changes["finished_open"] = F("finished_open") + finished_open
-    if not comparison.is_gold:
-        changes["cursor"] = Greatest(F("cursor"), comparison.pk)
-    if changes:
-        AnnotatorQueue.objects.filter(project=project, annotator_id=actor_id).update(**changes)
+    cursor = 0 if comparison.is_gold else comparison.pk
+    if submitted or finished_open or cursor:
+        sql.run(f"UPDATE {sql.QUEUE} SET submitted = submitted + %s, finished_open = finished_open + %s,"
+                f' "cursor" = {sql.greatest()}("cursor", %s) WHERE project_id = %s AND annotator_id = %s',
+                [submitted, finished_open, cursor, project.pk, actor_id])
 
 
 def comparisons_added(*, project: Project, created: int, labelled: int) -> None:

@@ -11,10 +11,10 @@ from ..forms import JudgmentForm
 from ..scale import scale_points
 from ..selectors.queue import annotator_progress
 from ..services.annotations import TaskConflict, annotation_submit, task_skip
-from ..services.queue import task_next_for
+from ..services.queue import task_next
 
 
-def _render_task(request, project, task, form):
+def _render_task(request, project, task, form, progress=None):
     comparison = task.comparison
     texts = [comparison.response_a, comparison.response_b]
     if task.shown_swapped:
@@ -29,7 +29,7 @@ def _render_task(request, project, task, form):
             "responses": [("A", texts[0]), ("B", texts[1])],
             "form": form,
             "scale": scale_points(),
-            "progress": annotator_progress(project=project, user=request.user),
+            "progress": progress or annotator_progress(project=project, user=request.user),
         },
     )
 
@@ -37,11 +37,10 @@ def _render_task(request, project, task, form):
 @login_required
 def label(request, slug):
     project = access.project_for(request.user, slug)
-    task = task_next_for(project=project, user=request.user)
-    if task is None:
-        progress = annotator_progress(project=project, user=request.user)
-        return render(request, "annotate_app/label_done.html", {"project": project, "progress": progress})
-    return _render_task(request, project, task, JudgmentForm(project=project))
+    following = task_next(project=project, user=request.user)
+    if following.task is None:
+        return render(request, "annotate_app/label_done.html", {"project": project, "progress": following.progress})
+    return _render_task(request, project, following.task, JudgmentForm(project=project), following.progress)
 
 
 @login_required

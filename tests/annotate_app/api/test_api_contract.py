@@ -63,7 +63,7 @@ def test_an_unexpected_error_under_the_api_is_a_json_500(api, project, monkeypat
     def broken(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("annotate_app.api.views.task_next_for", broken)
+    monkeypatch.setattr("annotate_app.api.views.task_next", broken)
     client = Client(raise_request_exception=False)
     client.force_login(member(project))
     response = client.get(f"/api/v1/projects/{project.slug}/tasks/next")

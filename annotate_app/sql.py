@@ -1,0 +1,92 @@
+"""Hand-written SQL for the annotation queue's hot path, the same text on PostgreSQL and SQLite.
+
+Why not the ORM there: every `tasks/next` and submit runs about a dozen statements, and
+building and compiling each through the ORM cost more CPU than Postgres spent running
+it (bench/RESULTS.md, "50 annotators at once"). These statements are fixed strings with
+parameters; what differs between the two databases is spelled by the helpers below.
+The models still own the schema: table names come from their ``_meta``.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .models import Annotation, AnnotatorQueue, Comparison, Judgment, Membership, Objective, Project, Task
+
+
+def _table(model) -> str:
+    return '"%s"' % model._meta.db_table
+
+
+ANNOTATION = _table(Annotation)
+COMPARISON = _table(Comparison)
+JUDGMENT = _table(Judgment)
+MEMBERSHIP = _table(Membership)
+OBJECTIVE = _table(Objective)
+PROJECT = _table(Project)
+QUEUE = _table(AnnotatorQueue)
+TASK = _table(Task)
+
+
+def one(sql: str, params: Sequence = ()) -> tuple | None:
+    """The first row of a query, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def rows(sql: str, params: Sequence = ()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def run(sql: str, params: Sequence = ()) -> int:
+    """Execute a statement; returns the rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def placeholders(values: Sequence) -> str:
+    """``%s, %s, ...`` for an ``IN (...)`` list of these values."""
+    return ", ".join(["%s"] * len(values))
+
+
+def greatest() -> str:
+    """The larger-of-two function: GREATEST on PostgreSQL, the two-argument MAX on SQLite."""
+    return "MAX" if connection.vendor == "sqlite" else "GREATEST"
+
+
+def lock_clause(*, of: str = "", skip_locked: bool = False) -> str:
+    """A row-lock suffix for a SELECT, empty on SQLite.
+
+    SQLite has no row locks: there every writing transaction starts with ``BEGIN
+    IMMEDIATE`` (settings), which holds the database's one write lock, so the rows read
+    cannot change until commit.
+    """
+    if not connection.features.has_select_for_update:
+        return ""
+    return " FOR UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
+
+
+def when(value: datetime):
+    """A datetime as this database's driver takes it (SQLite stores naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def datetime_of(value) -> datetime:
+    """A datetime column read by hand, as the ORM would return it (aware; SQLite gives naive UTC text)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return timezone.make_aware(value, dt_timezone.utc) if timezone.is_naive(value) else value
+
+
+def json_of(value):
+    """A JSON column read by hand: Django has both drivers return JSON columns as text."""
+    return json.loads(value) if isinstance(value, str) else value
