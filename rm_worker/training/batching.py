@@ -93,6 +93,8 @@ class PairBatch:
     attention_mask: torch.Tensor | None = None  # [2B, L]
     embeddings: torch.Tensor | None = None  # [2B, H]
     response_start: torch.Tensor | None = None  # [2B]: first response token per row (``response`` pooling)
+    ratings: torch.Tensor | None = None  # [B, 2, O] float: Likert ratings of the A and B sides, 0 where missing
+    rating_mask: torch.Tensor | None = None  # [B, 2, O] bool: which of them are present
 
     def to(self, device: torch.device) -> PairBatch:
         moved = {name: None if value is None else value.to(device) for name, value in vars(self).items()}
@@ -111,6 +113,8 @@ class EncodedPairs:
     truncated: int  # pairs with at least one side cut to max_length
     starts_a: list[int] | None = None  # see `response_starts`; only for ``response`` pooling
     starts_b: list[int] | None = None
+    ratings: torch.Tensor | None = None  # [N, 2, O] float, see `rating_tensors`; None: no ratings used
+    rating_mask: torch.Tensor | None = None  # [N, 2, O] bool
 
     def __len__(self) -> int:
         return len(self.ids_a)
@@ -139,11 +143,14 @@ class EncodedPairs:
 
     def _labels(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         rows = torch.as_tensor(list(indices), dtype=torch.long)
-        return {
+        labels = {
             "chosen_is_a": self.chosen_is_a[rows],
             "label_mask": self.label_mask[rows],
             "margins": self.margins[rows],
         }
+        if self.ratings is not None:
+            labels.update(ratings=self.ratings[rows], rating_mask=self.rating_mask[rows])
+        return labels
 
 
 def label_tensors(
@@ -159,6 +166,20 @@ def label_tensors(
     return scores < 0, scores != 0, margins
 
 
+def rating_tensors(pairs: Sequence[PreferencePair], objectives: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ratings, rating_mask), each [N, 2, O]: the A and B sides' Likert ratings per objective, 0 and masked
+    where a side is not rated (never guessed)."""
+    ratings = torch.zeros(len(pairs), 2, len(objectives))
+    rating_mask = torch.zeros(len(pairs), 2, len(objectives), dtype=torch.bool)
+    for row, pair in enumerate(pairs):
+        for column, objective in enumerate(objectives):
+            for side, rating in enumerate(pair.ratings.get(objective, (None, None))):
+                if rating is not None:
+                    ratings[row, side, column] = rating
+                    rating_mask[row, side, column] = True
+    return ratings, rating_mask
+
+
 def encode_pairs(
     pairs: Sequence[PreferencePair],
     tokenizer,
@@ -167,11 +188,13 @@ def encode_pairs(
     margin_scale: float | None = None,
     response_spans: bool = False,
     text_of: Callable[[Prompt, str], ScoredText] = scored_text,
+    use_ratings: bool = False,
 ) -> EncodedPairs:
     """Tokenize both sides of every pair (left truncation: long pairs are cut, never dropped).
 
     ``response_spans`` also finds where each response starts (`response_starts`), for ``response`` pooling.
     ``text_of(prompt, response)`` writes each side as the model reads it (`RewardModel.scored_text`).
+    ``use_ratings`` adds the pairs' `rating_tensors` when any pair is rated.
     """
     items_a = [text_of(p.prompt, p.response_a) for p in pairs]
     items_b = [text_of(p.prompt, p.response_b) for p in pairs]
@@ -183,7 +206,12 @@ def encode_pairs(
     if response_spans:
         starts_a = response_starts(tokenizer, items_a, max_length)
         starts_b = response_starts(tokenizer, items_b, max_length)
-    return EncodedPairs(ids_a, ids_b, chosen_is_a, label_mask, margins, truncated, starts_a, starts_b)
+    ratings = rating_mask = None
+    if use_ratings and any(pair.ratings for pair in pairs):
+        ratings, rating_mask = rating_tensors(pairs, objectives)
+    return EncodedPairs(
+        ids_a, ids_b, chosen_is_a, label_mask, margins, truncated, starts_a, starts_b, ratings, rating_mask
+    )
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int, chunk_batches: int = 50) -> list[list[int]]:

@@ -48,6 +48,7 @@ class RewardModelConfig(TrainingConfig):
 
     The loss is ``Σ_o w_o · mean(-log σ(r_o(chosen) - r_o(rejected) - m))`` over the pairs labeled for
     objective ``o``; pairs without a label for ``o`` (or with a tie) are masked for that objective.
+    Per-response Likert ratings, where the data has them, add a regression term (``rating_loss_weight``).
     """
 
     title = "Invalid reward model config"
@@ -96,6 +97,13 @@ class RewardModelConfig(TrainingConfig):
 
     margin_scale: float = Field(0.5, ge=0, le=100)
     """Reward units of margin per point of label strength (used when ``use_margin``)."""
+
+    rating_loss_weight: float = Field(1.0, ge=0, le=1000)
+    """Weight of the rating term when the data carries per-response Likert ratings (1..7, a project that asks
+    for them): each head also regresses the ratings of its objective (see `rating_loss`), jointly with the
+    pairwise loss, and pairs with ratings but no preference (ties, unlabeled) train on this term alone.
+    0 ignores ratings. The term is ``w · Σ_o w_o · mean((a_o·r_o + b_o − (rating − 4)/3)²)`` over the
+    ratings present, with a learned scale ``a_o > 0`` and offset ``b_o`` per head."""
 
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     """Share of the steps spent warming the learning rate up linearly before it decays linearly to 0."""

@@ -2,6 +2,10 @@
 
 Sign convention (as everywhere in morm): a NEGATIVE score means response A is preferred, POSITIVE
 means B, 0 is a tie; ``|score|`` is the strength (1 slight, 2 clear, 3 strong).
+
+Ratings: a line's optional ``"ratings": {"<objective>": {"a": rating, "b": rating}}`` gives each response's
+Likert rating on that objective, 1..7 (an export writes the mean over the annotators who rated; either
+side may be null or absent).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ Prompt = str | list[dict[str, str]]
 MAX_SCORE = 3.0
 # A bare "A"/"B" label (the native import format) carries no strength: it counts as slight.
 _CHOICE_SCORES = {"a": -1.0, "b": 1.0, "tie": 0.0}
+MIN_RATING, MAX_RATING = 1.0, 7.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class PreferencePair:
     response_b: str
     scores: dict[str, float]
     judgments: tuple[HumanJudgment, ...] = field(default=())
+    # {objective: (rating of A, rating of B)}, 1..7, None for a side nobody rated; only objectives rated.
+    ratings: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class ObjectiveCounts:
     pairs: int  # labeled with a preference: trained or evaluated on
     ties: int  # labeled as a tie: Bradley-Terry has no tie, so masked for this objective
     skipped: int  # no label for this objective: masked, never guessed
+    rated: int = 0  # with a rating of at least one response for this objective (used when ratings are)
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,8 @@ class DataReport:
 
     total: int
     used: int
-    excluded_all_ties: int  # every configured objective labeled is a tie
-    excluded_unlabeled: int  # no label for any configured objective
+    excluded_all_ties: int  # every configured objective labeled is a tie, and no rating to learn from
+    excluded_unlabeled: int  # no label and no rating for any configured objective
     objectives: dict[str, ObjectiveCounts]
     train_pairs: int = 0
     eval_pairs: int = 0
@@ -141,7 +149,35 @@ def _parse_record(record: Any, wanted: set[str] | None) -> PreferencePair:
     elif isinstance(pair_id, bool) or not isinstance(pair_id, (str, int)):
         raise ValueError("'id' must be a string or an integer")
     judgments = human_judgments(record.get("judgments"), wanted)
-    return PreferencePair(str(pair_id), prompt, record["response_a"], record["response_b"], scores, judgments)
+    ratings = _ratings(record.get("ratings"), wanted)
+    return PreferencePair(
+        str(pair_id), prompt, record["response_a"], record["response_b"], scores, judgments, ratings
+    )
+
+
+def _ratings(value: Any, wanted: set[str] | None) -> dict[str, tuple[float | None, float | None]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(''''ratings' must be an object {objective: {"a": rating, "b": rating}}''')
+    ratings = {}
+    for objective, sides in value.items():
+        if wanted is not None and objective not in wanted:
+            continue
+        if not isinstance(sides, dict):
+            raise ValueError(f'''ratings {objective!r} must be an object {{"a": rating, "b": rating}}''')
+        rated = (_rating(objective, "a", sides.get("a")), _rating(objective, "b", sides.get("b")))
+        if rated != (None, None):
+            ratings[objective] = rated
+    return ratings
+
+
+def _rating(objective: str, side: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_RATING <= value <= MAX_RATING:
+        raise ValueError(f"rating {objective}.{side} must be a number from 1 to 7, got {value!r}")
+    return float(value)
 
 
 def human_judgments(value: Any, wanted: set[str] | None) -> tuple[HumanJudgment, ...]:
@@ -247,23 +283,26 @@ def chat_scored_text(tokenizer, prompt: Prompt, response: str) -> ScoredText:
 
 
 def select_trainable_pairs(
-    pairs: Sequence[PreferencePair], objectives: Sequence[str]
+    pairs: Sequence[PreferencePair], objectives: Sequence[str], use_ratings: bool = False
 ) -> tuple[list[PreferencePair], DataReport]:
-    """Keep pairs with a preference for at least one objective; count every pair that is not kept and why."""
+    """Keep pairs with a preference for at least one objective (or, with ``use_ratings``, a rating: a pair
+    rated but tied or unlabeled still trains the rating term); count every pair that is not kept and why."""
     used, all_ties, unlabeled = [], 0, 0
-    counts = {objective: {"pairs": 0, "ties": 0, "skipped": 0} for objective in objectives}
+    counts = {objective: {"pairs": 0, "ties": 0, "skipped": 0, "rated": 0} for objective in objectives}
     for pair in pairs:
         labeled = [objective for objective in objectives if objective in pair.scores]
+        rated = [objective for objective in objectives if objective in pair.ratings] if use_ratings else []
         for objective in objectives:
             score = pair.scores.get(objective)
             key = "skipped" if score is None else "ties" if score == 0 else "pairs"
             counts[objective][key] += 1
-        if not labeled:
-            unlabeled += 1
-        elif all(pair.scores[objective] == 0 for objective in labeled):
+            counts[objective]["rated"] += objective in rated
+        if any(pair.scores[objective] != 0 for objective in labeled) or rated:
+            used.append(pair)
+        elif labeled:
             all_ties += 1
         else:
-            used.append(pair)
+            unlabeled += 1
     report = DataReport(
         total=len(pairs),
         used=len(used),

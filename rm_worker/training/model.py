@@ -19,6 +19,7 @@ from .batching import encode_texts, pad_right, pad_token_id, require_offsets, re
 from .config import MODES, POOLINGS, RewardModelConfig
 from .data import Prompt, ScoredText, chat_scored_text, scored_text
 from .lora import with_lora_adapters
+from .loss import RatingMap
 from .model_io import SHARED, load_heads, load_reward_model, save_reward_model
 from .pretrained import load_pretrained
 
@@ -140,6 +141,8 @@ class RewardModel(nn.Module):
             raise ValueError(f"max_length {max_length} is longer than the backbone's {positions} positions")
         self.hidden_size = first.config.hidden_size
         self.heads = nn.ModuleDict({objective: nn.Linear(self.hidden_size, 1) for objective in self.objectives})
+        # Training only (ratings as a signal, see `RatingMap`): in checkpoints, not in the saved model folder.
+        self.rating_map = RatingMap(len(self.objectives))
         self.normalization: dict[str, dict[str, float]] = {}
         if mode == "frozen":
             self.backbones.requires_grad_(False)

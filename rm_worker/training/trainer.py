@@ -26,7 +26,7 @@ from .checkpoint import CHECKPOINT_FILE, TrainingPosition, load_checkpoint, save
 from .config import RewardModelConfig, resolve_device
 from .data import DataReport, PreferencePair, select_trainable_pairs, split_pairs
 from .embedding_cache import EmbeddingCache, embedding_namespace
-from .loss import bradley_terry_loss
+from .loss import bradley_terry_loss, rating_loss
 from .metrics import PairMetrics
 from .model import RewardModel
 from .run_io import Callbacks, start_output_dir
@@ -66,11 +66,11 @@ def _pair_rewards(model: RewardModel, batch: PairBatch) -> tuple[torch.Tensor, t
 def _parameter_groups(model: RewardModel, config: RewardModelConfig) -> list[dict]:
     """AdamW groups: backbone and heads at their own learning rates; no decay on biases and norms (1-D)."""
     groups = []
-    for name, module, learning_rate in (
-        ("backbone", model.backbones, config.learning_rate),
-        ("heads", model.heads, config.head_learning_rate),
+    for name, modules, learning_rate in (
+        ("backbone", [model.backbones], config.learning_rate),
+        ("heads", [model.heads, model.rating_map], config.head_learning_rate),
     ):
-        trained = [parameter for parameter in module.parameters() if parameter.requires_grad]
+        trained = [parameter for module in modules for parameter in module.parameters() if parameter.requires_grad]
         for decay, parameters in (
             (config.weight_decay, [p for p in trained if p.ndim >= 2]),
             (0.0, [p for p in trained if p.ndim < 2]),
@@ -117,7 +117,7 @@ def _split(
     config: RewardModelConfig, pairs: Sequence[PreferencePair]
 ) -> tuple[list[PreferencePair], list[PreferencePair], DataReport]:
     """(train pairs, held-out pairs, report) of the pairs labeled for the config's objectives."""
-    used, report = select_trainable_pairs(pairs, config.objectives)
+    used, report = select_trainable_pairs(pairs, config.objectives, use_ratings=config.rating_loss_weight > 0)
     train_pairs, eval_pairs = split_pairs(used, config.eval_fraction, config.seed)
     if not train_pairs:
         raise ValueError(f"No pairs to train on: {report.as_dict()}")
@@ -147,7 +147,8 @@ def _prepare_data(
     spans = model.pooling == "response" and config.mode != "frozen"
     train_data, eval_data = (
         encode_pairs(
-            pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans, model.scored_text
+            pairs, model.tokenizer, config.objectives, config.max_length, margin_scale, spans, model.scored_text,
+            use_ratings=config.rating_loss_weight > 0,
         )
         for pairs in (train_pairs, eval_pairs)
     )
@@ -196,6 +197,20 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
 
 
+def batch_loss(
+    model: RewardModel, batch: PairBatch, rewards: tuple[torch.Tensor, torch.Tensor], weights: dict[str, float],
+    rating_weight: float = 0.0,
+) -> torch.Tensor:
+    """The training loss of one batch: Bradley-Terry over its preferences, plus ``rating_weight`` times the
+    rating loss over its ratings (a batch without ratings has no rating term)."""
+    rewards_a, rewards_b = rewards
+    loss, _ = bradley_terry_loss(rewards_a, rewards_b, batch.chosen_is_a, batch.label_mask, weights, batch.margins)
+    if rating_weight > 0 and batch.rating_mask is not None and batch.rating_mask.any():
+        rating, _ = rating_loss(rewards_a, rewards_b, batch.ratings, batch.rating_mask, weights, model.rating_map)
+        loss = loss + rating_weight * rating
+    return loss
+
+
 def train_step(
     model: RewardModel,
     batches: Sequence[PairBatch],
@@ -204,13 +219,14 @@ def train_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     grad_clip: float,
     window: PairMetrics,
+    rating_weight: float = 0.0,
 ) -> torch.Tensor:
-    """One optimizer step on the mean Bradley-Terry loss over ``batches`` (gradient accumulation); the rewards
-    go into ``window``. Returns the gradient norm before clipping."""
+    """One optimizer step on the mean `batch_loss` over ``batches`` (gradient accumulation); the rewards go
+    into ``window``. Returns the gradient norm before clipping."""
     optimizer.zero_grad(set_to_none=True)
     for batch in batches:
         rewards_a, rewards_b = _pair_rewards(model, batch)
-        loss, _ = bradley_terry_loss(rewards_a, rewards_b, batch.chosen_is_a, batch.label_mask, weights, batch.margins)
+        loss = batch_loss(model, batch, (rewards_a, rewards_b), weights, rating_weight)
         (loss / len(batches)).backward()
         window.add(rewards_a, rewards_b, batch)
     trained = [parameter for group in optimizer.param_groups for parameter in group["params"]]
@@ -234,11 +250,13 @@ def train_metrics(
 
 @torch.no_grad()
 def evaluate_pairs(
-    model: RewardModel, batches: Iterable[PairBatch], weights: dict[str, float], prefix: str
+    model: RewardModel, batches: Iterable[PairBatch], weights: dict[str, float], prefix: str,
+    rating_weight: float = 0.0,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """(metrics ``{"<prefix>/..."}``, per-head reward stats) over ``batches``, in eval mode."""
+    """(metrics ``{"<prefix>/..."}``, per-head reward stats) over ``batches``, in eval mode (with the rating
+    metrics when ``rating_weight`` is positive, see `PairMetrics`)."""
     model.eval()
-    collected = PairMetrics(weights)
+    collected = PairMetrics(weights, model.rating_map, rating_weight)
     for batch in batches:
         collected.add(*_pair_rewards(model, batch), batch)
     model.train()
@@ -254,13 +272,14 @@ def keep_if_best(
 ) -> bool:
     """Save the model to ``best_dir`` (normalized by ``reward_stats``) when its eval accuracy beats the best so
     far (ties: lower loss); ``position`` records it. Returns whether it was saved."""
-    candidate = (eval_metrics["eval/accuracy"], -eval_metrics["eval/loss"])
+    # A held-out split of rating-only pairs rated alike on both sides has no accuracy: the loss decides.
+    candidate = (eval_metrics.get("eval/accuracy", 0.0), -eval_metrics["eval/loss"])
     if position.best_step is not None and candidate <= (position.best_accuracy, -position.best_loss):
         return False
     model.normalization = reward_stats
     model.save_pretrained(best_dir, step=position.step)
     position.best_step = position.step
-    position.best_accuracy, position.best_loss = eval_metrics["eval/accuracy"], eval_metrics["eval/loss"]
+    position.best_accuracy, position.best_loss = candidate[0], eval_metrics["eval/loss"]
     return True
 
 
@@ -286,6 +305,10 @@ class _Run:
         self.weights = self.config.objective_weights()
         self.pad_id = pad_token_id(self.model.tokenizer)
 
+    def window(self) -> PairMetrics:
+        """A fresh collector of the training metrics (rating metrics too when ratings are used)."""
+        return PairMetrics(self.weights, self.model.rating_map, self.config.rating_loss_weight)
+
     def batch(self, split: str, indices: Sequence[int]) -> PairBatch:
         data, embeddings = self.data.split(split), self.data.embeddings.get(split)
         return make_batch(data, indices, pad_id=self.pad_id, device=self.device, embeddings=embeddings)
@@ -293,7 +316,8 @@ class _Run:
     def measure(self, split: str, prefix: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         """Metrics and per-head reward stats over a whole split."""
         rows = length_sorted_batches(self.data.split(split).lengths, self.config.batch_size)
-        return evaluate_pairs(self.model, (self.batch(split, r) for r in rows), self.weights, prefix)
+        batches = (self.batch(split, r) for r in rows)
+        return evaluate_pairs(self.model, batches, self.weights, prefix, self.config.rating_loss_weight)
 
     def report(self, new: dict[str, float]) -> None:
         self.metrics.update(new)
@@ -320,7 +344,7 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
     """Optimizer steps until ``total_steps``, reporting, evaluating and checkpointing on schedule; returns
     True when a stop was requested (before a step)."""
     config, position = run.config, run.position
-    window = PairMetrics(run.weights)
+    window = run.window()
     run.model.train()
     while position.step < total_steps:
         seed = config.seed + position.epoch  # seeded by epoch, so a resumed run sees the same order
@@ -330,14 +354,15 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
                 return True
             batches = [run.batch("train", indices) for indices in steps[position.epoch_step]]
             grad_norm = train_step(
-                run.model, batches, run.weights, run.optimizer, run.scheduler, config.grad_clip, window
+                run.model, batches, run.weights, run.optimizer, run.scheduler, config.grad_clip, window,
+                config.rating_loss_weight,
             )
             position.step += 1
             position.epoch_step += 1
             if position.step % config.log_every == 0 or position.step == total_steps:
                 epoch = position.epoch + position.epoch_step / len(steps)
                 run.report(train_metrics(window, run.optimizer, grad_norm, epoch))
-                window = PairMetrics(run.weights)
+                window = run.window()
             run.callbacks.progress(position.step, total_steps)
             if position.step % config.eval_every == 0 or position.step == total_steps:
                 if len(run.data.eval):

@@ -101,8 +101,8 @@ def test_all_tie_and_unlabeled_pairs_are_excluded_but_counted():
     used, report = select_trainable_pairs(pairs, ["helpful", "harmless"])
     assert [p.id for p in used] == ["used", "mixed"]
     assert (report.total, report.used, report.excluded_all_ties, report.excluded_unlabeled) == (4, 2, 1, 1)
-    assert vars(report.objectives["helpful"]) == {"pairs": 1, "ties": 2, "skipped": 1}
-    assert vars(report.objectives["harmless"]) == {"pairs": 1, "ties": 1, "skipped": 2}
+    assert vars(report.objectives["helpful"]) == {"pairs": 1, "ties": 2, "skipped": 1, "rated": 0}
+    assert vars(report.objectives["harmless"]) == {"pairs": 1, "ties": 1, "skipped": 2, "rated": 0}
     assert report.as_dict()["objectives"]["harmless"]["skipped"] == 2
 
 
