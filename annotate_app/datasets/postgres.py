@@ -5,10 +5,11 @@ The judgments read are ``judgments_in_scope`` compiled to SQL, so the filters ar
 comparison and objective (count, sum in judgment order, majority direction: what
 ``aggregate`` computes), drops the labels that fail the label filters, and writes every
 byte of the file but each jsonl line's "labels": Python formats those from the exact sums
-with ``Label.as_dict``, so the rounding is Python's. One COPY row per comparison carries its
-labels as "objective:sum:n:majority ..." and its text. Parquet is read by Arrow from the
-csv rows, as ``write_parquet`` does. The files are, byte for byte, those of the writers in
-``writers.py`` (``tests/annotate_app/datasets/test_postgres.py``).
+with ``Label.as_dict``, so the rounding is Python's, and its "ratings" the same way (``Rating.as_dict``
+from each side's sum and count of Likert ratings). One COPY row per comparison carries its labels as
+"objective:sum:n:majority:likert_a_sum:likert_a_n:likert_b_sum:likert_b_n ..." and its text.
+Parquet is read by Arrow from the csv rows, as ``write_parquet`` does. The files are, byte for
+byte, those of the writers in ``writers.py`` (``tests/annotate_app/datasets/test_postgres.py``).
 """
 
 from collections.abc import Callable, Iterator
@@ -20,9 +21,9 @@ from typing import BinaryIO
 from django.db import connection, transaction
 
 from ..models import Project
-from .aggregation import Label
+from .aggregation import Label, Rating
 from .rows import Selection, judgments_in_scope
-from .writers import dumps, labels_dict, write_csv_rows, write_parquet_rows
+from .writers import dumps, labels_dict, ratings_dict, write_csv_rows, write_parquet_rows
 
 COPY_FORMATS = ("jsonl", "csv", "parquet")
 # Progress is reported every so many judgments: each report is a commit of its own.
@@ -133,14 +134,17 @@ COPY (
   judgments AS (
     SELECT *, {prepared} count(*) OVER label AS n, sum(signed) OVER label + 0.0::float8 AS total,
            count(*) FILTER (WHERE signed < 0) OVER label AS a_better,
-           count(*) FILTER (WHERE signed = 0) OVER label AS ties, row_number() OVER label AS nth
+           count(*) FILTER (WHERE signed = 0) OVER label AS ties, row_number() OVER label AS nth,
+           sum(likert_a) OVER label AS likert_a_sum, count(likert_a) OVER label AS likert_a_n,
+           sum(likert_b) OVER label AS likert_b_sum, count(likert_b) OVER label AS likert_b_n
     FROM (SELECT *, {signed_score} AS signed FROM scope) AS scored
     WINDOW label AS (PARTITION BY comparison_id, objective_order, objective_id ORDER BY id
                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
   ),
   comparisons AS (
     SELECT comparison_id, count(*) AS judgment_count, {collect} AS judgments,
-           string_agg(concat(objective, ':', total, ':', n, ':', majority), ' ') FILTER (WHERE nth = 1) AS labels
+           string_agg(concat(objective, ':', total, ':', n, ':', majority, ':', likert_a_sum, ':', likert_a_n,
+                             ':', likert_b_sum, ':', likert_b_n), ' ') FILTER (WHERE nth = 1) AS labels
     FROM (SELECT *, {judgment} AS judgment, greatest(a_better, ties, n - a_better - ties) AS majority
           FROM judgments) AS written
     WHERE n >= %s AND majority::float8 / n >= %s
@@ -183,7 +187,7 @@ def copy_export(
     with closing(_copy_rows(format, project, selection, on_labels, on_judgments)) as rows:
         if format == "jsonl":
             return _write_jsonl(rows, out)
-        pieces = ((count, text) for labels, count, text, _ in rows)
+        pieces = ((count, text) for _, _, count, text, _ in rows)
         return (write_csv_rows if format == "csv" else write_parquet_rows)(pieces, out)
 
 
@@ -193,8 +197,8 @@ def _copy_rows(
     selection: Selection,
     on_labels: Callable[[dict[str, Label]], None],
     on_judgments: Callable[[int], None] | None,
-) -> Iterator[tuple[dict[str, Label], int, bytes, bytes]]:
-    """The COPY's rows, one per comparison: (labels, judgments, first text, second text)."""
+) -> Iterator[tuple[dict[str, Label], dict[str, Rating], int, bytes, bytes]]:
+    """The COPY's rows, one per comparison: (labels, ratings, judgments, first text, second text)."""
     sql, params = _export_sql(format, project, selection)
     judgments = 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -202,9 +206,9 @@ def _copy_rows(
         with cursor.cursor.copy(sql, params) as copy:
             copy.set_types(["text", "int8", "bytea", "bytea"])  # the texts as the file's UTF-8 bytes
             for labels_text, count, first, second in copy.rows():
-                labels = _labels(labels_text)
+                labels, ratings = _labels(labels_text)
                 on_labels(labels)
-                yield labels, count, first, second
+                yield labels, ratings, count, first, second
                 if on_judgments and (judgments + count) // PROGRESS_EVERY > judgments // PROGRESS_EVERY:
                     on_judgments(judgments + count)
                 judgments += count
@@ -212,11 +216,15 @@ def _copy_rows(
         on_judgments(judgments)
 
 
-def _write_jsonl(rows: Iterator[tuple[dict[str, Label], int, bytes, bytes]], out: BinaryIO) -> int:
-    """Each line: the comparison's fields, its labels formatted by Python, its judgments and meta."""
+def _write_jsonl(
+    rows: Iterator[tuple[dict[str, Label], dict[str, Rating], int, bytes, bytes]], out: BinaryIO
+) -> int:
+    """Each line: the comparison's fields, its labels (and ratings, when any) formatted by Python, its judgments
+    and meta."""
     lines = 0
-    for labels, _, head, tail in rows:
-        out.write(b"".join((head, dumps(labels_dict(labels)).encode(), tail, b"\n")))
+    for labels, ratings, _, head, tail in rows:
+        rated = b', "ratings": ' + dumps(ratings_dict(ratings)).encode() if ratings else b""
+        out.write(b"".join((head, dumps(labels_dict(labels)).encode(), rated, tail, b"\n")))
         lines += 1
     return lines
 
@@ -233,13 +241,24 @@ def _export_sql(format: str, project: Project, selection: Selection) -> tuple[st
     return sql, [*scope_params, selection.min_annotations, selection.min_agreement]
 
 
-def _labels(text: str) -> dict[str, Label]:
-    """One comparison's labels from "objective:sum:n:majority ..." (objective keys are slugs)."""
-    return dict(_label(item) for item in text.split(" "))
+def _labels(text: str) -> tuple[dict[str, Label], dict[str, Rating]]:
+    """One comparison's labels and ratings from its "objective:sum:n:majority:likert sums and counts ..."
+    (objective keys are slugs)."""
+    labels, ratings = {}, {}
+    for item in text.split(" "):
+        objective, label, rating = _label(item)
+        labels[objective] = label
+        if rating is not None:
+            ratings[objective] = rating
+    return labels, ratings
 
 
 # Few distinct labels recur over and over (small integer sums and counts): parse each once.
 @lru_cache(maxsize=4096)
-def _label(item: str) -> tuple[str, Label]:
-    objective, total, n, majority = item.split(":")
-    return objective, Label.from_counts(total=float(total), n=int(n), majority=int(majority))
+def _label(item: str) -> tuple[str, Label, Rating | None]:
+    objective, total, n, majority, sum_a, n_a, sum_b, n_b = item.split(":")
+    label = Label.from_counts(total=float(total), n=int(n), majority=int(majority))
+    if n_a == n_b == "0":
+        return objective, label, None
+    # A side nobody rated has a NULL sum, written empty.
+    return objective, label, Rating(float(sum_a or 0), int(n_a), float(sum_b or 0), int(n_b))

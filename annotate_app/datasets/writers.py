@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from .aggregation import Label
+from .aggregation import Label, Rating, aggregate_ratings
 from .rows import ComparisonRecord
 
 PARQUET_BATCH = 5000
@@ -34,8 +34,8 @@ JUDGMENT_COLUMNS = [
     ("annotator", pa.string()),
     ("source", pa.int64()),
     ("shown_swapped", pa.bool_()),
-    ("likert_a", pa.int64()),
-    ("likert_b", pa.int64()),
+    ("likert_a", pa.float64()),
+    ("likert_b", pa.float64()),
     ("flags_a", pa.string()),
     ("flags_b", pa.string()),
     ("time_spent_ms", pa.int64()),
@@ -64,6 +64,17 @@ def labels_dict(labels: dict[str, Label]) -> dict:
     return {objective: label.as_dict() for objective, label in labels.items()}
 
 
+def likert(value: float | None) -> int | float | None:
+    """A Likert rating as exports write it: a whole point as an integer (as annotators give them), an imported
+    mean as it is. Postgres writes the float8 the same way (postgres.py)."""
+    return int(value) if value is not None and value.is_integer() else value
+
+
+def ratings_dict(ratings: dict[str, Rating]) -> dict:
+    """A jsonl line's "ratings": per objective rated, each response's mean Likert rating and how many rated it."""
+    return {objective: rating.as_dict() for objective, rating in ratings.items()}
+
+
 def _judgment_rows(records: Iterable[ComparisonRecord]):
     for record in records:
         comparison = record.comparison
@@ -80,8 +91,8 @@ def _judgment_rows(records: Iterable[ComparisonRecord]):
                 "annotator": judgment["annotator"],
                 "source": judgment["source"],
                 "shown_swapped": judgment["shown_swapped"],
-                "likert_a": judgment["likert_a"],
-                "likert_b": judgment["likert_b"],
+                "likert_a": likert(judgment["likert_a"]),
+                "likert_b": likert(judgment["likert_b"]),
                 "flags_a": dumps(judgment["flags_a"]),
                 "flags_b": dumps(judgment["flags_b"]),
                 "time_spent_ms": judgment["time_spent_ms"],
@@ -93,9 +104,10 @@ def _judgment_rows(records: Iterable[ComparisonRecord]):
 
 
 def write_jsonl(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
-    """Multi-objective JSONL: one comparison per line with its labels and judgments.
+    """Multi-objective JSONL: one comparison per line with its labels, its ratings (when any judgment rated a
+    response: the mean per objective and side, what training reads) and its judgments.
 
-    It re-imports as ``native``: same comparisons, same label scores.
+    It re-imports as ``native``: same comparisons, same label scores, same ratings.
     """
     rows = 0
     for record in records:
@@ -108,6 +120,7 @@ def write_jsonl(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
             "model_a": comparison["model_a"],
             "model_b": comparison["model_b"],
             "labels": labels_dict(record.labels),
+            **_ratings_field(aggregate_ratings(record.judgments)),
             "judgments": [
                 {
                     "objective": j["objective"],
@@ -117,8 +130,8 @@ def write_jsonl(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
                     "rationale": j["rationale"],
                     "annotator": j["annotator"],
                     "source": j["source"],
-                    "likert_a": j["likert_a"],
-                    "likert_b": j["likert_b"],
+                    "likert_a": likert(j["likert_a"]),
+                    "likert_b": likert(j["likert_b"]),
                 }
                 for j in record.judgments
             ],
@@ -127,6 +140,12 @@ def write_jsonl(records: Iterable[ComparisonRecord], out: BinaryIO, **_) -> int:
         out.write((dumps(line) + "\n").encode("utf-8"))
         rows += 1
     return rows
+
+
+def _ratings_field(ratings: dict[str, Rating]) -> dict:
+    """``{"ratings": ...}`` when a response was rated, else nothing: lines of projects without ratings are
+    as they were before ratings were exported."""
+    return {"ratings": ratings_dict(ratings)} if ratings else {}
 
 
 def write_trl(records: Iterable[ComparisonRecord], out: BinaryIO, *, objective: str, margin: bool = False) -> int:

@@ -56,6 +56,9 @@ class ParsedLabel:
     # The exact signed score when the file gave a number (an export's mean, say), so that
     # re-importing an export keeps its labels; None when the file only named a side.
     score: float | None = None
+    # Likert ratings of each response on this objective, 1..7 (a mean is kept as it is); None: not rated.
+    likert_a: float | None = None
+    likert_b: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

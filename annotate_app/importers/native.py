@@ -2,7 +2,8 @@
 
     {"id"?: str | int, "prompt": str | [{"role", "content"}], "response_a": str,
      "response_b": str, "model_a"?: str, "model_b"?: str,
-     "labels"?: {"<objective>": label}, "meta"?: object}
+     "labels"?: {"<objective>": label}, "ratings"?: {"<objective>": {"a"?: rating, "b"?: rating}},
+     "meta"?: object}
 
 A label is "A", "B" or "tie" (any case; strength unknown), a signed score, or an object
 {"score": score, ...} whose other keys (an export's "n" and "agreement") are ignored.
@@ -12,6 +13,10 @@ NEGATIVE score means response A is better, POSITIVE means B is better and 0 is a
 Scores lie in [-3, 3]; the strength of a non-zero score is |score| rounded half up and
 clamped to 1..3, so an exported mean of 0.2 re-imports as "B slightly better".
 
+A rating is a response's Likert rating on the objective, a number from 1 to 7 (an export's mean
+over annotators included) or null; other keys of a rating (an export's "n_a", "n_b") are ignored.
+A rated objective needs a label too: "tie" when neither response is preferred.
+
 Sides are not shuffled (the file's orientation is the stored one), keys other than the
 above (an export's "judgments") are ignored, and the --objective option does not apply
 because labels name their objectives.
@@ -19,6 +24,7 @@ because labels name their objectives.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -26,6 +32,7 @@ from . import fields
 from .base import ImportFormatError, ParsedComparison, ParsedLabel
 
 MAX_SCORE = 3
+MIN_RATING, MAX_RATING = 1, 7
 _CHOICE_NAMES = {"a": "A", "b": "B", "tie": "tie"}
 
 
@@ -39,7 +46,7 @@ def parse_record(record: dict, *, line: int, objective: str | None) -> ParsedCom
         response_b=fields.text(fields.required(record, "response_b"), "response_b"),
         model_a=_model_name(record, "model_a"),
         model_b=_model_name(record, "model_b"),
-        labels=_labels(record.get("labels")),
+        labels=_with_ratings(_labels(record.get("labels")), record.get("ratings")),
         meta=_meta(record.get("meta")),
     )
 
@@ -76,6 +83,44 @@ def _labels(value: Any) -> tuple[ParsedLabel, ...]:
             f'must be an object {{"<objective>": label}}, got {fields.describe(value)}', field="labels"
         )
     return tuple(_label(objective, label) for objective, label in value.items())
+
+
+def _with_ratings(labels: tuple[ParsedLabel, ...], value: Any) -> tuple[ParsedLabel, ...]:
+    """The labels with the Likert ratings of their objectives."""
+    if value is None:
+        return labels
+    if not isinstance(value, dict):
+        raise ImportFormatError(
+            f'must be an object {{"<objective>": {{"a": rating, "b": rating}}}}, got {fields.describe(value)}',
+            field="ratings",
+        )
+    by_objective = {label.objective: label for label in labels}
+    for objective, sides in value.items():
+        field = f"ratings.{objective}"
+        if objective not in by_objective:
+            raise ImportFormatError(
+                f'rates an objective without a label: give "labels.{objective}" too ("tie" when neither '
+                "response is preferred)",
+                field=field,
+            )
+        if not isinstance(sides, dict):
+            raise ImportFormatError(
+                f'must be an object {{"a": rating, "b": rating}}, got {fields.describe(sides)}', field=field
+            )
+        by_objective[objective] = dataclasses.replace(
+            by_objective[objective], likert_a=_rating(sides.get("a"), f"{field}.a"),
+            likert_b=_rating(sides.get("b"), f"{field}.b"),
+        )
+    return tuple(by_objective.values())
+
+
+def _rating(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    rating = fields.number(value, field)
+    if not MIN_RATING <= rating <= MAX_RATING:
+        raise ImportFormatError(f"must be a rating from {MIN_RATING} to {MAX_RATING}, got {rating}", field=field)
+    return float(rating)
 
 
 def _label(objective: str, value: Any) -> ParsedLabel:

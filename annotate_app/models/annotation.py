@@ -67,8 +67,10 @@ class Judgment(models.Model):
     # only says which side won.
     strength = models.PositiveSmallIntegerField(null=True, blank=True)
     rationale = models.TextField(blank=True)
-    likert_a = models.PositiveSmallIntegerField(null=True, blank=True)
-    likert_b = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Likert ratings of each response on this objective, 1..7: a whole point from an annotator; an imported
+    # rating may be a mean (a re-imported export's), kept exact as the imported score is.
+    likert_a = models.FloatField(null=True, blank=True)
+    likert_b = models.FloatField(null=True, blank=True)
     # Exact signed score -3..3 of an imported numeric label (e.g. a re-imported export's
     # mean); None for human judgments, whose score follows from choice and strength.
     score = models.FloatField(null=True, blank=True)

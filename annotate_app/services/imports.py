@@ -184,6 +184,8 @@ def _create_labels(
             choice=label.choice,
             strength=label.strength,
             score=label.score,
+            likert_a=label.likert_a,
+            likert_b=label.likert_b,
         )
         for annotation, (_, labels) in zip(annotations, labelled)
         for label in labels

@@ -4,11 +4,13 @@ Both paths read the same project under the same filters; the data is chosen to h
 place where Postgres and Python could write a value differently: JSON and csv escaping,
 control and non-ASCII characters, plain and chat prompts, missing external ids, imported
 fractional scores (means that Python's float sum and round must reproduce), ties, empty
-and null fields, swapped and unswapped tasks, timestamps with and without microseconds.
+and null fields, swapped and unswapped tasks, timestamps with and without microseconds, Likert ratings
+whole and fractional, on one side or both, averaged over annotators.
 """
 
 import datetime
 import io
+import json
 
 import pytest
 from django.db import connection
@@ -34,7 +36,8 @@ def awkward():
         native_line(0, id='c,0 "q"', prompt=[{"role": "user", "content": AWKWARD}], response_a=AWKWARD,
                     model_a="m,a", meta={"note": AWKWARD, "nested": {"k": [1, 2.5, None, True]}},
                     labels={"helpful": 1.6667, "harmless": -0.25, "honest": "tie"}),
-        native_line(1, prompt='Plain "text", prompt\n', labels={"helpful": -2.3333, "harmless": "B"}),
+        native_line(1, prompt='Plain "text", prompt\n', labels={"helpful": -2.3333, "harmless": "B"},
+                    ratings={"helpful": {"a": 3.3333, "b": None}, "harmless": {"b": 6.5}}),
         {key: value for key, value in native_line(2).items() if key != "id"},
         native_line(3),  # never judged
         native_line(4, labels={"honest": 0.5}),
@@ -51,6 +54,7 @@ def awkward():
     annotations.update(flags_a=["unsafe", 'say "no"'], flags_b=[], time_spent_ms=1234,
                        created_at=datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
     Judgment.objects.filter(annotation__in=annotations).update(rationale=AWKWARD, likert_a=2, likert_b=7)
+    Judgment.objects.filter(annotation__annotator=users[1], objective__key="helpful").update(likert_a=5)
     return project, users
 
 
@@ -92,3 +96,12 @@ def test_copy_export_of_nothing_writes_no_rows(awkward):
         fast, slow = _both(format, project, selection)
         assert fast == slow
         assert fast[1] == 0
+
+
+def test_copy_export_writes_the_mean_ratings_where_responses_were_rated(awkward):
+    project, _ = awkward
+    fast, slow = _both("jsonl", project, Selection(objectives=OBJECTIVES))
+    ratings = [json.loads(line).get("ratings") for line in fast[0].decode().split("\n") if line]
+    rated = [objective for line in ratings if line for objective in line.values()]
+    assert rated and any(not float(side["a"] or 0).is_integer() for side in rated)
+    assert fast[0] == slow[0]

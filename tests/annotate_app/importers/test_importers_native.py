@@ -150,6 +150,16 @@ def test_label_values(value, choice, strength):
         ({"labels": {"Helpful": "A"}}, "labels.Helpful", "not a valid key"),
         ({"labels": {"be helpful": "A"}}, "labels.be helpful", "not a valid key"),
         ({"labels": {"h" * 65: "A"}}, f"labels.{'h' * 65}", "at most 64 characters"),
+        ({"labels": {"helpful": "A"}, "ratings": [5, 2]}, "ratings", "must be an object"),
+        ({"labels": {"helpful": "A"}, "ratings": {"helpful": 5}}, "ratings.helpful", "must be an object"),
+        ({"labels": {"helpful": "A"}, "ratings": {"honest": {"a": 5}}}, "ratings.honest",
+         'without a label: give "labels.honest" too ("tie"'),
+        ({"ratings": {"helpful": {"a": 5}}}, "ratings.helpful", "without a label"),
+        ({"labels": {"helpful": "A"}, "ratings": {"helpful": {"a": 8}}}, "ratings.helpful.a",
+         "must be a rating from 1 to 7, got 8"),
+        ({"labels": {"helpful": "A"}, "ratings": {"helpful": {"b": 0.5}}}, "ratings.helpful.b", "from 1 to 7"),
+        ({"labels": {"helpful": "A"}, "ratings": {"helpful": {"a": "5"}}}, "ratings.helpful.a", "must be a number"),
+        ({"labels": {"helpful": "A"}, "ratings": {"helpful": {"b": True}}}, "ratings.helpful.b", "must be a number"),
     ],
 )
 def test_rejects_bad_records(overrides, field, message):
@@ -158,6 +168,19 @@ def test_rejects_bad_records(overrides, field, message):
 
     assert (excinfo.value.line, excinfo.value.field) == (2, field)
     assert message in excinfo.value.message
+
+
+def test_ratings_join_the_label_of_their_objective():
+    record = native_record(
+        labels={"helpful": "tie", "harmless": "B"},
+        ratings={"helpful": {"a": 5.5, "b": 2, "n_a": 2, "n_b": 1}, "harmless": {"a": None, "b": 7}},
+    )
+    [comparison] = parse_file(jsonl(record), format="native")
+    helpful, harmless = comparison.labels
+    assert (helpful.choice, helpful.likert_a, helpful.likert_b) == ("tie", 5.5, 2.0)
+    assert (harmless.choice, harmless.likert_a, harmless.likert_b) == ("B", None, 7.0)
+    [unrated] = parse_file(jsonl(native_record(labels={"helpful": "A"})), format="native")
+    assert (unrated.labels[0].likert_a, unrated.labels[0].likert_b) == (None, None)
 
 
 def test_rejects_infinite_score():
