@@ -15,6 +15,8 @@ from annotate_app.services.imports import comparison_import
 from annotate_app.services.projects import membership_set, project_create
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.reward_runs import reward_run_create
+from rm_worker.training.data import HumanJudgment, PreferencePair
+from rm_worker.training.report import reward_model_report
 
 _counter = itertools.count(1)
 
@@ -103,6 +105,21 @@ def succeeded_reward_run(project):
     """A reward-model run of the project marked succeeded without training (for runs that need one)."""
     run = reward_run_create(project=project, enqueue=False)
     RewardModelRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+    run.refresh_from_db()
+    return run
+
+
+def reported_reward_run(project):
+    """A succeeded reward-model run holding a report computed by the worker's code (``reward_model_report``) on
+    three hand-made pairs, two of them judged by two annotators who disagree on harmless."""
+    judgments = (HumanJudgment("ann", "harmless", "A"), HumanJudgment("bo", "harmless", "B"))
+    pairs = [PreferencePair("a", "w1", "good", "bad bad", {"harmless": -1}, judgments),
+             PreferencePair("b", "w1", "good safe", "bad", {"harmless": 1, "helpful": 0}, judgments),
+             PreferencePair("c", "w1", "safe", "harm", {"helpful": -2})]
+    report = reward_model_report(pairs, [[0.5, 1.0], [0.1, 0.4], [2.0, 0.3]],
+                                 [[0.0, 0.2], [0.4, 0.1], [-1.0, 0.0]], ["helpful", "harmless"])
+    run = succeeded_reward_run(project)
+    RewardModelRun.objects.filter(pk=run.pk).update(report=report)
     run.refresh_from_db()
     return run
 

@@ -21,6 +21,7 @@ from .serializers import (
     PolicyRunSerializer,
     PolicySampleSerializer,
     RewardRunCreateSerializer,
+    RewardRunReportSerializer,
     RewardRunSerializer,
     RunMetricsSerializer,
 )
@@ -67,6 +68,16 @@ class RunMetrics(RunKindMixin, APIView):
         # its FloatField would turn every step into a float.
         return Response({"status": run.status, "step": run.step, "total_steps": run.total_steps,
                          "metrics": chunk.series, "next": next_url})
+
+
+class RewardRunReport(RunKindMixin, APIView):
+    """The reward-model report of a run: per objective, accuracy with its interval, calibration, agreement
+    with the annotators next to theirs with each other, verbosity; the worker writes it when the run succeeds."""
+
+    @extend_schema(responses=RewardRunReportSerializer)
+    def get(self, request, slug, run_id):
+        run = self.run(request, slug, run_id)
+        return Response({"run": run.pk, "status": run.status, "report": run.report or None})
 
 
 class RunCancel(RunKindMixin, APIView):

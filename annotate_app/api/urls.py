@@ -27,6 +27,8 @@ urlpatterns = [
          name="api-reward-run-metrics"),
     path("projects/<slug:slug>/reward-runs/<int:run_id>/cancel", run_views.RunCancel.as_view(),
          name="api-reward-run-cancel"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/report", run_views.RewardRunReport.as_view(),
+         name="api-reward-run-report"),
     path("projects/<slug:slug>/policy-runs/", run_views.PolicyRunListCreate.as_view(), name="api-policy-runs"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/", run_views.PolicyRunDetail.as_view(),
          name="api-policy-run"),

@@ -53,3 +53,12 @@ def run_lineage(run: RewardModelRun) -> dict:
         "objectives": snapshot.manifest.get("objectives", {}),
         "comparisons": snapshot.manifest.get("comparisons"),
     }
+
+
+def report_head_rows(report: dict) -> list[tuple[str, list[float | None]]]:
+    """The report's between-head correlation matrix as ``(objective, Pearson r with each head)`` rows; none
+    for a run without a report."""
+    heads = report.get("head_correlation") if report else None
+    if not heads:
+        return []
+    return list(zip(heads["objectives"], heads["pearson"], strict=True))

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access
 from ..forms import PolicyRunForm, RewardRunForm, row_id
-from ..selectors.runs import run_lineage
+from ..selectors.runs import report_head_rows, run_lineage
 from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
@@ -75,8 +75,10 @@ def policy_run_start(request, slug):
 def reward_run_page(request, slug, run_id):
     project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
     run = get_object_or_404(project.reward_runs.select_related("snapshot"), pk=run_id)
-    return render(request, "annotate_app/reward_run.html",
-                  {"project": project, "run": run, "lineage": run_lineage(run), "objectives": run.config["objectives"]})
+    return render(request, "annotate_app/reward_run.html", {
+        "project": project, "run": run, "lineage": run_lineage(run), "objectives": run.config["objectives"],
+        "report": run.report, "head_rows": report_head_rows(run.report),
+    })
 
 
 @login_required

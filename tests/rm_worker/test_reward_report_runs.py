@@ -18,8 +18,9 @@ TINY = {"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32, "lea
 
 
 def harmless_by_number(comparison, helpful: int) -> dict[str, int]:
-    """Harmless alternates sides with the comparison's number (c0, c1, ...); helpful is ``helpful`` everywhere."""
-    return {"harmless": -2 if int(comparison.external_id[1:]) % 2 else 2, "helpful": helpful}
+    """Harmless alternates sides with the comparison's number (its prompt is "w<number> ?"); helpful is
+    ``helpful`` everywhere."""
+    return {"harmless": -2 if int(comparison.prompt.split()[0][1:]) % 2 else 2, "helpful": helpful}
 
 
 @pytest.fixture

@@ -128,6 +128,7 @@ ENDPOINTS = [
     E("get", "projects/{slug}/reward-runs/{reward_run}/", 200, DATA),
     E("get", "projects/{slug}/reward-runs/{reward_run}/metrics", 200, DATA),
     E("post", "projects/{slug}/reward-runs/{reward_run}/cancel", 200, DATA),
+    E("get", "projects/{slug}/reward-runs/{reward_run}/report", 200, DATA),
     E("get", "projects/{slug}/policy-runs/", 200, DATA),
     E("post", "projects/{slug}/policy-runs/", 202, DATA, lambda w: {"reward_run": w.done_run, "config": {"steps": 1}}),
     E("get", "projects/{slug}/policy-runs/{policy_run}/", 200, DATA),
