@@ -70,6 +70,7 @@ def report_reward_model(
 
 
 def held_out_pairs(config: RewardModelConfig, pairs: Sequence[PreferencePair]) -> list[PreferencePair]:
-    """The pairs a run with ``config`` held out of training (its eval split): what its report is measured on."""
-    used, _ = select_trainable_pairs(pairs, config.objectives)
+    """The pairs a run with ``config`` held out of training (its eval split, as the trainer splits): what its
+    report is measured on."""
+    used, _ = select_trainable_pairs(pairs, config.objectives, use_ratings=config.rating_loss_weight > 0)
     return split_pairs(used, config.eval_fraction, config.seed)[1]

@@ -173,3 +173,19 @@ def test_malformed_judgments_are_refused_naming_the_line(judgments, message):
     record = {"prompt": "w1", "response_a": "good", "response_b": "bad", "judgments": judgments}
     with pytest.raises(ValueError, match=f"line 1: {message}"):
         load_pairs([json.dumps(record)])
+
+
+@pytest.mark.parametrize("rating_loss_weight, rated_held_out", [(1.0, True), (0.0, False)])
+def test_the_report_reads_the_held_out_split_the_trainer_makes(rating_loss_weight, rated_held_out):
+    """Pairs rated but tied train the rating term when ratings are used: then the trainer holds some out too."""
+    from rm_worker.training import RewardModelConfig
+    from rm_worker.training.data import is_held_out
+    from rm_worker.training.evaluate import held_out_pairs
+
+    config = RewardModelConfig(objectives=["helpful"], eval_fraction=0.5, rating_loss_weight=rating_loss_weight)
+    labeled = [PreferencePair(f"p{i}", "w1", "good", "bad", {"helpful": -1}) for i in range(10)]
+    rated = [PreferencePair(f"r{i}", "w1", "good", "bad", {"helpful": 0}, ratings={"helpful": (6.0, 2.0)})
+             for i in range(10)]
+    expected = [p for p in labeled + (rated if rated_held_out else []) if is_held_out(p.id, 0.5, config.seed)]
+    assert held_out_pairs(config, labeled + rated) == expected and any(p.id.startswith("r") for p in expected) == (
+        rated_held_out)
