@@ -87,6 +87,11 @@ def datetime_of(value) -> datetime:
     return timezone.make_aware(value, dt_timezone.utc) if timezone.is_naive(value) else value
 
 
+def json_value(value):
+    """A JSON column's parameter, adapted for this database as the ORM would."""
+    return connection.ops.adapt_json_value(value, None)
+
+
 def json_of(value):
     """A JSON column read by hand: Django has both drivers return JSON columns as text."""
     return json.loads(value) if isinstance(value, str) else value

@@ -2,13 +2,15 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Annotation, Choice, Comparison, Judgment, Task, TaskStatus
+from .. import sql
+from ..models import Annotation, Choice, Comparison, Judgment, Objective, Task, TaskStatus
 from .queue import counts_update
 
 MIRRORED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE}
@@ -75,23 +77,39 @@ def annotation_submit(
         retaken = int(task.status == TaskStatus.EXPIRED)
         if retaken and comparison.is_full:
             raise TaskConflict("The lease on this task expired and the comparison was given to someone else.")
-        annotation = Annotation.objects.create(
-            comparison=comparison,
-            annotator=user,
-            task=task,
-            flags_a=flags_a,
-            flags_b=flags_b,
-            time_spent_ms=time_spent_ms,
-        )
-        for row in rows:
-            row.annotation = annotation
-        created_judgments = Judgment.objects.bulk_create(rows)
-        task.status = TaskStatus.SUBMITTED
-        task.finished_at = timezone.now()
-        task.save(update_fields=["status", "finished_at"])
+        now = timezone.now()
+        annotation = _annotation_insert(comparison, task, user, flags_a, flags_b, time_spent_ms, now)
+        _judgments_insert(annotation, rows)
+        task.status, task.finished_at = TaskStatus.SUBMITTED, now
+        sql.run(f"UPDATE {sql.TASK} SET status = %s, finished_at = %s WHERE id = %s",
+                [task.status, sql.when(now), task.pk])
         counts_update(comparison=comparison, project=project, actor_id=user.pk, held=retaken, submitted=1,
                       finishes=True)
-    return SubmitResult(annotation=annotation, created=True, judgments=created_judgments)
+    return SubmitResult(annotation=annotation, created=True, judgments=rows)
+
+
+def _annotation_insert(comparison: Comparison, task: Task, user: AbstractBaseUser, flags_a: list[str],
+                       flags_b: list[str], time_spent_ms: int | None, now: datetime) -> Annotation:
+    (annotation_id,) = sql.one(
+        f"INSERT INTO {sql.ANNOTATION} (comparison_id, annotator_id, task_id, flags_a, flags_b, time_spent_ms,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        [comparison.pk, user.pk, task.pk, sql.json_value(flags_a), sql.json_value(flags_b), time_spent_ms,
+         sql.when(now)],
+    )
+    return Annotation(id=annotation_id, comparison=comparison, annotator=user, task=task, flags_a=flags_a,
+                      flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
+
+
+def _judgments_insert(annotation: Annotation, rows: list[Judgment]) -> None:
+    """One INSERT for all of an annotation's judgments (their ids are not needed by anyone who submits)."""
+    columns = ("annotation_id", "objective_id", "choice", "strength", "rationale", "likert_a", "likert_b")
+    params = []
+    for row in rows:
+        row.annotation = annotation
+        params += [annotation.pk, row.objective_id, str(row.choice), row.strength, row.rationale, row.likert_a,
+                   row.likert_b]
+    one_row = "(" + sql.placeholders(columns) + ")"
+    sql.run(f"INSERT INTO {sql.JUDGMENT} ({', '.join(columns)}) VALUES {', '.join([one_row] * len(rows))}", params)
 
 
 def _resubmitted(task: Task, rows: list[Judgment], flags_a: list[str], flags_b: list[str]) -> SubmitResult:
@@ -117,16 +135,22 @@ def _content(judgments: list[Judgment]) -> set[tuple]:
 def _lock(task: Task) -> tuple[Comparison, Task]:
     """Lock the task's comparison, then the task: the queue's lock order (services.queue).
 
-    ``of=("self",)`` keeps the project row out of the lock; the queue locks it last.
+    Returns the comparison's counters as locked and the task with its status as locked;
+    the project is the one the task was loaded with.
     """
-    comparison = (
-        Comparison.objects.select_for_update(of=("self",)).select_related("project").get(pk=task.comparison_id)
-    )
-    return comparison, Task.objects.select_for_update().get(pk=task.pk)
+    counters = sql.one(f"SELECT slots_held, submitted_count, is_full, is_gold FROM {sql.COMPARISON} WHERE id = %s"
+                       f"{sql.lock_clause()}", [task.comparison_id])
+    comparison = Comparison(id=task.comparison_id, project=task.project, slots_held=counters[0],
+                            submitted_count=counters[1], is_full=bool(counters[2]), is_gold=bool(counters[3]))
+    status, shown_swapped = sql.one(
+        f"SELECT status, shown_swapped FROM {sql.TASK} WHERE id = %s{sql.lock_clause()}", [task.pk])
+    task.status, task.shown_swapped = status, bool(shown_swapped)
+    return comparison, task
 
 
 def _judgment_rows(project, judgments: Mapping[str, JudgmentInput], *, swapped: bool) -> list[Judgment]:
-    objectives = {o.key: o for o in project.objectives.all()}
+    objectives = {key: Objective(id=pk, key=key, project=project)
+                  for pk, key in sql.rows(f"SELECT id, key FROM {sql.OBJECTIVE} WHERE project_id = %s", [project.pk])}
     missing = sorted(set(objectives) - set(judgments))
     unknown = sorted(set(judgments) - set(objectives))
     errors = {}
