@@ -125,7 +125,7 @@ class TaskSubmit(JSONObjectBody, APIView):
     @extend_schema(request=SubmitInputSerializer, responses={200: AnnotationResultSerializer,
                                                             201: AnnotationResultSerializer, 409: TASK_CONFLICT})
     def post(self, request, task_id):
-        task = get_object_or_404(access.tasks_of(request.user).select_related("project"), pk=task_id)
+        task = access.task_for(request.user, task_id)
         data = SubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = annotation_submit(

@@ -266,3 +266,9 @@ def test_me_names_the_token_holder_and_refuses_anonymous_callers(api):
     assert api.get("/api/v1/me").status_code == 401
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     assert api.get("/api/v1/me").json() == {"id": user.pk, "username": user.username}
+
+
+@pytest.mark.parametrize("task_id", [0, 2**63, 2**64])
+def test_a_task_id_out_of_range_is_a_404_not_a_500(api, setup, task_id):
+    response = api.post(f"/api/v1/tasks/{task_id}/submit", {"judgments": TIES}, format="json")
+    assert response.status_code == 404
