@@ -44,6 +44,14 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests make thousands of users and logins: Django's default PBKDF2 (a million rounds, about
+    0.3 s a password on a 2-core machine) was most of the suite's time. test_auth_api keeps a
+    login under the configured hashers."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Snapshots and other files a test writes land in its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

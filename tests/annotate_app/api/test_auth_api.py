@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import global_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -12,12 +13,6 @@ from tests.factories import make_user
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/auth/token/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    """Every login hashes a password; the default hasher's cost is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _login(api, username, password, address="10.0.0.1"):
@@ -33,6 +28,16 @@ def test_a_login_returns_a_token_with_its_expiry_and_the_token_works(api, settin
     api.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert api.get("/api/v1/me").json()["username"] == user.username
     assert _login(api, user.username, "pw-for-tests").json()["token"] == body["token"]  # kept while valid
+
+
+def test_a_login_works_under_the_configured_password_hashers(api, settings):
+    """The other tests hash with MD5 (tests/conftest.py); production hashes with Django's defaults."""
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    user = make_user()
+    assert user.password.startswith("pbkdf2_sha256$")
+    response = _login(api, user.username, "pw-for-tests")
+    assert response.status_code == 200 and response.json()["token"]
+    assert _login(api, user.username, "wrong-password").status_code == 400
 
 
 def test_an_expired_token_is_401_saying_so_and_the_next_login_replaces_it(api, settings):

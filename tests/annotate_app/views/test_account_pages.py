@@ -10,11 +10,6 @@ from tests.factories import logged_in_client, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _api_status(key: str) -> int:
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
