@@ -52,7 +52,8 @@ def _held_out_report(config: RewardModelConfig, pairs, model_dir) -> dict:
     held_out = held_out_pairs(config, pairs)
     if not held_out:
         return {}
-    return report_reward_model(model_dir, held_out, device=resolve_device(config.device), batch_size=config.batch_size)
+    return report_reward_model(model_dir, held_out, device=resolve_device(config.device), batch_size=config.batch_size,
+                               cache_dir=config.cache_dir)
 
 
 def _snapshot_built(snapshot_id: int) -> Snapshot:

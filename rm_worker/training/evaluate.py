@@ -11,18 +11,30 @@ import torch
 from .batching import label_tensors
 from .config import RewardModelConfig
 from .data import PreferencePair, select_trainable_pairs, split_pairs
+from .embedding_cache import EmbeddingCache, embedding_namespace
 from .loss import chosen_minus_rejected
 from .model import RewardModel
 from .report import DEFAULT_BINS, reward_model_report
 
 
 def _side_rewards(
-    model: RewardModel, pairs: Sequence[PreferencePair], batch_size: int
+    model: RewardModel, pairs: Sequence[PreferencePair], batch_size: int, cache_dir: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rewards of the A sides, rewards of the B sides), each [pairs, objectives], unnormalized."""
-    rewards_a = model.rewards_for_texts([model.scored_text(p.prompt, p.response_a) for p in pairs], batch_size)
-    rewards_b = model.rewards_for_texts([model.scored_text(p.prompt, p.response_b) for p in pairs], batch_size)
-    return rewards_a, rewards_b
+    """(rewards of the A sides, rewards of the B sides), each [pairs, objectives], unnormalized.
+
+    A frozen model's embeddings come through the embedding cache in ``cache_dir``: its run cached the held-out
+    texts already, so reporting on them costs no backbone pass (a retrain stays seconds).
+    """
+    texts = [model.scored_text(p.prompt, p.response_a) for p in pairs]
+    texts += [model.scored_text(p.prompt, p.response_b) for p in pairs]
+    if model.mode == "frozen" and cache_dir is not None:
+        with EmbeddingCache(cache_dir, embedding_namespace(model), model.embed_texts) as cache:
+            embeddings = cache.embed(texts).to(model.device)
+        with torch.no_grad():
+            rewards = model.heads_on_embeddings(embeddings).float().cpu()
+    else:
+        rewards = model.rewards_for_texts(texts, batch_size)
+    return rewards[: len(pairs)], rewards[len(pairs) :]
 
 
 def evaluate_reward_model(
@@ -61,11 +73,13 @@ def report_reward_model(
     device: str | None = None,
     batch_size: int = 32,
     bins: int = DEFAULT_BINS,
+    cache_dir: str | None = None,
 ) -> dict:
     """`report.reward_model_report` of the saved model on ``pairs``, from its raw (unnormalized) rewards:
-    σ(r_A − r_B) is the probability the model was trained to give."""
+    σ(r_A − r_B) is the probability the model was trained to give. ``cache_dir``: a frozen model's embedding
+    cache (its config's)."""
     model = RewardModel.from_pretrained(model_dir, device=device)
-    rewards_a, rewards_b = _side_rewards(model, pairs, batch_size)
+    rewards_a, rewards_b = _side_rewards(model, pairs, batch_size, cache_dir)
     return reward_model_report(pairs, rewards_a.tolist(), rewards_b.tolist(), model.objectives, bins=bins)
 
 

@@ -189,3 +189,33 @@ def test_the_report_reads_the_held_out_split_the_trainer_makes(rating_loss_weigh
     expected = [p for p in labeled + (rated if rated_held_out else []) if is_held_out(p.id, 0.5, config.seed)]
     assert held_out_pairs(config, labeled + rated) == expected and any(p.id.startswith("r") for p in expected) == (
         rated_held_out)
+
+
+def test_a_frozen_models_report_reads_the_held_out_embeddings_its_run_cached(tmp_path, monkeypatch, one_thread):
+    """Reporting after a frozen retrain costs no backbone pass: the run cached the held-out texts' embeddings."""
+    from transformers import BertModel
+
+    from rm_worker.training import RewardModel, train_reward_model
+    from rm_worker.training.evaluate import held_out_pairs, report_reward_model
+    from tests.tiny_models import make_tokenizer, synthetic_pairs, tiny_bert, tiny_config
+
+    def bert_as_saved(config):
+        # With its pooler, as a saved BERT loads again: the cache's namespace hashes every backbone weight.
+        return BertModel(tiny_bert().config), make_tokenizer("encoder")
+
+    config = tiny_config(mode="frozen", cache_dir=str(tmp_path / "cache"), eval_fraction=0.3)
+    pairs = synthetic_pairs(30)
+    result = train_reward_model(config, pairs, tmp_path / "run", backbone_factory=bert_as_saved)
+    held_out = held_out_pairs(config, pairs)
+    through_backbone = report_reward_model(result.model_dir, held_out, device="cpu")
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone ran: the held-out embeddings were not read from the cache")
+
+    monkeypatch.setattr(RewardModel, "pooled", no_backbone)
+    cached = report_reward_model(result.model_dir, held_out, device="cpu", cache_dir=config.cache_dir)
+    for objective, figures in through_backbone["objectives"].items():
+        assert cached["objectives"][objective]["accuracy"] == figures["accuracy"]
+        assert cached["objectives"][objective]["calibration"]["ece"] == pytest.approx(figures["calibration"]["ece"])
+        assert cached["objectives"][objective]["length_correlation"]["pearson"] == pytest.approx(
+            figures["length_correlation"]["pearson"])
