@@ -26,27 +26,32 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rm_real_data import EVAL_FRACTION, FROZEN, SEED, load_average, load_hh_pairs, require_data, train
+from rm_real_data import (
+    EVAL_FRACTION,
+    FROZEN,
+    SEED,
+    frozen_retrain,
+    id_hash,
+    load_average,
+    load_hh_pairs,
+    print_frozen,
+    require_data,
+    train,
+)
 
 OBJECTIVES = ["helpful", "harmless", "honest"]
-NEW_LABELS = 100
-
-
-def _hash(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
 def three_objective_pairs(pairs: list) -> list:
     """Each pair labeled for exactly one objective, chosen by a hash of its id (its HH preference kept)."""
     return [
-        dataclasses.replace(pair, scores={OBJECTIVES[_hash(f"objective:{pair.id}") % 3]: pair.scores["harmless"]})
+        dataclasses.replace(pair, scores={OBJECTIVES[id_hash(f"objective:{pair.id}") % 3]: pair.scores["harmless"]})
         for pair in pairs
     ]
 
@@ -167,26 +172,6 @@ def run_trl(objective: str, split: tuple[list, list], work: Path, args: argparse
     }
 
 
-def timed_train(pairs: list, output_dir: Path, **settings) -> tuple[object, float]:
-    """(TrainResult, CPU seconds of this process during the run)."""
-    cpu_started = time.process_time()
-    result = train(pairs, output_dir, **settings)
-    return result, time.process_time() - cpu_started
-
-
-def frozen_retrain(pairs: list, work: Path) -> dict[str, tuple[object, float]]:
-    """{"scratch": .., "retrain": ..} `timed_train` results: all but 100 pairs, then all, sharing one cache."""
-    order = sorted(range(len(pairs)), key=lambda i: _hash(f"new-label:{pairs[i].id}"))
-    new = set(order[:NEW_LABELS])
-    old_pairs = [pair for i, pair in enumerate(pairs) if i not in new]
-    new_pairs = [pairs[i] for i in sorted(new)]
-    settings = {**FROZEN, "objectives": OBJECTIVES, "cache_dir": str(work / "embeddings")}
-    return {
-        "scratch": timed_train(old_pairs, work / "frozen-scratch", **settings),
-        "retrain": timed_train(old_pairs + new_pairs, work / "frozen-retrain", **settings),
-    }
-
-
 def print_comparison(morm: dict, trl: dict, splits: dict) -> None:
     trl_seconds = sum(run["seconds"] for run in trl.values())
     trl_cpu = sum(run["cpu"] for run in trl.values())
@@ -201,16 +186,6 @@ def print_comparison(morm: dict, trl: dict, splits: dict) -> None:
     for objective in OBJECTIVES:
         print(f"{'  head ' + objective:<20}{'':>42}{len(splits[objective][1]):>10}{morm['accuracy'][objective]:>7.3f}")
     print(f"ratio morm / TRL sum: wall {morm['seconds'] / trl_seconds:.3f}, CPU {morm['cpu'] / trl_cpu:.3f}")
-
-
-def print_frozen(results: dict) -> None:
-    print(f"\n{'frozen run':<12}{'pairs':>7}{'steps':>7}{'wall s':>8}{'CPU s':>8}{'embedded':>10}{'reused':>8}"
-          f"{'mean acc':>10}")
-    for name, (result, cpu) in results.items():
-        print(f"{name:<12}{result.data_report.used:>7}{result.steps:>7}{result.seconds:>8.1f}{cpu:>8.1f}"
-              f"{result.embeddings_computed:>10}{result.embeddings_reused:>8}{result.metrics['eval/accuracy']:>10.3f}")
-    (scratch, scratch_cpu), (retrain, retrain_cpu) = results["scratch"], results["retrain"]
-    print(f"ratio retrain / scratch: wall {retrain.seconds / scratch.seconds:.3f}, CPU {retrain_cpu / scratch_cpu:.3f}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -239,7 +214,8 @@ def main() -> None:
         trl = {objective: run_trl(objective, splits[objective], work, args) for objective in OBJECTIVES}
         print_comparison(morm, trl, splits)
         print(load_average(), flush=True)
-        print_frozen(frozen_retrain(pairs, work))
+        settings = {**FROZEN, "objectives": OBJECTIVES, "cache_dir": str(work / "embeddings")}
+        print_frozen(frozen_retrain(pairs, settings, work))
     print(load_average())
 
 

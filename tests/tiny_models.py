@@ -42,14 +42,14 @@ def make_chat_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def tiny_bert() -> BertModel:
+def tiny_bert(hidden_size: int = 32, max_positions: int = 128) -> BertModel:
     config = BertConfig(
         vocab_size=len(VOCAB),
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=max_positions,
         pad_token_id=VOCAB["[PAD]"],
     )
     return BertModel(config, add_pooling_layer=False)
@@ -100,6 +100,12 @@ def tiny_chat_llama_factory(config):
 def tiny_bert_factory(config):
     """A `backbone_factory`: a fresh random tiny BERT (seeded by the trainer) and its tokenizer."""
     return tiny_bert(), make_tokenizer("encoder")
+
+
+def minilm_sized_bert_factory(config):
+    """A `backbone_factory`: a random one-layer BERT as wide as MiniLM-L6 (384) and as long (512 positions), so
+    a run with the schema's defaults (learning rates, ``max_length``) sees features of a real backbone's scale."""
+    return tiny_bert(hidden_size=384, max_positions=512), make_tokenizer("encoder")
 
 
 def tiny_config(**overrides) -> RewardModelConfig:

@@ -31,6 +31,11 @@ MODES = choices(Mode)
 POOLINGS = choices(Pooling)
 # The loss weight of an objective that loss_weights does not name.
 DEFAULT_LOSS_WEIGHT = 1.0
+# ``json_schema_extra`` of the fields only some modes read (a field without ``modes`` applies to every mode);
+# forms show a field for its modes only. ``multi_head`` and ``separate`` runs take optimizer steps; ``frozen``
+# runs fit their heads full-batch (`frozen_fit`).
+STEPPED = {"modes": ["multi_head", "separate"]}
+FROZEN = {"modes": ["frozen"]}
 
 
 def default_backbone() -> str:
@@ -74,19 +79,35 @@ class RewardModelConfig(TrainingConfig):
     loss_weights: dict[str, Weight] = Field(default_factory=dict)
     """``{objective: w_o}``; objectives not named weigh 1.0."""
 
-    epochs: int = Field(1, ge=1, le=100)
-    """Passes over the training split (ignored when ``max_steps`` is set)."""
+    epochs: int = Field(1, ge=1, le=100, json_schema_extra=STEPPED)
+    """Passes over the training split (ignored when ``max_steps`` is set; at least ``min_steps`` are taken)."""
 
-    max_steps: int | None = Field(None, ge=1, le=1_000_000)
+    max_steps: int | None = Field(None, ge=1, le=1_000_000, json_schema_extra=STEPPED)
     """Optimizer steps to run; when set it overrides ``epochs`` and the data is cycled as needed."""
 
-    learning_rate: LearningRate = 3e-5
+    min_steps: int = Field(50, ge=0, le=1_000_000, json_schema_extra=STEPPED)
+    """Optimizer steps a run takes at least when ``max_steps`` is not set: ``epochs`` over a small dataset
+    are repeated until there are this many. One epoch of the 36 demo comparisons at batch size 16 is two
+    steps, and a model two steps old is untrained (held-out loss ln 2); 50 leaves larger datasets alone
+    (1,500 pairs are 93 steps an epoch)."""
+
+    learning_rate: LearningRate = Field(3e-5, json_schema_extra=STEPPED)
     """AdamW learning rate of the backbone parameters."""
 
-    head_learning_rate: LearningRate = 1e-3
-    """AdamW learning rate of the reward heads (the only trained parameters in ``frozen`` mode)."""
+    head_learning_rate: LearningRate = Field(1e-3, json_schema_extra=STEPPED)
+    """AdamW learning rate of the reward heads."""
 
-    batch_size: int = Field(16, ge=1, le=512)
+    frozen_l2: float | None = Field(None, ge=0, le=1000, json_schema_extra=FROZEN)
+    """L2 penalty ``λ/2 · ‖w‖²`` of the heads fitted in ``frozen`` mode (on standardized embeddings, added to
+    the mean Bradley-Terry loss). None (the default): chosen per objective by ``cv_folds``-fold
+    cross-validation on the training side, from 1e-4 to 10 in half decades, then refitted on the whole
+    training side; the held-out split is never used to choose it."""
+
+    cv_folds: int = Field(5, ge=2, le=20, json_schema_extra=FROZEN)
+    """Folds of the cross-validation that chooses ``frozen_l2`` when it is None (fewer when an objective has
+    fewer labeled training pairs)."""
+
+    batch_size: int = Field(16, ge=1, le=512, json_schema_extra=STEPPED)
     """Preference pairs per micro-batch (each pair is two sequences)."""
 
     max_length: int = Field(256, ge=8, le=4096)
@@ -105,19 +126,19 @@ class RewardModelConfig(TrainingConfig):
     0 ignores ratings. The term is ``w · Σ_o w_o · mean((a_o·r_o + b_o − (rating − 4)/3)²)`` over the
     ratings present, with a learned scale ``a_o > 0`` and offset ``b_o`` per head."""
 
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, json_schema_extra=STEPPED)
     """Share of the steps spent warming the learning rate up linearly before it decays linearly to 0."""
 
-    weight_decay: float = Field(0.01, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0, le=1, json_schema_extra=STEPPED)
     """AdamW weight decay for matrices; biases and LayerNorm weights are never decayed."""
 
-    grad_clip: GradNorm = 1.0
+    grad_clip: GradNorm = Field(1.0, json_schema_extra=STEPPED)
     """Clip the global gradient norm to this value before each optimizer step."""
 
-    eval_every: StepInterval = 50
+    eval_every: StepInterval = Field(50, json_schema_extra=STEPPED)
     """Evaluate on the held-out split (and write the resumable checkpoint) every this many steps."""
 
-    log_every: StepInterval = 10
+    log_every: StepInterval = Field(10, json_schema_extra=STEPPED)
     """Report averaged training metrics every this many steps."""
 
     eval_fraction: EvalFraction = 0.2
@@ -152,27 +173,27 @@ class RewardModelConfig(TrainingConfig):
     (LP-FT, Kumar et al. 2022), so the backbone's first updates follow heads that already rank pairs
     rather than random ones. Objectives it lacks start random; its pooling and hidden size must match."""
 
-    cache_dir: NonEmptyText | None = None
+    cache_dir: NonEmptyText | None = Field(None, json_schema_extra=FROZEN)
     """Folder of the ``frozen`` mode embedding cache; ``None`` keeps embeddings in memory for one run."""
 
-    gradient_accumulation: int = Field(1, ge=1, le=1024)
+    gradient_accumulation: int = Field(1, ge=1, le=1024, json_schema_extra=STEPPED)
     """Micro-batches whose gradients are summed (averaged) into one optimizer step."""
 
-    lora_r: int = Field(0, ge=0, le=1024)
+    lora_r: int = Field(0, ge=0, le=1024, json_schema_extra=STEPPED)
     """0 fine-tunes every backbone weight. A positive rank trains LoRA adapters (peft) of that rank on
     ``lora_target_modules`` instead, the backbone's own weights frozen, as TRL's ``RewardTrainer`` does
     when given a ``peft_config``: far fewer trained parameters and no optimizer state for the backbone.
     The saved model has the adapters merged into its backbone, so it loads as an ordinary transformers
     folder. ``multi_head`` and ``separate`` modes (``frozen`` trains no backbone weights)."""
 
-    lora_alpha: LoraAlpha = 16
+    lora_alpha: LoraAlpha = Field(16, json_schema_extra=STEPPED)
     """LoRA scaling numerator: the adapters' update is scaled by ``lora_alpha / lora_r``."""
 
-    lora_target_modules: LoraTargetModules | None = None
+    lora_target_modules: LoraTargetModules | None = Field(None, json_schema_extra=STEPPED)
     """Module names that get adapters (e.g. ``["q_proj", "k_proj", "v_proj", "o_proj"]``); None: peft's
     default for the architecture, else ``q_proj`` and ``v_proj``."""
 
-    disable_dropout: bool = True
+    disable_dropout: bool = Field(True, json_schema_extra=STEPPED)
     """Train the backbone with its dropout off (as TRL's ``RewardConfig.disable_dropout``): the two sides
     of a pair are then scored by the same network, and on CPU a step costs about half as much."""
 

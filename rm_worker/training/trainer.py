@@ -26,6 +26,7 @@ from .checkpoint import CHECKPOINT_FILE, TrainingPosition, load_checkpoint, save
 from .config import RewardModelConfig, resolve_device
 from .data import DataReport, PreferencePair, select_trainable_pairs, split_pairs
 from .embedding_cache import EmbeddingCache, embedding_namespace
+from .frozen_fit import HeadFit, fit_frozen_head, head_data
 from .loss import bradley_terry_loss, rating_loss
 from .metrics import PairMetrics
 from .model import RewardModel
@@ -374,6 +375,42 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
     return False
 
 
+def _fit_frozen_head(run: _Run, column: int, objective: str) -> HeadFit | None:
+    """Fit the head of ``objective`` (column ``column``) on the cached training embeddings and load it into the
+    model; None, the head kept, when the objective weighs 0 or has no labeled training pair."""
+    config, train = run.config, run.data.train
+    if run.weights[objective] == 0 or not train.label_mask[:, column].any():
+        return None
+    fit = fit_frozen_head(head_data(run.data.embeddings["train"], train, column),
+                          l2=config.frozen_l2, folds=config.cv_folds, seed=config.seed)
+    with torch.no_grad():
+        run.model.heads[objective].weight.copy_(fit.head.weight.view(1, -1))
+        run.model.heads[objective].bias.fill_(fit.head.bias)
+    logger.info("frozen head %s: l2 %g (%d-fold cross-validated loss %s, accuracy %s), training loss %.4f",
+                objective, fit.l2, fit.folds, fit.cv_loss, fit.cv_accuracy, fit.train_loss)
+    return fit
+
+
+def _fit_frozen(run: _Run, total_steps: int) -> bool:
+    """Frozen mode: each objective's head fitted to convergence on the cached embeddings (`frozen_fit`), one
+    step per objective, then measured on both splits; returns True when a stop was requested (between
+    objectives)."""
+    position = run.position
+    run.callbacks.progress(position.step, total_steps)
+    for column, objective in enumerate(run.config.objectives):
+        if run.callbacks.stop_requested():
+            return True
+        fit = _fit_frozen_head(run, column, objective)
+        position.step += 1
+        if fit is not None:
+            run.report(fit.metrics(objective))
+        run.callbacks.progress(position.step, total_steps)
+    run.report(run.measure("train", "train")[0])
+    if len(run.data.eval):
+        run.evaluate_and_keep_best()
+    return False
+
+
 def _export(run: _Run) -> Path:
     """Write ``model/``: a copy of ``best/``, or with nothing held out the last step, its rewards normalized
     on the training data."""
@@ -392,10 +429,13 @@ def _export(run: _Run) -> Path:
 
 
 def total_steps_of(config: RewardModelConfig, train_pairs: int) -> int:
-    """Optimizer steps of the run: ``max_steps``, else ``epochs`` passes over ``train_pairs``."""
+    """Steps of the run: in frozen mode one full-batch fit per objective; else optimizer steps, ``max_steps``,
+    else ``epochs`` passes over ``train_pairs`` but at least ``min_steps``."""
+    if config.mode == "frozen":
+        return len(config.objectives)
     micro_batches_per_epoch = math.ceil(train_pairs / config.batch_size)
     steps_per_epoch = math.ceil(micro_batches_per_epoch / config.gradient_accumulation)
-    return config.max_steps or config.epochs * steps_per_epoch
+    return config.max_steps or max(config.epochs * steps_per_epoch, config.min_steps)
 
 
 def train_reward_model(
@@ -415,6 +455,8 @@ def train_reward_model(
     """
     started = time.monotonic()
     output_dir = Path(output_dir)
+    # A frozen fit takes seconds and keeps no state between steps: a restarted frozen run fits again.
+    refit, resume = resume and config.mode == "frozen", resume and config.mode != "frozen"
     checkpoint_file = output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     outputs = (CHECKPOINT_DIR, BEST_DIR, MODEL_DIR)
     start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=outputs)
@@ -433,7 +475,9 @@ def train_reward_model(
         )
         logger.info("resuming at step %d of %d", run.position.step, total_steps)
         run.callbacks.resumed(run.position.step)
-    cancelled = _train_loop(run, total_steps)
+    if refit:
+        run.callbacks.resumed(0)
+    cancelled = (_fit_frozen if config.mode == "frozen" else _train_loop)(run, total_steps)
     model_dir = None
     if cancelled:
         run.checkpoint()

@@ -77,10 +77,15 @@ def test_make_batch_takes_the_cached_embeddings_or_pads_the_tokens():
     assert embedded.embeddings.tolist() == [[11.0], [21.0]] and embedded.input_ids is None
 
 
-def test_total_steps_are_max_steps_or_epochs_of_accumulated_batches():
-    config = SimpleNamespace(batch_size=4, gradient_accumulation=2, epochs=2, max_steps=None)
+def test_total_steps_are_max_steps_or_epochs_of_accumulated_batches_but_at_least_min_steps():
+    config = SimpleNamespace(mode="multi_head", batch_size=4, gradient_accumulation=2, epochs=2, max_steps=None,
+                             min_steps=0, objectives=["helpful", "harmless"])
     assert total_steps_of(config, 10) == 4  # 3 micro-batches per epoch -> 2 steps per epoch
     assert total_steps_of(SimpleNamespace(**{**vars(config), "max_steps": 9}), 10) == 9
+    assert total_steps_of(SimpleNamespace(**{**vars(config), "min_steps": 50}), 10) == 50
+    assert total_steps_of(SimpleNamespace(**{**vars(config), "min_steps": 50}), 1000) == 250
+    assert total_steps_of(SimpleNamespace(**{**vars(config), "min_steps": 50, "max_steps": 9}), 10) == 9
+    assert total_steps_of(SimpleNamespace(**{**vars(config), "mode": "frozen"}), 10) == 2  # one fit per head
 
 
 def test_train_step_averages_the_accumulated_gradients_and_reports_the_norm_before_clipping():
