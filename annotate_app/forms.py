@@ -214,16 +214,21 @@ def config_field(config_class: type[TrainingConfig], name: str, **options) -> fo
 def _schema_field(spec: FieldSpec, **options) -> forms.Field:
     common = {"required": False, "initial": spec.default, "help_text": spec.help, **options}
     if spec.kind == "bool":
-        return forms.BooleanField(**common)
-    if spec.kind == "choice":
-        return forms.ChoiceField(choices=spec.choices, **{**common, "required": True})
-    if spec.kind == "text":
-        return forms.CharField(**common)
-    # An exclusive bound (learning_rate > 0) is checked by the schema, whose error lands on this field.
-    minimum = spec.exclusive_minimum if spec.minimum is None else spec.minimum
-    maximum = spec.exclusive_maximum if spec.maximum is None else spec.maximum
-    field_class = forms.IntegerField if spec.kind == "int" else forms.FloatField
-    return field_class(min_value=minimum, max_value=maximum, **common)
+        field = forms.BooleanField(**common)
+    elif spec.kind == "choice":
+        field = forms.ChoiceField(choices=spec.choices, **{**common, "required": True})
+    elif spec.kind == "text":
+        field = forms.CharField(**common)
+    else:
+        # An exclusive bound (learning_rate > 0) is checked by the schema, whose error lands on this field.
+        minimum = spec.exclusive_minimum if spec.minimum is None else spec.minimum
+        maximum = spec.exclusive_maximum if spec.maximum is None else spec.maximum
+        field_class = forms.IntegerField if spec.kind == "int" else forms.FloatField
+        field = field_class(min_value=minimum, max_value=maximum, **common)
+    if spec.modes:
+        # static/js/run_form.js shows the field only while one of its modes is selected.
+        field.widget.attrs["data-modes"] = " ".join(spec.modes)
+    return field
 
 
 def _given(form: forms.Form, names: list[str]) -> dict:
@@ -247,7 +252,8 @@ class RewardRunForm(forms.Form):
     """The dashboard's "Train reward model" form; its values become RewardModelConfig overrides."""
 
     CONFIG_FIELDS = ["mode", "backbone", "backbone_gguf_file", "pooling", "chat_template", "lora_r", "epochs",
-                     "max_steps", "learning_rate", "batch_size", "max_length", "use_margin"]
+                     "max_steps", "min_steps", "learning_rate", "batch_size", "frozen_l2", "cv_folds", "max_length",
+                     "use_margin"]
 
     data = forms.ChoiceField(label="Data", help_text="A new snapshot of the latest labels, or an existing one.")
     mode = config_field(RewardModelConfig, "mode")
@@ -265,8 +271,12 @@ class RewardRunForm(forms.Form):
     lora_r = config_field(RewardModelConfig, "lora_r", label="LoRA rank")
     epochs = config_field(RewardModelConfig, "epochs")
     max_steps = config_field(RewardModelConfig, "max_steps")
+    min_steps = config_field(RewardModelConfig, "min_steps")
     learning_rate = config_field(RewardModelConfig, "learning_rate")
     batch_size = config_field(RewardModelConfig, "batch_size")
+    frozen_l2 = config_field(RewardModelConfig, "frozen_l2", label="Frozen L2 penalty",
+                             help_text="Blank: chosen per objective by cross-validation on the training side.")
+    cv_folds = config_field(RewardModelConfig, "cv_folds", label="Cross-validation folds")
     max_length = config_field(RewardModelConfig, "max_length")
     use_margin = config_field(RewardModelConfig, "use_margin", label="Margin from label strength")
 

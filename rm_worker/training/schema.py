@@ -136,6 +136,7 @@ class FieldSpec:
     exclusive_minimum: float | None = None
     exclusive_maximum: float | None = None
     choices: tuple[tuple[str, str], ...] = ()
+    modes: tuple[str, ...] = ()  # the modes that read the field (``json_schema_extra["modes"]``); () for all
 
 
 def field_spec(config_class: type[TrainingConfig], name: str) -> FieldSpec:
@@ -165,7 +166,7 @@ def _spec(name: str, annotation: Any, metadata: list, info: FieldInfo, *, defaul
         name=name, kind=kind, default=None if default is PydanticUndefined else default,
         help=first_sentence(info.description), nullable=nullable,
         choices=tuple((value, f"{value} ({labels[value]})" if value in labels else value) for value in values),
-        **bounds,
+        modes=tuple(extra.get("modes", ())), **bounds,
     )
 
 
@@ -224,6 +225,8 @@ def fields_markdown(config_class: type[TrainingConfig]) -> str:
         default = "(required)" if info.is_required() else ("(see help)" if info.default_factory else
                                                            json.dumps(spec.default))
         help_text = " ".join((info.description or "").split()).replace("|", "\\|")
+        if spec.modes:
+            help_text = f"({', '.join(f'`{mode}`' for mode in spec.modes)} only) {help_text}"
         rows.append(f"| `{name}` | {_type_name(properties[name])} | {default} | {_allowed(spec)} | {help_text} |")
     return "\n".join(rows) + "\n"
 

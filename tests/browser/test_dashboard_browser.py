@@ -130,3 +130,29 @@ def test_run_and_compare_pages_follow_metric_chunks_to_the_last_point(page, live
     # Once the page has asked for every chunk of both runs, it draws each point once.
     expect(page.locator("#compare-charts")).not_to_have_attribute("aria-busy", "true")
     assert page.evaluate(LOSS_POINTS_JS) == 240
+
+
+def test_the_reward_form_shows_the_settings_and_defaults_of_the_selected_mode(page, live_server, login):
+    project = _labelled_project()
+    login(page, member(project, Role.RESEARCHER), next=f"/projects/{project.slug}/dashboard/")
+    stepped = ["epochs", "max_steps", "min_steps", "learning_rate", "batch_size", "lora_r"]
+    frozen = ["frozen_l2", "cv_folds"]
+
+    def shown(names: list[str], visible: bool) -> None:
+        for name in names:
+            field = page.locator(f"input[name={name}]")
+            (expect(field).to_be_visible if visible else expect(field).to_be_hidden)()
+            (expect(field).to_be_enabled if visible else expect(field).to_be_disabled)()
+
+    expect(page.locator("select[name=mode]")).to_have_value("multi_head")
+    shown(stepped, True)
+    shown(frozen, False)
+    expect(page.locator("input[name=min_steps]")).to_have_value("50")
+    page.select_option("select[name=mode]", "frozen")
+    shown(stepped, False)
+    shown(frozen, True)
+    expect(page.locator("input[name=cv_folds]")).to_have_value("5")
+    expect(page.locator("input[name=frozen_l2]")).to_have_value("")  # blank: chosen by cross-validation
+    page.select_option("select[name=mode]", "separate")
+    shown(stepped, True)
+    shown(frozen, False)

@@ -19,6 +19,8 @@ def test_every_field_has_a_row(capsys, name, config_class):
 def test_a_row_shows_type_default_range_and_choices(capsys):
     call_command("config_fields", "reward")
     out = capsys.readouterr().out
-    assert "| `epochs` | integer | 1 | [1, 100] | Passes over the training split" in out
+    assert "| `epochs` | integer | 1 | [1, 100] | (`multi_head`, `separate` only) Passes over the training split" in out
+    assert "| `frozen_l2` | number or null | null | [0, 1000] | (`frozen` only) L2 penalty" in out
+    assert "| `cv_folds` | integer | 5 | [2, 20] | (`frozen` only) Folds of the cross-validation" in out
     assert "| `learning_rate` | number | 3e-05 | (0, 1] |" in out
     assert '| `mode` | string | "multi_head" | `multi_head` (shared backbone), `separate`' in out

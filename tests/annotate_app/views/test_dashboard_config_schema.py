@@ -1,5 +1,7 @@
 """The dashboard's run forms take their defaults, limits, choices and help from the config schemas."""
 
+import re
+
 import pytest
 
 from annotate_app.forms import PolicyRunForm, RewardRunForm
@@ -39,8 +41,28 @@ def test_each_config_field_of_a_form_is_the_schemas(project, form_class, config_
             assert field.initial == spec.default
 
 
+def test_the_fields_only_some_modes_read_carry_those_modes_for_the_forms_script(project, client):
+    page = client.get(f"/projects/{project.slug}/dashboard/").content.decode()
+    assert "js/run_form.js" in page
+    for name in RewardRunForm.CONFIG_FIELDS:
+        (tag,) = re.findall(rf'<(?:input|select)[^>]*name="{name}"[^>]*>', page)
+        modes = field_spec(RewardModelConfig, name).modes
+        assert (f'data-modes="{" ".join(modes)}"' in tag) if modes else ("data-modes" not in tag), name
+    assert field_spec(RewardModelConfig, "cv_folds").modes == ("frozen",)
+    assert field_spec(RewardModelConfig, "epochs").modes == ("multi_head", "separate")
+
+
+def test_a_frozen_run_takes_its_penalty_and_folds_from_the_form(project, client):
+    response = client.post(f"/projects/{project.slug}/dashboard/", {**REWARD_FORM, "frozen_l2": "0.01",
+                                                                    "cv_folds": "3"})
+    assert response.status_code == 302
+    config = RewardModelRun.objects.get().config
+    assert (config["frozen_l2"], config["cv_folds"]) == (0.01, 3)
+
+
 @pytest.mark.parametrize(("values", "field", "message"), [
     ({"epochs": "101"}, "epochs", "less than or equal to 100"),
+    ({"cv_folds": "1"}, "cv_folds", "greater than or equal to 2"),
     ({"learning_rate": "0"}, "learning_rate", "learning_rate: Input should be greater than 0"),
     ({"batch_size": "9223372036854775808"}, "batch_size", "less than or equal to 512"),
 ])
@@ -55,7 +77,8 @@ def test_blank_settings_keep_the_schemas_defaults(project, client):
     response = client.post(f"/projects/{project.slug}/dashboard/", REWARD_FORM)
     assert response.status_code == 302
     config = RewardModelRun.objects.get().config
-    defaults = {name: field_spec(RewardModelConfig, name).default for name in ("epochs", "batch_size", "lora_r")}
+    defaults = {name: field_spec(RewardModelConfig, name).default
+                for name in ("epochs", "min_steps", "batch_size", "lora_r", "frozen_l2", "cv_folds")}
     assert {name: config[name] for name in defaults} == defaults
     assert config["loss_weights"] == {}
 
