@@ -38,9 +38,11 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {file}")
         if report_json is not None and not report_json.parent.is_dir():
             raise CommandError(f"--report-json: no folder {report_json.parent} to write {report_json.name} in.")
-        pairs = _pairs(file, format, objective, with_judgments=report or report_json is not None)
-        if report or report_json is not None:
-            figures = report_reward_model(run_dir(run) / "model", pairs)
+        report = report or report_json is not None
+        pairs = _pairs(file, format, objective, with_judgments=report)
+        if report:
+            # A frozen run's embedding cache: texts it embedded before are read back, new ones added.
+            figures = report_reward_model(run_dir(run) / "model", pairs, cache_dir=run.config.get("cache_dir"))
             if report_json is not None:
                 report_json.write_text(json.dumps({"run": run.pk, "file": str(file), **figures}, indent=2))
             self.stdout.write(format_report(figures))
