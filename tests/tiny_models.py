@@ -147,6 +147,26 @@ def synthetic_pairs(count: int, seed: int = 0, start: int = 0) -> list[Preferenc
     return pairs
 
 
+def rated_pairs(count: int, seed: int = 0, best: str = "good") -> list[PreferencePair]:
+    """Pairs with no preference at all, only ratings: responses with the word ``best`` ("good" or "bad") rate
+    5..7 on helpful, the others 1..3."""
+    rng = random.Random(seed)
+    pairs = []
+    for index in range(count):
+        prompt = " ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(2, 6))) + " ?"
+        filler = " ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(1, 4)))
+        a_is_good = rng.random() < 0.5
+        good, bad = float(rng.randint(5, 7)), float(rng.randint(1, 3))
+        if best == "bad":
+            good, bad = bad, good
+        response_a = f"{filler} {'good' if a_is_good else 'bad'}"
+        response_b = f"{filler} {'bad' if a_is_good else 'good'}"
+        scores = {"helpful": 0.0} if index % 2 else {}  # a tie or no preference: never a side preferred
+        ratings = {"helpful": (good, bad) if a_is_good else (bad, good)}
+        pairs.append(PreferencePair(f"rated-{index}", prompt, response_a, response_b, scores, ratings=ratings))
+    return pairs
+
+
 def tiny_prompts(count: int = 40, seed: int = 0) -> list:
     """Prompts of the tiny vocabulary for PPO tests; the second is a chat with an earlier turn."""
     rng = random.Random(seed)

@@ -1,7 +1,8 @@
 """Frozen mode: each objective's linear head fitted to convergence on the cached embeddings.
 
 Full batch, in float64 on the CPU: L-BFGS with a strong-Wolfe line search minimizes the head's data terms
-(`data_loss`: the masked Bradley-Terry loss of the training pairs) plus ``l2/2 · ‖w‖²``, on embeddings
+(`data_loss`: the masked Bradley-Terry loss of the training pairs, plus the rating term where responses
+are rated) plus ``l2/2 · ‖w‖²``, on embeddings
 standardized with the training side's mean and scale. Unless the config fixes ``l2``, it is chosen per
 objective by k-fold cross-validation on the training pairs (the held-out split is never read here) from
 `L2_GRID`, then the head is refitted on every training pair. The standardization is folded into the
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import EncodedPairs
+from .loss import rating_targets
 
 # The penalties cross-validation chooses from, strongest first (each fit starts from the previous one's
 # solution): half decades from 10 down to 1e-4.
@@ -42,6 +44,9 @@ class HeadData:
     chosen_is_a: torch.Tensor  # [N] bool
     label_mask: torch.Tensor  # [N] bool: labeled with a preference (ties and missing labels are not)
     margins: torch.Tensor  # [N]: 0 unless margins are used
+    ratings: torch.Tensor | None = None  # [N, 2]: Likert ratings of the A and B sides, 0 where missing
+    rating_mask: torch.Tensor | None = None  # [N, 2] bool: which are present; None: no ratings
+    rating_weight: float = 0.0  # of the rating term in `data_loss` (``rating_loss_weight``); not per pair
 
     def __len__(self) -> int:
         return self.label_mask.shape[0]
@@ -51,9 +56,16 @@ class HeadData:
         """Pairs labeled with a preference for this objective."""
         return int(self.label_mask.sum())
 
+    @property
+    def trainable(self) -> int:
+        """Pairs with something to fit: a preference, or (when the rating term counts) a rated response."""
+        if not self.rating_weight or self.rating_mask is None:
+            return self.labeled
+        return int((self.label_mask | self.rating_mask.any(dim=1)).sum())
+
     def rows(self, selected: torch.Tensor) -> HeadData:
-        """The pairs ``selected`` (a boolean mask or indices), every field alike."""
-        return HeadData(**{field.name: getattr(self, field.name)[selected] for field in fields(self)})
+        """The pairs ``selected`` (a boolean mask or indices), every per-pair field alike."""
+        return HeadData(**{field.name: _rows_of(getattr(self, field.name), selected) for field in fields(self)})
 
     @cached_property
     def preferences(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,21 +74,43 @@ class HeadData:
         differences = (self.embeddings_a - self.embeddings_b) * sign
         return differences[self.label_mask], self.margins[self.label_mask]
 
+    @cached_property
+    def rated(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings [R, H], `rating_targets` [R]) of the R rated responses: all the rating term reads."""
+        if self.rating_mask is None:
+            return self.embeddings_a[:0], self.margins[:0]
+        rated_a, rated_b = self.rating_mask[:, 0], self.rating_mask[:, 1]
+        embeddings = torch.cat([self.embeddings_a[rated_a], self.embeddings_b[rated_b]])
+        ratings = torch.cat([self.ratings[rated_a, 0], self.ratings[rated_b, 1]])
+        return embeddings, rating_targets(ratings.to(embeddings.dtype))
+
     def with_embeddings(self, embeddings_a: torch.Tensor, embeddings_b: torch.Tensor) -> HeadData:
         """The same pairs and labels with other embeddings (standardized ones)."""
         values = {field.name: getattr(self, field.name) for field in fields(self)}
         return HeadData(**{**values, "embeddings_a": embeddings_a, "embeddings_b": embeddings_b})
 
 
-def head_data(embeddings: tuple[torch.Tensor, torch.Tensor], pairs: EncodedPairs, column: int) -> HeadData:
-    """The `HeadData` of the objective in ``column`` (head order) from a split's cached (A, B) embeddings."""
+def _rows_of(value, selected: torch.Tensor):
+    """A field's rows ``selected``: a per-pair tensor's rows; a field that is not per pair, as it is."""
+    return value[selected] if isinstance(value, torch.Tensor) else value
+
+
+def head_data(
+    embeddings: tuple[torch.Tensor, torch.Tensor], pairs: EncodedPairs, column: int, rating_weight: float = 0.0
+) -> HeadData:
+    """The `HeadData` of the objective in ``column`` (head order) from a split's cached (A, B) embeddings, with
+    its ratings when ``pairs`` has them and ``rating_weight`` is positive."""
     embeddings_a, embeddings_b = (side.detach().to("cpu", _DTYPE) for side in embeddings)
+    rated = rating_weight > 0 and pairs.ratings is not None
     return HeadData(
         embeddings_a=embeddings_a,
         embeddings_b=embeddings_b,
         chosen_is_a=pairs.chosen_is_a[:, column].cpu(),
         label_mask=pairs.label_mask[:, column].cpu(),
         margins=pairs.margins[:, column].to("cpu", _DTYPE),
+        ratings=pairs.ratings[:, :, column].to("cpu", _DTYPE) if rated else None,
+        rating_mask=pairs.rating_mask[:, :, column].cpu() if rated else None,
+        rating_weight=rating_weight if rated else 0.0,
     )
 
 
@@ -99,16 +133,23 @@ class Head:
 
 def data_loss(head: Head, data: HeadData) -> torch.Tensor:
     """The terms ``head`` is fitted to on ``data``: the Bradley-Terry loss ``-log σ(r_c - r_r - m)``, mean over the
-    labeled pairs (ties and missing labels masked, as in `bradley_terry_loss`; 0 without a labeled pair).
+    labeled pairs (ties and missing labels masked, as in `bradley_terry_loss`; 0 without a labeled pair), plus
+    ``rating_weight · mean((r - t)²)`` over the rated responses, ``t`` their `rating_targets` (0 without one).
 
-    ``r_c - r_r = w·(e_c - e_r)``: the bias cancels, so the term reads one product over the labeled pairs'
-    differences (`HeadData.preferences`), half the work of scoring both sides. A term on each response's own
-    reward (`side_rewards`) adds here.
+    ``r_c - r_r = w·(e_c - e_r)``: the bias cancels, so the Bradley-Terry term reads one product over the labeled
+    pairs' differences (`HeadData.preferences`), half the work of scoring both sides. The rating term is
+    `rating_loss` with the head's own reward as the predicted target: its bias is the offset and the reward's
+    scale the scale, rather than the learned positive scale of the stepped modes, so the fit stays convex and
+    has one answer (a rating-only head is then ridge regression on the embeddings, ArmoRM's first stage).
     """
+    loss = head.weight.sum() * 0
     differences, margins = data.preferences
-    if not len(margins):
-        return head.weight.sum() * 0
-    return F.softplus(margins - differences @ head.weight).mean()
+    if len(margins):
+        loss = loss + F.softplus(margins - differences @ head.weight).mean()
+    embeddings, targets = data.rated
+    if data.rating_weight and len(targets):
+        loss = loss + data.rating_weight * (head.rewards(embeddings) - targets).square().mean()
+    return loss
 
 
 def side_rewards(head: Head, data: HeadData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,10 +164,12 @@ def penalized_loss(head: Head, data: HeadData, l2: float) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Curvature:
-    """The eigenvectors and eigenvalues of ``Σ = XᵀX / L``, the second moment of the labeled pairs' differences:
-    the Bradley-Terry loss's Hessian at ``w = 0`` is ``Σ/4``. Embedding dimensions are strongly correlated,
-    which makes plain L-BFGS crawl; `fit_head` runs in the coordinates where that Hessian, penalty included,
-    is the identity, and reaches the same optimum in a fraction of the steps."""
+    """The eigenvectors and eigenvalues of the data terms' Hessian in ``w`` at ``w = 0``: ``Σ/4`` with
+    ``Σ = XᵀX / L`` the second moment of the labeled pairs' differences (Bradley-Terry), plus
+    ``2 · rating_weight · EᵀE / R`` over the rated responses' embeddings (the rating term). Embedding
+    dimensions are strongly correlated, which makes plain L-BFGS crawl; `fit_head` runs in the coordinates
+    where that Hessian, penalty included, is the identity, and reaches the same optimum in a fraction of the
+    steps."""
 
     vectors: torch.Tensor  # [H, H]
     values: torch.Tensor  # [H]
@@ -134,13 +177,17 @@ class Curvature:
     @classmethod
     def of(cls, data: HeadData) -> Curvature:
         differences, _ = data.preferences
-        values, vectors = torch.linalg.eigh(differences.T @ differences / max(len(differences), 1))
+        hessian = differences.T @ differences / (4 * max(len(differences), 1))
+        embeddings, targets = data.rated
+        if data.rating_weight and len(targets):
+            hessian = hessian + 2 * data.rating_weight * embeddings.T @ embeddings / len(targets)
+        values, vectors = torch.linalg.eigh(hessian)
         return cls(vectors, values.clamp(min=0))
 
     def scales(self, l2: float) -> torch.Tensor:
-        """[H] ``(λ_i/4 + l2)^(-1/2)``: ``w = V · (scales ⊙ u)`` whitens the Hessian at 0 (flat directions,
+        """[H] ``(λ_i + l2)^(-1/2)``: ``w = V · (scales ⊙ u)`` whitens the Hessian at 0 (flat directions,
         possible only with ``l2 = 0``, are bounded to keep the change of variables finite)."""
-        curvature = self.values / 4 + l2
+        curvature = self.values + l2
         return curvature.clamp(min=curvature.max().item() * 1e-12 + 1e-300).rsqrt()
 
 
@@ -197,28 +244,35 @@ class Standardization:
 
 @dataclass(frozen=True)
 class Validation:
-    """Held-out fold scores of one penalty, summed over folds: the loss and the correctly ranked pairs."""
+    """Held-out fold scores of one penalty, summed over folds: the Bradley-Terry loss and the correctly ranked
+    pairs, and the weighted rating term over the rated responses."""
 
     loss_sum: float = 0.0
     correct: int = 0
     pairs: int = 0
+    rating_sum: float = 0.0  # rating_weight · Σ (r - t)²
+    rated: int = 0
 
     def plus(self, head: Head, data: HeadData) -> Validation:
-        """These scores plus those of ``head`` on the labeled pairs of ``data``."""
+        """These scores plus those of ``head`` on the labeled pairs and rated responses of ``data``."""
         differences, margins = data.preferences
+        embeddings, targets = data.rated
         with torch.no_grad():
             chosen_minus_rejected = differences @ head.weight
             loss_sum = F.softplus(margins - chosen_minus_rejected).sum().item()
+            rating_sum = data.rating_weight * (head.rewards(embeddings) - targets).square().sum().item()
         return Validation(self.loss_sum + loss_sum, self.correct + int((chosen_minus_rejected > 0).sum()),
-                          self.pairs + len(margins))
+                          self.pairs + len(margins), self.rating_sum + rating_sum, self.rated + len(targets))
 
     @property
     def loss(self) -> float:
-        return self.loss_sum / self.pairs
+        """The mean held-out `data_loss`: Bradley-Terry per labeled pair plus the rating term per rated response."""
+        return self.loss_sum / max(self.pairs, 1) + self.rating_sum / max(self.rated, 1)
 
     @property
-    def accuracy(self) -> float:
-        return self.correct / self.pairs
+    def accuracy(self) -> float | None:
+        """Share of held-out labeled pairs ranked right; None when the folds held no labeled pair."""
+        return self.correct / self.pairs if self.pairs else None
 
 
 def fold_of_rows(rows: int, folds: int, seed: int) -> torch.Tensor:
@@ -262,10 +316,11 @@ class HeadFit:
 def fit_frozen_head(data: HeadData, *, l2: float | None, folds: int, seed: int) -> HeadFit:
     """Fit one head on ``data`` (raw embeddings of the training pairs) with penalty ``l2``, or with ``l2=None``
     the `L2_GRID` penalty of least ``folds``-fold cross-validated loss (ties: the stronger). With fewer than
-    two labeled pairs there is nothing to validate on: the strongest penalty of the grid is taken."""
+    two pairs to fit (labeled, or rated when ratings count) there is nothing to validate on: the strongest
+    penalty of the grid is taken."""
     standardization = Standardization.of(data)
     standardized = standardization.apply(data)
-    folds = min(folds, standardized.labeled)
+    folds = min(folds, standardized.trainable)
     chosen = None
     if l2 is None and folds >= 2:
         scores = cross_validate(standardized, folds, seed)

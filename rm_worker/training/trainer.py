@@ -377,12 +377,13 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
 
 def _fit_frozen_head(run: _Run, column: int, objective: str) -> HeadFit | None:
     """Fit the head of ``objective`` (column ``column``) on the cached training embeddings and load it into the
-    model; None, the head kept, when the objective weighs 0 or has no labeled training pair."""
-    config, train = run.config, run.data.train
-    if run.weights[objective] == 0 or not train.label_mask[:, column].any():
+    model; None, the head kept, when the objective weighs 0 or has no labeled (nor, with ratings, rated)
+    training pair."""
+    config = run.config
+    data = head_data(run.data.embeddings["train"], run.data.train, column, config.rating_loss_weight)
+    if run.weights[objective] == 0 or not data.trainable:
         return None
-    fit = fit_frozen_head(head_data(run.data.embeddings["train"], train, column),
-                          l2=config.frozen_l2, folds=config.cv_folds, seed=config.seed)
+    fit = fit_frozen_head(data, l2=config.frozen_l2, folds=config.cv_folds, seed=config.seed)
     with torch.no_grad():
         run.model.heads[objective].weight.copy_(fit.head.weight.view(1, -1))
         run.model.heads[objective].bias.fill_(fit.head.bias)

@@ -1,7 +1,6 @@
 """Ratings as a training signal: read from a file, kept for training, batched, and learned by the heads."""
 
 import json
-import random
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ import torch
 from rm_worker.training import Callbacks, RewardModel, load_pairs, select_trainable_pairs, train_reward_model
 from rm_worker.training.batching import encode_pairs
 from rm_worker.training.data import PreferencePair
-from tests.tiny_models import WORDS, make_tokenizer, synthetic_pairs, tiny_bert_factory, tiny_config
+from tests.tiny_models import make_tokenizer, rated_pairs, synthetic_pairs, tiny_bert_factory, tiny_config
 
 
 def line(**fields) -> str:
@@ -73,26 +72,6 @@ def test_encoded_pairs_carry_each_sides_rating_and_whether_it_is_there():
     batch = encoded.token_batch([2, 1], pad_id=0)
     assert batch.ratings[0, 1, 1] == 3.0 and batch.rating_mask.shape == (2, 2, 2)
     assert encode_pairs(PAIRS[:3], make_tokenizer(), ["helpful"], max_length=16).ratings is None
-
-
-def rated_pairs(count: int, seed: int = 0, best: str = "good") -> list[PreferencePair]:
-    """Pairs with no preference at all, only ratings: responses with the word ``best`` ("good" or "bad") rate
-    5..7 on helpful, the others 1..3."""
-    rng = random.Random(seed)
-    pairs = []
-    for index in range(count):
-        prompt = " ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(2, 6))) + " ?"
-        filler = " ".join(rng.choice(WORDS[10:]) for _ in range(rng.randint(1, 4)))
-        a_is_good = rng.random() < 0.5
-        good, bad = float(rng.randint(5, 7)), float(rng.randint(1, 3))
-        if best == "bad":
-            good, bad = bad, good
-        response_a = f"{filler} {'good' if a_is_good else 'bad'}"
-        response_b = f"{filler} {'bad' if a_is_good else 'good'}"
-        scores = {"helpful": 0.0} if index % 2 else {}  # a tie or no preference: never a side preferred
-        ratings = {"helpful": (good, bad) if a_is_good else (bad, good)}
-        pairs.append(PreferencePair(f"rated-{index}", prompt, response_a, response_b, scores, ratings=ratings))
-    return pairs
 
 
 # Both ways round, so a head that happens to start out ranking one word higher cannot pass by luck.
