@@ -1,4 +1,4 @@
-"""What the browser tests ask a page's Chart.js charts (run_charts.js draws them)."""
+"""What the browser tests ask a page's Chart.js charts (run_charts.js and report_charts.js draw them)."""
 
 
 def points_js(canvas_id: str) -> str:
