@@ -253,7 +253,7 @@ class RewardRunForm(forms.Form):
 
     CONFIG_FIELDS = ["mode", "backbone", "backbone_gguf_file", "pooling", "chat_template", "lora_r", "epochs",
                      "max_steps", "min_steps", "learning_rate", "batch_size", "frozen_l2", "cv_folds", "max_length",
-                     "use_margin"]
+                     "use_margin", "rating_loss_weight"]
 
     data = forms.ChoiceField(label="Data", help_text="A new snapshot of the latest labels, or an existing one.")
     mode = config_field(RewardModelConfig, "mode")
@@ -279,6 +279,10 @@ class RewardRunForm(forms.Form):
     cv_folds = config_field(RewardModelConfig, "cv_folds", label="Cross-validation folds")
     max_length = config_field(RewardModelConfig, "max_length")
     use_margin = config_field(RewardModelConfig, "use_margin", label="Margin from label strength")
+    rating_loss_weight = config_field(
+        RewardModelConfig, "rating_loss_weight", label="Rating loss weight",
+        help_text="Each head also learns the per-response Likert ratings, where the data has them; 0 ignores them.",
+    )
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)

@@ -40,6 +40,17 @@ def test_dashboard_form_queues_a_run_with_the_chosen_settings(project, django_ca
     assert f"Snapshot {run.snapshot_id}" in page and run.snapshot.sha256 in page and "Cancel" in page
 
 
+def test_dashboard_form_sets_the_rating_loss_weight_or_leaves_the_default(project):
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    client.post(f"/projects/{project.slug}/dashboard/", _form(rating_loss_weight="0.25"))
+    client.post(f"/projects/{project.slug}/dashboard/", _form())
+    weights = [run.config["rating_loss_weight"] for run in RewardModelRun.objects.order_by("pk")]
+    assert weights == [0.25, 1.0]
+    refused = client.post(f"/projects/{project.slug}/dashboard/", _form(rating_loss_weight="-1"))
+    assert refused.status_code == 200 and RewardModelRun.objects.count() == 2
+    assert "rating_loss_weight" in refused.context["form"].errors
+
+
 def test_dashboard_form_selects_response_pooling_by_default(project):
     client = logged_in_client(member(project, Role.RESEARCHER))
     page = client.get(f"/projects/{project.slug}/dashboard/").content.decode()
