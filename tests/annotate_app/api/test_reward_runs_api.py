@@ -51,6 +51,7 @@ def test_create_on_an_existing_snapshot(api, project):
         ({"config": {"mode": "giant"}}, "mode"),
         ({"config": {"learning_rate": -1}}, "learning_rate"),
         ({"config": {"batch_size": 0}}, "batch_size"),
+        ({"config": {"rating_loss_weight": -0.5}}, "rating_loss_weight"),
         ({"config": {"wings": 2}}, "Unknown setting"),
         ({"config": {"objectives": ["style"]}}, "style"),
         ({"config": {"loss_weights": {"style": 1.0}}}, "style"),

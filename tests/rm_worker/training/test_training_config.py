@@ -54,6 +54,8 @@ def test_from_dict_rejects_unknown_fields_and_missing_objectives():
         ({"batch_size": 2.5}, 'batch_size: Input should be a valid integer, got 2.5'),
         ({"max_length": -1}, 'max_length: Input should be greater than or equal to 8, got -1'),
         ({"margin_scale": -0.5}, 'margin_scale: Input should be greater than or equal to 0, got -0.5'),
+        ({"rating_loss_weight": -1}, 'rating_loss_weight: Input should be greater than or equal to 0, got -1'),
+        ({"rating_loss_weight": "1"}, "rating_loss_weight: Input should be a valid number, got '1'"),
         ({"warmup_ratio": 1.0}, 'warmup_ratio: Input should be less than 1, got 1.0'),
         ({"weight_decay": -0.1}, 'weight_decay: Input should be greater than or equal to 0, got -0.1'),
         ({"grad_clip": 0}, 'grad_clip: Input should be greater than 0, got 0'),
