@@ -22,6 +22,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 
 import campaign
@@ -97,6 +98,7 @@ def main() -> None:
     print(f"load average before: {campaign.load_average()}", flush=True)
     with campaign.gunicorn() as base:
         start = time.time() + 3  # every client is connected before the first phase
+        print(f"phases: {args.phase_seconds:g} s each from {start:.2f} (epoch), trivial first", flush=True)
         phases = [phase for _ in range(args.rounds) for phase in ("trivial", "queue")]
         schedule = [(start + i * args.phase_seconds, phase) for i, phase in enumerate(phases)]
         end = start + len(phases) * args.phase_seconds
@@ -115,11 +117,15 @@ def main() -> None:
 
 
 def report(rows: list, seconds_per_kind: float) -> None:
-    trivial = sum(1 for phase, *_ in rows if phase == "trivial")
-    queue = sum(1 for phase, *_ in rows if phase == "queue")
+    # Only answered requests count: a `next` that finds nothing (204) or is throttled (429) is cheap
+    # and would flatter the queue.
+    trivial = sum(1 for phase, _, _, status, _ in rows if phase == "trivial" and status == 200)
+    queue = sum(1 for phase, kind, _, status, _ in rows if phase == "queue" and status in (200, 201))
     errors = [row for row in rows if row[3] >= 500]
+    statuses = Counter((kind, status) for _, kind, _, status, _ in rows)
     print(f"\nrequests/s: trivial {trivial / seconds_per_kind:.1f}, next+submit {queue / seconds_per_kind:.1f}, "
           f"ratio {queue / trivial:.2f}x; 5xx responses: {len(errors)}")
+    print("answers: " + ", ".join(f"{kind} {status}: {n}" for (kind, status), n in sorted(statuses.items())))
     print("\n| request | n | p50 ms | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|")
     for kind in ("me", "next", "submit"):
         values = sorted(seconds for _, row_kind, seconds, *_ in rows if row_kind == kind)

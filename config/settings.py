@@ -104,6 +104,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side binding lets psycopg prepare a statement once it ran this many times on a
+    # connection; Postgres then skips parsing and planning it. The queue's statements repeat on
+    # every request: prepared, Postgres spent about half the CPU per next+submit (bench/RESULTS.md).
+    # Django's default (client-side binding, nothing prepared) with DATABASE_PREPARE_THRESHOLD="".
+    if _threshold := os.environ.get("DATABASE_PREPARE_THRESHOLD", "5"):
+        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": int(_threshold)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes SQLite's write lock at the start of every transaction, so
     # concurrent task leases are serialized instead of failing with "database is locked".

@@ -313,20 +313,22 @@ def counts_update(
 
 
 def _others_update(comparison: Comparison, project: Project, actor_id: int | None, open_step: int) -> None:
-    """The comparison opened or filled up: move it in or out of its finishers' ``finished_open``."""
-    others = [row[0] for row in sql.rows(
-        f"SELECT annotator_id FROM {sql.TASK} WHERE comparison_id = %s AND status IN (%s, %s)"
-        " AND annotator_id <> %s", [comparison.pk, *FINISHED, -1 if actor_id is None else actor_id])]
-    if not others:
-        return
-    # Several queue rows change: lock them in one order first (see the lock order above).
-    touched = sorted(set(others) | ({actor_id} if actor_id is not None else set()))
-    if lock := sql.lock_clause():
-        sql.rows(f"SELECT id FROM {sql.QUEUE} WHERE project_id = %s AND annotator_id IN ({sql.placeholders(touched)})"
-                 f" ORDER BY annotator_id{lock}", [project.pk, *touched])
-    sql.run(f"UPDATE {sql.QUEUE} SET finished_open = finished_open + %s"
-            f" WHERE project_id = %s AND annotator_id IN ({sql.placeholders(others)})",
-            [open_step, project.pk, *others])
+    """The comparison opened or filled up: move it in or out of its finishers' ``finished_open``.
+
+    Their queue rows and the actor's are locked in one statement, in annotator order (the
+    lock order above), before any of them changes.
+    """
+    locked = sql.rows(
+        f"SELECT q.annotator_id FROM {sql.QUEUE} q WHERE q.project_id = %s AND (q.annotator_id = %s"
+        f" OR q.annotator_id IN (SELECT t.annotator_id FROM {sql.TASK} t WHERE t.comparison_id = %s"
+        f" AND t.status IN (%s, %s))) ORDER BY q.annotator_id{sql.lock_clause(of='q')}",
+        [project.pk, -1 if actor_id is None else actor_id, comparison.pk, *FINISHED],
+    )
+    others = [annotator for (annotator,) in locked if annotator != actor_id]
+    if others:
+        sql.run(f"UPDATE {sql.QUEUE} SET finished_open = finished_open + %s"
+                f" WHERE project_id = %s AND annotator_id IN ({sql.placeholders(others)})",
+                [open_step, project.pk, *others])
 
 
 def _actor_update(comparison: Comparison, project: Project, actor_id: int, *, submitted: int,
