@@ -381,7 +381,11 @@ def _fit_frozen_head(run: _Run, column: int, objective: str) -> HeadFit | None:
     training pair."""
     config = run.config
     data = head_data(run.data.embeddings["train"], run.data.train, column, config.rating_loss_weight)
-    if run.weights[objective] == 0 or not data.trainable:
+    if run.weights[objective] == 0:
+        return None
+    if not data.trainable:
+        logger.warning("frozen head %s: no labeled preference or rating in the training split; its head is not "
+                       "fitted", objective)
         return None
     fit = fit_frozen_head(data, l2=config.frozen_l2, folds=config.cv_folds, seed=config.seed)
     with torch.no_grad():
@@ -396,7 +400,7 @@ def _fit_frozen(run: _Run, total_steps: int) -> bool:
     """Frozen mode: each objective's head fitted to convergence on the cached embeddings (`frozen_fit`), one
     step per objective, then measured on both splits; returns True when a stop was requested (between
     objectives)."""
-    position = run.position
+    position, fitted = run.position, 0
     run.callbacks.progress(position.step, total_steps)
     for column, objective in enumerate(run.config.objectives):
         if run.callbacks.stop_requested():
@@ -404,8 +408,12 @@ def _fit_frozen(run: _Run, total_steps: int) -> bool:
         fit = _fit_frozen_head(run, column, objective)
         position.step += 1
         if fit is not None:
+            fitted += 1
             run.report(fit.metrics(objective))
         run.callbacks.progress(position.step, total_steps)
+    if not fitted:
+        raise ValueError("frozen mode fits each head on its labeled preferences and ratings, and no objective "
+                         "weighted above 0 has either in the training split")
     run.report(run.measure("train", "train")[0])
     if len(run.data.eval):
         run.evaluate_and_keep_best()

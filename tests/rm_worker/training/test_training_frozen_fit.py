@@ -1,5 +1,6 @@
 """Frozen mode fits each head full-batch to convergence, its penalty chosen by cross-validation on the training side."""
 
+import dataclasses
 import math
 
 import pytest
@@ -170,3 +171,11 @@ def test_a_frozen_run_stops_between_heads_and_a_restart_fits_again(tmp_path):
 def test_an_objective_weighted_zero_keeps_its_head(tmp_path):
     result = train(tiny_config(mode="frozen", loss_weights={"harmless": 0.0}), synthetic_pairs(40), tmp_path)
     assert "fit/l2/helpful" in result.metrics and "fit/l2/harmless" not in result.metrics
+
+
+def test_a_frozen_run_with_no_head_to_fit_is_an_error_not_a_model_of_unfitted_heads(tmp_path, caplog):
+    pairs = synthetic_pairs(20)
+    helpful_only = [dataclasses.replace(pair, scores={"helpful": pair.scores["helpful"]}) for pair in pairs]
+    with pytest.raises(ValueError, match="no objective weighted above 0 has either in the training split"):
+        train(tiny_config(mode="frozen", loss_weights={"helpful": 0.0}), helpful_only, tmp_path)
+    assert "frozen head harmless: no labeled preference or rating in the training split" in caplog.text
