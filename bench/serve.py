@@ -76,9 +76,15 @@ def client_process(base: str, slug: str, tokens: list[str], schedule: list[tuple
     return rows
 
 
+_FIRST_REFUSALS: set[int] = set()
+
+
 def _timed(http: requests.Session, method: str, url: str, **kwargs):
     started = time.perf_counter()
     response = http.request(method, url, timeout=60, **kwargs)
+    if response.status_code >= 300 and response.status_code not in _FIRST_REFUSALS:
+        _FIRST_REFUSALS.add(response.status_code)  # say why, once per status and client process
+        print(f"first {response.status_code} ({method} {url}): {response.text[:300]}", file=sys.stderr, flush=True)
     return time.perf_counter() - started, response.status_code, response
 
 
