@@ -94,8 +94,9 @@ def load_pairs(
     """Read comparisons from a morm jsonl file (path, ``.gz`` too) or an iterable of lines.
 
     Labels may be export objects ``{"score": s, "n": .., "agreement": ..}``, plain scores, or
-    ``"A"``/``"B"``/``"tie"``. Only ``objectives`` are kept (all labels when None). Pairs are
-    returned even when they carry no usable label: `select_trainable_pairs` counts those.
+    ``"A"``/``"B"``/``"tie"``; ``"ratings"`` are read too (see the module docstring). Only ``objectives``
+    are kept (all labels and ratings when None). Pairs are returned even when they carry no usable label:
+    `select_trainable_pairs` counts those.
     Raises ValueError naming the line of the first malformed record.
     """
     if isinstance(source, (str, os.PathLike)):
