@@ -110,7 +110,8 @@ def config_overrides_schema(config_class: type[TrainingConfig]) -> dict:
 
 def _openapi_30(schema: dict) -> dict:
     """A JSON Schema as pydantic writes it (draft 2020-12) in OpenAPI 3.0's dialect, which drf-spectacular
-    writes: ``nullable`` instead of a null type, boolean exclusive bounds, choice help in the description."""
+    writes: ``nullable`` instead of a null type, boolean exclusive bounds, choice help in the description,
+    the modes that read a field as ``x-modes``."""
     schema = {key: value for key, value in schema.items() if key != "title"}
     options = schema.pop("anyOf", None)
     if options is not None:
@@ -128,4 +129,7 @@ def _openapi_30(schema: dict) -> dict:
     if choice_help := schema.pop("choice_help", None):
         described = "; ".join(f"{value}: {text}" for value, text in choice_help.items())
         schema["description"] = f"{schema.get('description', '')} ({described})".strip()
+    if modes := schema.pop("modes", None):  # OpenAPI takes extra keywords only as x- extensions
+        schema["x-modes"] = modes
+        schema["description"] = f"({', '.join(modes)} only) {schema.get('description', '')}".strip()
     return schema
