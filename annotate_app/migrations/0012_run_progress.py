@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='policyrun',
             name='stage',
-            field=models.CharField(blank=True, help_text='What the worker is doing: "loading backbone", ...', max_length=100),
+            field=models.CharField(blank=True, help_text='What the worker is doing now.', max_length=100),
         ),
         migrations.AddField(
             model_name='policyrun',
@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='rewardmodelrun',
             name='stage',
-            field=models.CharField(blank=True, help_text='What the worker is doing: "loading backbone", ...', max_length=100),
+            field=models.CharField(blank=True, help_text='What the worker is doing now.', max_length=100),
         ),
         migrations.AddField(
             model_name='rewardmodelrun',

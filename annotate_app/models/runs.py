@@ -31,7 +31,12 @@ class TrainingRun(models.Model):
     config = models.JSONField(help_text="The training config as run (rm_worker.training).")
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     step = models.PositiveIntegerField(default=0)
-    total_steps = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0, help_text="0 while not known yet.")
+    # Progress as the worker reports it (rm_worker.runtime.MetricsWriter); the ETA follows from them
+    # (selectors.runs.run_progress).
+    stage = models.CharField(max_length=100, blank=True, help_text="What the worker is doing now.")
+    seconds_per_step = models.FloatField(null=True, blank=True, help_text="Moving average of the recent steps.")
+    step_at = models.DateTimeField(null=True, blank=True, help_text="When the worker reached ``step``.")
     cancel_requested = models.BooleanField(default=False)
     final_metrics = models.JSONField(default=dict, blank=True)
     artifacts_dir = models.CharField(max_length=500, blank=True, help_text="Path under MORM_ARTIFACTS_DIR.")
