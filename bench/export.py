@@ -96,12 +96,14 @@ def seed(judgments: int) -> None:
         cursor.execute(
             """
             INSERT INTO annotate_app_comparison (project_id, external_id, prompt, response_a, response_b, model_a,
-                model_b, metadata, content_hash, is_gold, gold_expected, created_at)
+                model_b, metadata, content_hash, is_gold, gold_expected, created_at, slots_held, submitted_count,
+                is_full)
             SELECT %s, 'b' || i, jsonb_build_array(jsonb_build_object('role', 'user', 'content',
                        'Question ' || i || ': how should I think about trade-offs between safety and usefulness?')),
                    'Answer A to ' || i || '. ' || repeat('Helpful detail with some caveats. ', 6),
                    'Answer B to ' || i || '. ' || repeat('A shorter, more careful reply. ', 5),
-                   'model-a', 'model-b', '{}'::jsonb, md5(i::text) || md5('x' || i), false, '{}'::jsonb, now()
+                   'model-a', 'model-b', '{}'::jsonb, md5(i::text) || md5('x' || i), false, '{}'::jsonb, now(),
+                   0, 0, false  -- the queue's counters: the seeded labels come without tasks, as imported ones do
             FROM generate_series(1, %s) AS i
             """,
             [project.pk, comparisons],
