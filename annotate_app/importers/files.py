@@ -36,13 +36,16 @@ def iter_parsed(
     objective: str | None = None,
     max_bytes: int | None = None,
     max_depth: int = MAX_JSON_DEPTH,
+    on_format: Callable[[str], None] | None = None,
 ) -> Iterator[ParsedComparison]:
     """Yield each line of a JSONL (optionally gzipped) file parsed in the given format.
 
     "auto" picks the format from the first record and uses it for every line. Raises
     ImportFormatError at the first bad line (or at the end, for a file without records);
     `objective` labels trl/hh preferences. One line in memory at a time; `max_bytes` and
-    `max_depth` limit the file as in iter_records.
+    `max_depth` limit the file as in iter_records. `on_format(name)` is called once with
+    the format the lines are read in (the one given, or the one detected), before the
+    first line is parsed: it may raise ImportFormatError to refuse the file.
     """
     if format != "auto" and format not in FORMATS:
         raise ImportFormatError(
@@ -51,18 +54,29 @@ def iter_parsed(
         )
     if objective is not None:
         fields.objective_key(objective, "objective")
-    parse_record = None if format == "auto" else _PARSERS[format]
+    chosen = None if format == "auto" else format
+    if chosen is not None and on_format is not None:
+        on_format(chosen)
     empty = True
     for line, record in iter_records(fileobj, max_bytes=max_bytes, max_depth=max_depth):
+        if chosen is None:
+            chosen = _detected(record, line)
+            if on_format is not None:
+                on_format(chosen)
         try:
-            if parse_record is None:
-                parse_record = _PARSERS[detect_format(record)]
-            yield parse_record(record, line=line, objective=objective)
+            yield _PARSERS[chosen](record, line=line, objective=objective)
         except ImportFormatError as exc:
             raise ImportFormatError(exc.message, line=line, field=exc.field) from None
         empty = False
     if empty:
         raise ImportFormatError("file has no records")
+
+
+def _detected(record: dict, line: int) -> str:
+    try:
+        return detect_format(record)
+    except ImportFormatError as exc:
+        raise ImportFormatError(exc.message, line=line, field=exc.field) from None
 
 
 def first_line_with_id(fileobj: BinaryIO, external_id: str, *, max_depth: int = MAX_JSON_DEPTH) -> int | None:

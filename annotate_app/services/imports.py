@@ -41,7 +41,9 @@ def comparison_import(
     or same content, including earlier lines of the same file) are skipped, so
     re-importing a file creates nothing; an id new to the project on two lines of the
     file is an error naming both. ``objective`` names what a ``trl``/``hh`` preference is
-    about; for ``native`` and ``pku`` it keeps only that objective's labels. ``max_bytes``
+    about (those formats are refused without it, field "objective"); for ``native`` and
+    ``pku`` it keeps only that objective's labels. The batch records the format the file
+    was read in, the detected one for "auto". ``max_bytes``
     caps the file's decompressed size (FileTooLarge); JSON nesting is capped by
     ``MORM_MAX_JSON_DEPTH``.
     """
@@ -51,7 +53,6 @@ def comparison_import(
             f"unknown objective {objective!r}; this project has {', '.join(objectives)}", field="objective"
         )
     max_depth = settings.MORM_MAX_JSON_DEPTH
-    parsed = iter_parsed(fileobj, format=format, objective=objective, max_bytes=max_bytes, max_depth=max_depth)
     totals = Counter()
     with transaction.atomic():
         batch = ImportBatch.objects.create(
@@ -60,6 +61,15 @@ def comparison_import(
             format=format,
             objective=objective or "",
             created_by=user,
+        )
+
+        def format_chosen(name: str) -> None:
+            _check_objective_named(name, objective)
+            batch.format = name
+
+        parsed = iter_parsed(
+            fileobj, format=format, objective=objective, max_bytes=max_bytes, max_depth=max_depth,
+            on_format=format_chosen,
         )
         while chunk := list(itertools.islice(parsed, IMPORT_CHUNK_LINES)):
             _check_labels(chunk, objectives, only=objective)
@@ -73,8 +83,22 @@ def comparison_import(
         batch.created_count = totals["created"]
         batch.skipped_count = totals["lines"] - totals["created"]
         batch.label_count = totals["judgments"]
-        batch.save(update_fields=["created_count", "skipped_count", "label_count"])
+        batch.save(update_fields=["format", "created_count", "skipped_count", "label_count"])
     return batch
+
+
+# Formats whose lines say which response is better but not on which objective.
+PREFERENCE_FORMATS = ("trl", "hh")
+
+
+def _check_objective_named(format: str, objective: str | None) -> None:
+    """Refuse a trl/hh file without an objective: every preference in it would be dropped."""
+    if format in PREFERENCE_FORMATS and not objective:
+        raise ImportFormatError(
+            f"a {format} file says which response is preferred but not on which objective; name the objective "
+            f"its preferences are about (--objective), or no label would be imported",
+            field="objective",
+        )
 
 
 def _comparison(project: Project, batch: ImportBatch, item: ParsedComparison) -> Comparison:

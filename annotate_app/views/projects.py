@@ -87,7 +87,10 @@ def project_import(request, slug):
                 user=request.user,
             )
         except ImportFormatError as error:
-            form.add_error(None, f"Nothing was imported: {error}")
+            if error.field in form.fields:
+                form.add_error(error.field, f"Nothing was imported: {error.message}")
+            else:
+                form.add_error(None, f"Nothing was imported: {error}")
         else:
             messages.success(
                 request,

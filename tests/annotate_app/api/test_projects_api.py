@@ -123,6 +123,28 @@ def test_import_by_rest_reports_counts_and_is_idempotent(api):
     assert {k: again.json()[k] for k in ("created", "skipped")} == {"created": 0, "skipped": 4}
 
 
+@pytest.mark.parametrize("format", ["auto", "trl"])
+def test_trl_import_without_objective_is_400_naming_the_field(api, format):
+    project = make_project()
+    api.force_authenticate(member(project, Role.ADMIN))
+    upload = SimpleUploadedFile("pairs.jsonl", jsonl([{"prompt": "p", "chosen": "good", "rejected": "bad"}]))
+    response = api.post(f"/api/v1/projects/{project.slug}/comparisons/import", {"file": upload, "format": format})
+    assert response.status_code == 400
+    assert "field 'objective'" in response.json()["detail"] and "--objective" in response.json()["detail"]
+    assert not Comparison.objects.exists() and not project.import_batches.exists()
+
+
+def test_import_batch_reports_the_detected_format(api):
+    project = make_project()
+    api.force_authenticate(member(project, Role.ADMIN))
+    upload = SimpleUploadedFile("pairs.jsonl", jsonl([{"prompt": "p", "chosen": "good", "rejected": "bad"}]))
+    response = api.post(
+        f"/api/v1/projects/{project.slug}/comparisons/import", {"file": upload, "objective": "helpful"}
+    )
+    assert response.status_code == 201 and response.json()["labels"] == 1
+    assert project.import_batches.get().format == "trl"
+
+
 @pytest.mark.parametrize(
     "content, form, fragment",
     [

@@ -33,6 +33,17 @@ def test_import_pairs_hh_with_objective(tmp_path, capsys):
     call_command("import_pairs", project.slug, str(path), "--objective", "harmless")
     assert "created 1, skipped 0, labels 1" in capsys.readouterr().out
     assert Comparison.objects.get().prompt == [{"role": "user", "content": "hi"}]
+    assert project.import_batches.get().format == "hh"  # detected, not "auto"
+
+
+@pytest.mark.parametrize("format", ["auto", "trl"])
+def test_import_pairs_trl_without_objective_is_refused_naming_the_option(tmp_path, format):
+    project = make_project()
+    path = tmp_path / "trl.jsonl"
+    path.write_bytes(jsonl([{"prompt": "p", "chosen": "good", "rejected": "bad"}]))
+    with pytest.raises(CommandError, match=r"field 'objective'.*--objective.*Nothing was imported"):
+        call_command("import_pairs", project.slug, str(path), "--format", format)
+    assert not Comparison.objects.exists() and not project.import_batches.exists()
 
 
 def test_import_pairs_bad_line_names_line_and_field_and_imports_nothing(tmp_path):

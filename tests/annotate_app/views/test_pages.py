@@ -212,6 +212,29 @@ def test_bad_import_file_in_the_browser_imports_nothing_and_says_why():
     assert not project.comparisons.exists()
 
 
+def test_hh_import_without_objective_in_the_browser_is_an_error_on_the_objective_field():
+    project = make_project()
+    client = logged_in_client(member(project, Role.ADMIN))
+    record = {"chosen": "Human: hi\n\nAssistant: hello", "rejected": "Human: hi\n\nAssistant: go away"}
+    upload = SimpleUploadedFile("hh.jsonl", jsonl([record]))
+    response = client.post(f"/projects/{project.slug}/import/", {"file": upload, "format": "auto"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["objective"] == [
+        "Nothing was imported: a hh file says which response is preferred but not on which objective; name the "
+        "objective its preferences are about (--objective), or no label would be imported"
+    ]
+    assert not project.comparisons.exists() and not project.import_batches.exists()
+
+
+def test_recent_imports_show_the_detected_format():
+    project = make_project()
+    client = logged_in_client(member(project, Role.ADMIN))
+    upload = SimpleUploadedFile("pairs.jsonl", jsonl([native_line(1)]))
+    client.post(f"/projects/{project.slug}/import/", {"file": upload, "format": "auto"})
+    page = client.get(f"/projects/{project.slug}/import/").content.decode()
+    assert "<td>pairs.jsonl</td><td>native</td>" in page
+
+
 def test_too_large_upload_in_the_browser_is_refused(settings):
     settings.MORM_MAX_UPLOAD_BYTES = 10
     project = make_project()
