@@ -111,7 +111,7 @@ def config_overrides_schema(config_class: type[TrainingConfig]) -> dict:
 def _openapi_30(schema: dict) -> dict:
     """A JSON Schema as pydantic writes it (draft 2020-12) in OpenAPI 3.0's dialect, which drf-spectacular
     writes: ``nullable`` instead of a null type, boolean exclusive bounds, choice help in the description,
-    the modes that read a field as ``x-modes``."""
+    the modes that read a field as ``x-modes``, a setting a first run needs as ``x-basic``."""
     schema = {key: value for key, value in schema.items() if key != "title"}
     options = schema.pop("anyOf", None)
     if options is not None:
@@ -132,4 +132,6 @@ def _openapi_30(schema: dict) -> dict:
     if modes := schema.pop("modes", None):  # OpenAPI takes extra keywords only as x- extensions
         schema["x-modes"] = modes
         schema["description"] = f"({', '.join(modes)} only) {schema.get('description', '')}".strip()
+    if schema.pop("basic", False):
+        schema["x-basic"] = True
     return schema

