@@ -64,6 +64,10 @@ class Comparison(models.Model):
                 fields=["project", "id"], condition=models.Q(is_full=False, is_gold=False), name="comparison_open_queue"
             ),
             models.Index(fields=["project", "id"], condition=models.Q(is_gold=True), name="comparison_gold_items"),
+            # The comparison browser's keyset pages (annotate_app.selectors.comparisons): a page walks one of
+            # these from its cursor and stops after a page of rows, instead of sorting the whole project.
+            models.Index(fields=["project", "id"], name="comparison_project_id"),
+            models.Index(fields=["project", "submitted_count", "id"], name="comparison_project_submitted"),
         ]
         constraints = [
             models.UniqueConstraint(
