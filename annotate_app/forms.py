@@ -11,6 +11,7 @@ from rm_worker.training.schema import FieldSpec, TrainingConfig, field_spec, val
 from .importers import FORMATS
 from .models import Project, Role, SnapshotFormat
 from .scale import choice_from_score, scale_points
+from .selectors.comparisons import ComparisonFilters, Cursor
 from .services.annotations import JudgmentInput
 from .services.projects import DEFAULT_OBJECTIVES
 from .services.run_settings import model_choices
@@ -173,19 +174,32 @@ class ExportForm(forms.Form):
         self.fields["objectives"].choices = choices
 
 
-class GoldForm(forms.Form):
-    """Mark a comparison (by external id or number) as gold with expected choices."""
+class GoldExpectedForm(forms.Form):
+    """The expected choice (canonical A/B) per objective of a gold item; blank leaves an objective out."""
 
-    comparison = forms.CharField(help_text="External id, or the comparison's number.")
+    choices = [("", "—"), ("A", "A better"), ("B", "B better"), ("tie", "Tie")]
+    widget: type[forms.Widget] = forms.Select
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
         for objective in project.objectives.all():
             self.fields[f"expected_{objective.key}"] = forms.ChoiceField(
-                required=False, label=f"Expected: {objective.name}",
-                choices=[("", "—"), ("A", "A better"), ("B", "B better"), ("tie", "Tie")],
+                required=False, label=f"Expected: {objective.name}", choices=self.choices, widget=self.widget,
             )
+
+    def expected(self) -> dict[str, str]:
+        return {
+            name.removeprefix("expected_"): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("expected_") and value
+        }
+
+
+class GoldForm(GoldExpectedForm):
+    """Mark a comparison (by external id or number) as gold with expected choices."""
+
+    comparison = forms.CharField(help_text="External id, or the comparison's number.")
 
     def clean_comparison(self):
         value = self.cleaned_data["comparison"].strip()
@@ -197,12 +211,60 @@ class GoldForm(forms.Form):
             raise forms.ValidationError("No comparison with that id in this project.")
         return found
 
-    def expected(self) -> dict[str, str]:
-        return {
-            name.removeprefix("expected_"): value
-            for name, value in self.cleaned_data.items()
-            if name.startswith("expected_") and value
-        }
+
+class ShownGoldForm(GoldExpectedForm):
+    """The comparison browser's gold form: the side to pick is named as the page shows it (A left, B right)."""
+
+    choices = [("", "not graded"), ("A", "A (left) is better"), ("tie", "Tie"), ("B", "B (right) is better")]
+    widget = forms.RadioSelect
+
+
+class ComparisonFilterForm(forms.Form):
+    """The comparison browser's query string: filters, sort, and the page cursor (``after`` / ``before``)."""
+
+    status = forms.ChoiceField(required=False, choices=[
+        ("", "All"), ("labeled", "Labeled"), ("unlabeled", "Unlabeled"), ("complete", "Complete")])
+    agreement_below = forms.FloatField(
+        required=False, min_value=0.0, max_value=1.0, label="Agreement below",
+        help_text="Comparisons with an objective whose annotators' majority share is below this (0 to 1).")
+    conflict = forms.BooleanField(required=False, label="Objectives in conflict")
+    gold = forms.BooleanField(required=False, label="Gold items")
+    imported = forms.BooleanField(required=False, label="Has imported labels")
+    q = forms.CharField(required=False, max_length=200, label="Text")
+    sort = forms.ChoiceField(required=False, choices=[
+        ("id", "Oldest first"), ("-id", "Newest first"), ("submitted", "Fewest annotations"),
+        ("-submitted", "Most annotations")])
+    after = forms.CharField(required=False, max_length=40)
+    before = forms.CharField(required=False, max_length=40)
+
+    def clean_after(self) -> Cursor | None:
+        return self._cursor("after")
+
+    def clean_before(self) -> Cursor | None:
+        return self._cursor("before")
+
+    def _cursor(self, name: str) -> Cursor | None:
+        text = self.cleaned_data[name]
+        try:
+            return Cursor.decode(text, before=name == "before") if text else None
+        except ValueError:
+            raise forms.ValidationError("Not a page of this list: follow the page links.") from None
+
+    def clean(self):
+        data = super().clean()
+        if data.get("after") and data.get("before"):
+            raise forms.ValidationError("Give a page cursor in after or before, not both.")
+        return data
+
+    def filters(self) -> ComparisonFilters:
+        """The filters and sort asked for (call after is_valid())."""
+        data = self.cleaned_data
+        return ComparisonFilters(
+            status=data["status"], agreement_below=data["agreement_below"], conflict=data["conflict"],
+            gold=data["gold"], imported=data["imported"], search=data["q"].strip(), sort=data["sort"] or "id")
+
+    def cursor(self) -> Cursor | None:
+        return self.cleaned_data["after"] or self.cleaned_data["before"]
 
 
 def config_field(config_class: type[TrainingConfig], name: str, **options) -> forms.Field:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, datasets, labeling, projects, runs, stats
+from .views import account, comparisons, datasets, labeling, projects, runs, stats
 
 urlpatterns = [
     path("", projects.home, name="home"),
@@ -10,6 +10,9 @@ urlpatterns = [
     path("projects/<slug:slug>/import/", projects.project_import, name="project-import"),
     path("projects/<slug:slug>/stats/", stats.project_stats_page, name="project-stats"),
     path("projects/<slug:slug>/exports/", datasets.project_exports, name="project-exports"),
+    path("projects/<slug:slug>/comparisons/", comparisons.comparison_list, name="comparison-list"),
+    path("projects/<slug:slug>/comparisons/<int:comparison_id>/", comparisons.comparison_detail,
+         name="comparison-detail"),
     path("projects/<slug:slug>/gold/", datasets.project_gold, name="project-gold"),
     path("projects/<slug:slug>/gold/<int:comparison_id>/remove/", datasets.project_gold_remove,
          name="project-gold-remove"),

@@ -1,0 +1,186 @@
+"""The comparison browser: one project's comparisons filtered, sorted and read a page at a time.
+
+Pages are keyset pages: each asks for the rows after (or before) the last one shown, by the sort
+key and then id, so page 20,000 of a million comparisons costs what page 1 does; there is no OFFSET
+and no count of the matches. The sort keys are served by the indexes ``comparison_project_id`` and
+``comparison_project_submitted`` (migration 0012): the database walks one of them from the cursor and
+stops after a page of matching rows.
+
+What a filter costs at 1M comparisons, per page: the queue counters (``submitted_count``,
+``is_gold``) are columns of the row, so labeled / unlabeled / complete / gold check each row walked.
+Has-imported-labels, objectives-in-conflict and agreement-below are EXISTS subqueries on the row's
+annotations (a handful of rows through the annotation's comparison index) for each row walked. Text
+search is a case-insensitive substring match on prompt and both responses (a sequential read of
+the texts, no index can serve ``%word%``). Each of these stops once a page of matches is found, so
+the cost is rows walked × the check: cheap when matches are common, up to a walk of the whole
+project (seconds at 1M for text search) when a page cannot be filled — a rare word, or the last
+page. Full-text search (a GIN index on a tsvector) would bound that; it is not built.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+
+from ..models import Annotation, Choice, Comparison, Judgment, Project, Role
+
+PER_PAGE = 50
+# Sort name -> the column sorted on before id; a leading "-" sorts both descending.
+SORTS = {"id": "id", "-id": "id", "submitted": "submitted_count", "-submitted": "submitted_count"}
+STATUSES = ("labeled", "unlabeled", "complete")
+
+
+@dataclass(frozen=True)
+class ComparisonFilters:
+    """What the browser lists. Empty or None fields do not filter."""
+
+    status: str = ""  # labeled: ≥1 submitted annotation; unlabeled: none; complete: overlap_k of them
+    agreement_below: float | None = None  # some objective's majority share of human judgments below this
+    conflict: bool = False  # one annotation prefers A on one objective and B on another
+    gold: bool = False
+    imported: bool = False  # has labels from an import
+    search: str = ""  # substring of the prompt or either response, any case
+    sort: str = "id"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: after (or, going back, before) the row with this sort value and id."""
+
+    value: int
+    id: int
+    before: bool = False
+
+    def encode(self) -> str:
+        return f"{self.value}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str, *, before: bool = False) -> "Cursor":
+        """The cursor written by ``encode``; ValueError for anything else."""
+        value, _, row = text.partition(".")
+        if not (value.isdecimal() and row.isdecimal() and len(text) <= 40):
+            raise ValueError(f"not a page cursor: {text!r}")
+        return cls(int(value), int(row), before)
+
+
+@dataclass(frozen=True)
+class ComparisonPage:
+    rows: list[Comparison]
+    next: Cursor | None  # the cursor of the following page, None on the last
+    previous: Cursor | None  # the cursor of the page before, None on the first
+    agreement: dict[int, float] = field(default_factory=dict)  # comparison id -> lowest majority share
+
+
+def comparisons_filtered(project: Project, filters: ComparisonFilters) -> QuerySet[Comparison]:
+    """The project's comparisons that pass ``filters``, unordered."""
+    rows = Comparison.objects.filter(project=project)
+    if filters.status == "labeled":
+        rows = rows.filter(submitted_count__gt=0)
+    elif filters.status == "unlabeled":
+        rows = rows.filter(submitted_count=0)
+    elif filters.status == "complete":
+        rows = rows.filter(submitted_count__gte=project.overlap_k)
+    if filters.gold:
+        rows = rows.filter(is_gold=True)
+    if filters.imported:
+        rows = rows.filter(Exists(Annotation.objects.filter(comparison=OuterRef("pk"), source__isnull=False)))
+    if filters.conflict:
+        # Two filter() calls on a multi-valued relation join it twice: some judgment says A, another B.
+        in_conflict = Annotation.objects.filter(comparison=OuterRef("pk"), judgments__choice=Choice.A).filter(
+            judgments__choice=Choice.B)
+        rows = rows.filter(Exists(in_conflict))
+    if filters.agreement_below is not None:
+        rows = rows.filter(Exists(_objectives_agreeing_below(filters.agreement_below)))
+    if filters.search:
+        text = filters.search
+        rows = rows.filter(Q(prompt__icontains=text) | Q(response_a__icontains=text) | Q(response_b__icontains=text))
+    return rows
+
+
+def _objectives_agreeing_below(share: float) -> QuerySet[Judgment]:
+    """Per objective of the outer comparison with two or more human judgments: those whose most common choice
+    (A, B or tie) is below ``share`` of them — the export's ``min_agreement`` measure."""
+    counts = Judgment.objects.filter(
+        annotation__comparison=OuterRef("pk"), annotation__annotator__isnull=False
+    ).values("objective_id").annotate(
+        n=Count("id"), a=Count("id", filter=Q(choice=Choice.A)), b=Count("id", filter=Q(choice=Choice.B)),
+        tie=Count("id", filter=Q(choice=Choice.TIE)),
+    )
+    return counts.filter(n__gte=2, a__lt=share * F("n"), b__lt=share * F("n"), tie__lt=share * F("n"))
+
+
+def comparisons_page(
+    project: Project, filters: ComparisonFilters, *, cursor: Cursor | None = None, per_page: int | None = None
+) -> ComparisonPage:
+    """One page of ``comparisons_filtered`` in ``filters.sort`` order, starting at ``cursor`` (the first page
+    when None), with each row's lowest agreement. ``per_page`` defaults to ``PER_PAGE``."""
+    per_page = per_page or PER_PAGE
+    column = SORTS[filters.sort]
+    descending = filters.sort.startswith("-")
+    # Going back walks the other way from the cursor, then the page is turned round.
+    walk_down = descending != bool(cursor and cursor.before)
+    rows = comparisons_filtered(project, filters)
+    if cursor is not None:
+        keys = Tuple(F(column), F("id")) if column != "id" else Tuple(F("id"))
+        bound = (cursor.value, cursor.id) if column != "id" else (cursor.id,)
+        rows = rows.filter((TupleLessThan if walk_down else TupleGreaterThan)(keys, bound))
+    order = [f"-{column}", "-id"] if walk_down else [column, "id"]
+    found = list(rows.order_by(*dict.fromkeys(order))[: per_page + 1])
+    more = len(found) > per_page
+    found = found[:per_page]
+    if cursor and cursor.before:
+        found.reverse()
+    first, last = (found[0], found[-1]) if found else (None, None)
+    going_back = bool(cursor and cursor.before)
+    next_cursor = _cursor_of(last, column) if found and (more or going_back) else None
+    previous = _cursor_of(first, column, before=True) if found and cursor and (more or not going_back) else None
+    return ComparisonPage(found, next_cursor, previous, lowest_agreement([row.pk for row in found]))
+
+
+def _cursor_of(row: Comparison, column: str, *, before: bool = False) -> Cursor:
+    return Cursor(getattr(row, column), row.pk, before)
+
+
+def lowest_agreement(comparison_ids: list[int]) -> dict[int, float]:
+    """Per comparison with an objective judged by two or more annotators: the lowest share of an objective's
+    human judgments pointing its majority way. Bounded by the ids given (a page)."""
+    votes: dict[tuple[int, int], list[str]] = {}
+    rows = Judgment.objects.filter(
+        annotation__comparison_id__in=comparison_ids, annotation__annotator__isnull=False
+    ).values_list("annotation__comparison_id", "objective_id", "choice")
+    for comparison_id, objective_id, choice in rows:
+        votes.setdefault((comparison_id, objective_id), []).append(choice)
+    lowest: dict[int, float] = {}
+    for (comparison_id, _), choices in votes.items():
+        if len(choices) >= 2:
+            share = max(choices.count(choice) for choice in set(choices)) / len(choices)
+            lowest[comparison_id] = min(share, lowest.get(comparison_id, 1.0))
+    return lowest
+
+
+@dataclass(frozen=True)
+class JudgedBy:
+    """One annotation on the detail page: who (a name, "annotator N", or the import), and its judgments."""
+
+    who: str
+    annotation: Annotation
+    judgments: list[Judgment]
+
+
+def comparison_annotations(comparison: Comparison, *, role: Role) -> tuple[list[JudgedBy], list[JudgedBy]]:
+    """(human annotations, imported label sets) of the comparison, judgments in objective order.
+
+    Annotators are named to project admins only; others see "annotator 1, 2, ..." in submit order.
+    """
+    annotations = comparison.annotations.select_related("annotator", "source").prefetch_related(
+        "judgments__objective").order_by("id")
+    human, imported = [], []
+    for annotation in annotations:
+        judgments = sorted(annotation.judgments.all(), key=lambda j: (j.objective.order, j.objective_id))
+        if annotation.source_id is not None:
+            source = annotation.source
+            imported.append(JudgedBy(f"import {source.pk}: {source.filename or source.format}", annotation, judgments))
+            continue
+        who = annotation.annotator.get_username() if role == Role.ADMIN else f"annotator {len(human) + 1}"
+        human.append(JudgedBy(who, annotation, judgments))
+    return human, imported
