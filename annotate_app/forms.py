@@ -125,6 +125,18 @@ class JudgmentForm(forms.Form):
                     choices=flag_choices, required=False, widget=forms.CheckboxSelectMultiple
                 )
 
+    def clean(self):
+        """Name every objective left without a judgment in one message (shown beside Submit)."""
+        cleaned = super().clean()
+        missing = [o.name for o in self.objectives if self.data.get(f"choice_{o.key}") in (None, "")]
+        if missing:
+            self.add_error(None, f"Missing a judgment for: {', '.join(missing)}.")
+        return cleaned
+
+    def flag_rows(self):
+        """(side, bound flags field) for the template, A first."""
+        return [("A", self["flags_a"]), ("B", self["flags_b"])] if self.project.ask_flags else []
+
     def rows(self):
         """Per-objective bound fields for the template."""
         for objective in self.objectives:

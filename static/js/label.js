@@ -5,7 +5,16 @@
   if (!form) return;
   const objectives = Array.from(form.querySelectorAll("fieldset.objective"));
   const started = performance.now();
+  const missingMessage = document.getElementById("missing-message");
   let active = 0;
+  // "a" or "b" waits for a digit: that response's flag to toggle.
+  let flagSide = null;
+
+  function toggleFlag(side, digit) {
+    const boxes = form.querySelectorAll(`.flag-side[data-side="${side}"] input[type=checkbox]`);
+    const box = boxes[digit - 1];
+    if (box) box.checked = !box.checked;
+  }
 
   function setActive(index) {
     active = Math.max(0, Math.min(objectives.length - 1, index));
@@ -17,11 +26,25 @@
     return objectives.findIndex((fieldset) => !fieldset.querySelector("input[type=radio]:checked"));
   }
 
+  function unansweredNames() {
+    return objectives.filter((fieldset) => !fieldset.querySelector("input[type=radio]:checked"))
+      .map((fieldset) => fieldset.dataset.name);
+  }
+
+  // The server says the same when the form arrives without a judgment (JudgmentForm.clean).
+  function showMissing() {
+    const names = unansweredNames();
+    missingMessage.textContent = names.length ? `Missing a judgment for: ${names.join(", ")}.` : "";
+  }
+
   function submit() {
     const missing = firstUnanswered();
     if (missing !== -1) {
       setActive(missing);
-      objectives[missing].classList.add("missing");
+      objectives.forEach((fieldset) => {
+        if (!fieldset.querySelector("input[type=radio]:checked")) fieldset.classList.add("missing");
+      });
+      showMissing();
       return;
     }
     form.querySelector("input[name=time_spent_ms]").value = Math.round(performance.now() - started);
@@ -31,7 +54,10 @@
 
   objectives.forEach((fieldset, i) => {
     fieldset.addEventListener("click", () => setActive(i));
-    fieldset.addEventListener("change", () => fieldset.classList.remove("missing"));
+    fieldset.addEventListener("change", () => {
+      fieldset.classList.remove("missing");
+      if (missingMessage.textContent) showMissing();
+    });
   });
 
   document.addEventListener("keydown", (event) => {
@@ -44,10 +70,17 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     // Letter keys work with Shift or Caps Lock too.
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
-    if (/^[1-7]$/.test(key)) {
+    const side = flagSide;
+    flagSide = null;
+    if (side && /^[1-9]$/.test(key)) {
+      toggleFlag(side, Number(key)); event.preventDefault();
+    } else if ((key === "a" || key === "b") && form.querySelector(".flag-side")) {
+      flagSide = key.toUpperCase(); event.preventDefault();
+    } else if (/^[1-7]$/.test(key)) {
       const radios = objectives[active].querySelectorAll("input[type=radio]");
       radios[Number(key) - 1].checked = true;
       objectives[active].classList.remove("missing");
+      if (missingMessage.textContent) showMissing();
       if (active < objectives.length - 1) setActive(active + 1);
       event.preventDefault();
     } else if (key === "ArrowDown" || key === "j") {

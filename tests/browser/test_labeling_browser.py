@@ -170,7 +170,8 @@ def test_enter_with_an_unanswered_objective_does_not_submit(page, live_server, l
     page.keyboard.press("6")  # third objective
     page.keyboard.press("Enter")
 
-    # submit() marks the first unanswered objective instead of submitting the form.
+    # submit() marks the unanswered objective and names it beside Submit instead of submitting the form.
+    expect(page.locator("#missing-message")).to_have_text("Missing a judgment for: Harmlessness.")
     expect(fieldsets.nth(1)).to_have_class(re.compile(r"\bmissing\b"))
     expect(fieldsets.nth(1)).to_have_class(re.compile(r"\bactive\b"))
     expect(fieldsets.nth(0)).not_to_have_class(re.compile(r"\bmissing\b"))
@@ -180,6 +181,7 @@ def test_enter_with_an_unanswered_objective_does_not_submit(page, live_server, l
 
     page.keyboard.press("4")  # answers the missing one
     expect(fieldsets.nth(1)).not_to_have_class(re.compile(r"\bmissing\b"))
+    expect(page.locator("#missing-message")).to_be_empty()
     with page.expect_navigation():
         page.keyboard.press("Enter")
     expect(page.locator("#queue-empty")).to_be_visible()
@@ -201,3 +203,76 @@ def test_non_member_gets_404_on_the_label_page(page, live_server, login):
     assert response is not None and response.status == 404
     expect(page.locator("#judgment-form")).to_have_count(0)
     assert not Task.objects.filter(annotator=outsider).exists()
+
+
+def long_text(label: str, paragraphs: int = 60) -> str:
+    return "\n\n".join(f"{label} paragraph {i}: " + "a reasonably long sentence " * 8 for i in range(paragraphs))
+
+
+def inside_viewport(box, width: int, height: int) -> bool:
+    return box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width \
+        and box["y"] + box["height"] <= height
+
+
+def test_the_page_fits_1400_by_900_and_long_responses_scroll_in_their_boxes(page, live_server, login):
+    # The demo's setup: three objectives and flags.
+    project = make_project(overlap_k=1, ask_flags=True, shuffle_sides=False)
+    prompt = [{"role": "user", "content": "Plan a week of meals."}, {"role": "assistant", "content": "For whom?"},
+              {"role": "user", "content": "Two adults, one vegetarian."}]
+    import_lines(project, [native_line(0, prompt=prompt, response_a=long_text("A"), response_b=long_text("B"))])
+    annotator = member(project)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login(page, annotator, next=label_path(project))
+    task_id = shown_task_id(page)
+
+    assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight")
+    for selector in ["#submit", "#skip", "section.prompt", "#key-hints", "fieldset.flags"]:
+        assert inside_viewport(page.locator(selector).bounding_box(), 1400, 900), selector
+    scales = page.locator("fieldset.objective .scale")
+    assert scales.count() == 3
+    for i in range(3):
+        assert inside_viewport(scales.nth(i).bounding_box(), 1400, 900), i
+    for side in "AB":
+        text = page.locator(f"#response-{side}")
+        box = text.bounding_box()
+        assert inside_viewport(box, 1400, 900), side
+        assert box["height"] > 150, "a response box too small to read"
+        assert text.evaluate("el => el.scrollHeight > el.clientHeight"), side
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, 800)
+        page.wait_for_function("id => document.getElementById(id).scrollTop > 0", arg=f"response-{side}")
+        assert page.evaluate("window.scrollY") == 0
+    a_box, b_box = page.locator("#response-A").bounding_box(), page.locator("#response-B").bounding_box()
+    assert a_box["x"] + a_box["width"] <= b_box["x"], "responses side by side"
+
+    # Every scale takes a click; Submit is clicked where it is.
+    for i, point in enumerate([1, 3, 6]):
+        scales.nth(i).locator("label.point").nth(point).click()
+    with page.expect_navigation():
+        page.locator("#submit").click()
+    stored = {j.objective.key: (j.choice, j.strength) for j in Annotation.objects.get(task_id=task_id).judgments.all()}
+    assert stored == {"helpful": ("A", 2), "harmless": ("tie", None), "honest": ("B", 3)}
+
+
+def test_flag_keys_toggle_the_shown_responses_flags(page, live_server, login):
+    project = make_project(comparisons=1, overlap_k=1, ask_flags=True, shuffle_sides=False)
+    annotator = member(project)
+    login(page, annotator, next=label_path(project))
+    task_id = shown_task_id(page)
+    Task.objects.filter(pk=task_id).update(shown_swapped=True)
+    page.reload()
+    expect(page.locator("#key-hints")).to_contain_text("then a digit toggles")
+
+    for key in ["a", "1", "b", "3", "b", "2", "b", "2"]:  # B's second flag on, then off again
+        page.keyboard.press(key)
+    expect(page.locator("input[name=flags_a]").nth(0)).to_be_checked()
+    expect(page.locator("input[name=flags_b]").nth(2)).to_be_checked()
+    expect(page.locator("input[name=flags_b]").nth(1)).not_to_be_checked()
+    for key in ["4", "4", "4"]:
+        page.keyboard.press(key)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+    annotation = Annotation.objects.get(task_id=task_id)
+    # Shown A was canonical B: the flags are stored in canonical orientation.
+    assert (annotation.flags_a, annotation.flags_b) == (["refuses_needlessly"], ["unsafe"])

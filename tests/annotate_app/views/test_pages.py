@@ -57,6 +57,8 @@ def test_missing_choice_redisplays_the_form_with_an_error():
     response = client.post(f"/projects/{project.slug}/tasks/{task.pk}/submit/", {"choice_helpful": "1"})
     assert response.status_code == 200
     assert "Choose a judgment for Harmlessness" in response.content.decode()
+    # One message beside Submit names every objective left out.
+    assert "Missing a judgment for: Harmlessness, Honesty." in response.content.decode()
     assert not Annotation.objects.exists()
 
 
