@@ -78,7 +78,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
 class SnapshotAdmin(admin.ModelAdmin):
     """Snapshots are immutable: viewable here, made only by the export service."""
 
-    list_display = ["id", "project", "format", "objective", "status", "rows_written", "sha256", "created_by",
+    list_display = ["id", "project", "format", "objective", "status", "judgments_read", "sha256", "created_by",
                     "created_at"]
     list_filter = ["project", "format", "status"]
     readonly_fields = [f.name for f in Snapshot._meta.fields]

@@ -201,7 +201,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Snapshot
-        fields = ["id", "format", "objective", "filters", "status", "rows_total", "rows_written", "sha256",
+        fields = ["id", "format", "objective", "filters", "status", "judgments_total", "judgments_read", "sha256",
                   "size_bytes", "manifest", "error", "created_by", "created_at", "finished_at", "attempts",
                   "heartbeat_at"]
 

@@ -13,6 +13,15 @@ class SnapshotFormat(models.TextChoices):
     PARQUET = "parquet", "Parquet (one row per judgment)"
 
 
+# What one row of each format's file is.
+ROW_OF_FORMAT = {
+    SnapshotFormat.JSONL: "comparison",
+    SnapshotFormat.TRL: "preference pair",
+    SnapshotFormat.CSV: "judgment",
+    SnapshotFormat.PARQUET: "judgment",
+}
+
+
 class SnapshotStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -32,8 +41,12 @@ class Snapshot(models.Model):
     objective = models.CharField(max_length=64, blank=True)
     filters = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=SnapshotStatus.choices, default=SnapshotStatus.QUEUED)
-    rows_total = models.PositiveIntegerField(default=0, help_text="Rows expected, for the progress bar.")
-    rows_written = models.PositiveIntegerField(default=0)
+    # Progress is counted in judgments read, the unit the build streams; the file's rows (one per
+    # comparison, pair or judgment, by format) are counted in the manifest once it is written.
+    judgments_total = models.PositiveIntegerField(
+        default=0, help_text="Judgments in scope when the snapshot was asked for: the end of its progress bar."
+    )
+    judgments_read = models.PositiveIntegerField(default=0, help_text="Judgments the build has gone through so far.")
     file = models.CharField(max_length=500, blank=True, help_text="Path under MEDIA_ROOT.")
     size_bytes = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)

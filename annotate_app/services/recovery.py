@@ -124,7 +124,7 @@ def _recover_run(model: type[TrainingRun], pk: int) -> bool:
         run_enqueue(run)
         # A run's own snapshot (of the latest labels) is built by the run: its next attempt rebuilds it.
         Snapshot.objects.filter(pk=getattr(run, "snapshot_id", None), status=SnapshotStatus.RUNNING).update(
-            status=SnapshotStatus.QUEUED, rows_written=0
+            status=SnapshotStatus.QUEUED, judgments_read=0
         )
     return True
 

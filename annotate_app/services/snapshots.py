@@ -20,6 +20,7 @@ from ..datasets.postgres import copy_export, copy_export_supported
 from ..datasets.rows import Selection, judgments_in_scope, stream_records
 from ..datasets.writers import WRITERS
 from ..models import Project, Snapshot, SnapshotFormat, SnapshotStatus
+from ..models.snapshot import ROW_OF_FORMAT
 from ..selectors.gold import annotators_failing_gold
 from .dispatch import snapshot_enqueue
 from .recovery import heartbeat
@@ -63,17 +64,17 @@ def snapshot_create(
     filters = filters or ExportFilters()
     objectives = _check(project, format, objective, filters)
     selection = _selection(project, objectives, filters)
-    rows_total = judgments_in_scope(project, selection).count()
+    judgments_total = judgments_in_scope(project, selection).count()
     snapshot = Snapshot.objects.create(
         project=project,
         format=format,
         objective=objective,
         filters={**asdict(filters), "objectives": list(objectives)},
-        rows_total=rows_total,
+        judgments_total=judgments_total,
         created_by=user,
     )
     if background is None:
-        background = rows_total >= settings.MORM_EXPORT_BACKGROUND_ROWS
+        background = judgments_total >= settings.MORM_EXPORT_BACKGROUND_ROWS
     if background:
         if enqueue:
             snapshot_enqueue(snapshot)
@@ -173,8 +174,11 @@ def _write(snapshot: Snapshot, attempt: QuerySet) -> None:
         "objective": snapshot.objective or None,
         "filters": snapshot.filters,
         "excluded_annotators": sorted(selection.excluded_annotators),
+        # Counts of the file as written: "rows" is its number of rows, each one "row".
         "rows": rows,
+        "row": ROW_OF_FORMAT[snapshot.format],
         "comparisons": counts.comparisons,
+        "judgments": counts.judgments,
         "objectives": counts.per_objective(),
         "sha256": sha256,
         "size_bytes": path.stat().st_size,
@@ -187,7 +191,7 @@ def _write(snapshot: Snapshot, attempt: QuerySet) -> None:
         sha256=sha256,
         size_bytes=manifest["size_bytes"],
         manifest=manifest,
-        rows_written=counts.judgments,
+        judgments_read=counts.judgments,
         finished_at=timezone.now(),
     )
     logger.info("snapshot %s written: %s rows, sha256 %s", snapshot.pk, rows, sha256)
@@ -202,7 +206,7 @@ def _export(snapshot: Snapshot, selection: Selection, out, counts: "_Counts", *,
             )
 
     def progress(count: int) -> None:
-        Snapshot.objects.filter(pk=snapshot.pk).update(rows_written=count)
+        Snapshot.objects.filter(pk=snapshot.pk).update(judgments_read=count)
 
     records = counts.watch(stream_records(snapshot.project, selection, on_judgments=progress))
     return WRITERS[snapshot.format](records, out, objective=snapshot.objective, margin=margin)
@@ -222,7 +226,7 @@ def _progress_beside(snapshot: Snapshot):
     def progress(count: int) -> None:
         with beside.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET rows_written = %s"
+                f"UPDATE {table} SET judgments_read = %s"
                 f" WHERE id IN (SELECT id FROM {table} WHERE id = %s FOR UPDATE SKIP LOCKED)",
                 [count, snapshot.pk],
             )

@@ -20,7 +20,7 @@ def test_build_snapshot_task_builds_a_queued_snapshot_once():
     sha = snapshot.sha256
     assert build_snapshot.apply(args=[snapshot.pk]).get() == SnapshotStatus.READY
     snapshot.refresh_from_db()
-    assert snapshot.sha256 == sha and snapshot.rows_written == 3
+    assert snapshot.sha256 == sha and snapshot.judgments_read == 3
 
 
 def test_a_failed_build_is_recorded_on_the_snapshot(settings, tmp_path):

@@ -62,6 +62,35 @@ def test_manifest_and_sha256_match_the_file(labelled):
     assert snapshot.manifest["filters"]["min_annotations"] == 1
 
 
+def _rows_in_file(snapshot) -> int:
+    path = snapshot_path(snapshot)
+    if snapshot.format == "parquet":
+        return pytest.importorskip("pyarrow.parquet").read_metadata(path).num_rows
+    if snapshot.format == "csv":
+        return len(list(csv.DictReader(io.StringIO(path.read_text(), newline=""))))
+    return len(_lines(snapshot))
+
+
+@pytest.mark.parametrize(
+    "format, objective, rows, row",
+    [("jsonl", "", 3, "comparison"), ("trl", "helpful", 1, "preference pair"), ("csv", "", 16, "judgment"),
+     ("parquet", "", 16, "judgment")],
+)
+def test_manifest_counts_are_those_of_the_file(labelled, format, objective, rows, row):
+    """Comparison 1's helpful label (agreement 0.5) is dropped: 18 judgments in scope, 16 written."""
+    snapshot = snapshot_create(
+        project=labelled, format=format, objective=objective, filters=ExportFilters(min_agreement=0.6)
+    )
+    manifest = snapshot.manifest
+    assert manifest["rows"] == _rows_in_file(snapshot) == rows and manifest["row"] == row
+    assert manifest["comparisons"] == (3 if objective == "" else 2)
+    expected_judgments = 16 if objective == "" else 4  # trl: helpful only, c1's two dropped
+    assert manifest["judgments"] == expected_judgments
+    assert manifest["judgments"] == sum(o["judgments"] for o in manifest["objectives"].values())
+    assert snapshot.judgments_total == (18 if objective == "" else 6)  # the progress bar's end, before filters
+    assert "rows_total" not in manifest and not hasattr(snapshot, "rows_total")
+
+
 def test_jsonl_round_trips_as_native(labelled):
     first = snapshot_create(project=labelled, format="jsonl")
     other = make_project()
@@ -159,10 +188,10 @@ def test_large_exports_are_queued_and_built_once(labelled, settings, django_capt
     settings.MORM_EXPORT_BACKGROUND_ROWS = 5
     with django_capture_on_commit_callbacks() as callbacks:
         snapshot = snapshot_create(project=labelled, format="jsonl")
-    assert snapshot.status == SnapshotStatus.QUEUED and snapshot.rows_total == 18
+    assert snapshot.status == SnapshotStatus.QUEUED and snapshot.judgments_total == 18
     assert len(callbacks) == 1  # the Celery task is sent after commit
     built = snapshot_build(snapshot_id=snapshot.pk)
-    assert built.status == SnapshotStatus.READY and built.rows_written == 18
+    assert built.status == SnapshotStatus.READY and built.judgments_read == 18
     sha = built.sha256
     assert snapshot_build(snapshot_id=snapshot.pk).sha256 == sha  # idempotent: not rebuilt
 
@@ -209,7 +238,7 @@ def test_progress_shows_while_postgres_streams_the_export(monkeypatch):
         def look(labels):
             on_labels(labels)
             with observer.cursor() as cursor:
-                cursor.execute("SELECT rows_written FROM annotate_app_snapshot ORDER BY id DESC LIMIT 1")
+                cursor.execute("SELECT judgments_read FROM annotate_app_snapshot ORDER BY id DESC LIMIT 1")
                 seen.append(cursor.fetchone()[0])
 
         return copy_export(*args, on_labels=look, **options)
@@ -218,4 +247,4 @@ def test_progress_shows_while_postgres_streams_the_export(monkeypatch):
     snapshot = snapshot_create(project=project, format="csv", background=False)
     observer.close()
     assert seen == [0, 3, 6]
-    assert snapshot.rows_written == 9
+    assert snapshot.judgments_read == 9
