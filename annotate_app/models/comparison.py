@@ -23,6 +23,7 @@ class ImportBatch(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "import batches"
 
     def __str__(self) -> str:
         return f"{self.format}:{self.filename or self.pk}"
@@ -43,7 +44,12 @@ class Comparison(models.Model):
     # Gold items have known answers; they are mixed into every annotator's queue (no
     # overlap cap) to measure annotator accuracy, and are never marked as such on screen.
     is_gold = models.BooleanField(default=False)
-    gold_expected = models.JSONField(default=dict, blank=True, help_text='{"<objective>": "A" | "B" | "tie"}')
+    # No angle brackets in the help: the admin renders help text as HTML.
+    gold_expected = models.JSONField(
+        default=dict, blank=True,
+        help_text='The expected choice per objective, "A", "B" or "tie" with A the first response as imported '
+                  '(canonical orientation), e.g. {"helpful": "A", "harmless": "tie"}.',
+    )
     import_batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
     )
