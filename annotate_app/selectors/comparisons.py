@@ -82,7 +82,9 @@ def comparisons_filtered(project: Project, filters: ComparisonFilters) -> QueryS
         rows = rows.filter(submitted_count__gte=project.overlap_k)
     if filters.gold:
         rows = rows.filter(is_gold=True)
-    if filters.imported:
+    if filters.imported and not project.imported_label_sets:
+        rows = rows.none()  # the maintained count answers without walking the project
+    elif filters.imported:
         rows = rows.filter(Exists(Annotation.objects.filter(comparison=OuterRef("pk"), source__isnull=False)))
     if filters.conflict:
         # Two filter() calls on a multi-valued relation join it twice: some judgment says A, another B.
