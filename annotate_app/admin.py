@@ -1,8 +1,39 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
-from .models import Annotation, Comparison, ImportBatch, Judgment, Membership, Objective, Project, Snapshot, Task
+from .models import (
+    Annotation,
+    Comparison,
+    ImportBatch,
+    Judgment,
+    Membership,
+    MetricPoint,
+    Objective,
+    PolicyRun,
+    PolicySample,
+    Project,
+    RewardModelRun,
+    Snapshot,
+    Task,
+)
 from .selectors.stats import project_stats
+from .services.runs import run_cancel
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written once by a service and never changed: listed and viewed here, nothing more."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ObjectiveInline(admin.TabularInline):
@@ -75,19 +106,66 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Snapshot)
-class SnapshotAdmin(admin.ModelAdmin):
+class SnapshotAdmin(ReadOnlyAdmin):
     """Snapshots are immutable: viewable here, made only by the export service."""
 
     list_display = ["id", "project", "format", "objective", "status", "judgments_read", "sha256", "created_by",
                     "created_at"]
     list_filter = ["project", "format", "status"]
-    readonly_fields = [f.name for f in Snapshot._meta.fields]
+
+
+@admin.action(description="Cancel the selected runs")
+def cancel_runs(modeladmin, request, queryset):
+    """Cancel through the service, as the run page does: queued runs at once, running ones between steps."""
+    for run in queryset:
+        run_cancel(run=run)
+    modeladmin.message_user(request, f"Cancel asked for {queryset.count()} run(s).", messages.SUCCESS)
+
+
+class RunAdmin(admin.ModelAdmin):
+    """Runs are made by the run services (config validated against its schema, then queued) and
+    changed only by their worker, so every field is read-only here; a run can be cancelled, and a
+    finished one deleted."""
+
+    list_display = ["id", "project", "status", "step", "total_steps", "created_by", "created_at", "finished_at"]
+    list_filter = ["project", "status"]
+    list_select_related = ["project", "created_by"]
+    actions = [cancel_runs]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def has_delete_permission(self, request, obj=None):
-        return False
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_finished)
+
+
+@admin.register(RewardModelRun)
+class RewardModelRunAdmin(RunAdmin):
+    list_display = [*RunAdmin.list_display[:2], "snapshot", *RunAdmin.list_display[2:]]
+
+
+@admin.register(PolicyRun)
+class PolicyRunAdmin(RunAdmin):
+    list_display = [*RunAdmin.list_display[:2], "reward_run", *RunAdmin.list_display[2:]]
+
+
+@admin.register(MetricPoint)
+class MetricPointAdmin(ReadOnlyAdmin):
+    """Logged by the workers' metrics writer; immutable."""
+
+    list_display = ["id", "reward_run", "policy_run", "step", "key", "value"]
+    list_filter = ["key"]
+    search_fields = ["key"]
+    # A run logs thousands of points: the list pages without counting them all.
+    show_full_result_count = False
+
+
+@admin.register(PolicySample)
+class PolicySampleAdmin(ReadOnlyAdmin):
+    """Generations sampled during PPO; immutable."""
+
+    list_display = ["id", "policy_run", "step", "combined"]
+    show_full_result_count = False
