@@ -29,4 +29,7 @@ urlpatterns = [
     path("projects/<slug:slug>/label/", labeling.label, name="label"),
     path("projects/<slug:slug>/tasks/<int:task_id>/submit/", labeling.label_submit, name="label-submit"),
     path("projects/<slug:slug>/tasks/<int:task_id>/skip/", labeling.label_skip, name="label-skip"),
+    path("projects/<slug:slug>/label/back/", labeling.label_back, name="label-back"),
+    path("projects/<slug:slug>/annotations/<int:annotation_id>/edit/", labeling.annotation_edit_page,
+         name="annotation-edit"),
 ]

@@ -1,6 +1,6 @@
 """Domain models of morm; see DESIGN.md "Domain"."""
 
-from .annotation import Annotation, Choice, Judgment, signed_score
+from .annotation import Annotation, AnnotationRevision, Choice, Judgment, signed_score
 from .annotation_task import AnnotatorQueue, Task, TaskStatus
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
@@ -9,6 +9,7 @@ from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
 
 __all__ = [
     "Annotation",
+    "AnnotationRevision",
     "AnnotatorQueue",
     "Choice",
     "Comparison",

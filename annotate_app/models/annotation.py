@@ -59,6 +59,25 @@ class Annotation(models.Model):
         return f"annotation {self.pk} by {who}"
 
 
+class AnnotationRevision(models.Model):
+    """What an annotation held before its annotator edited it: each edit keeps the values it replaced.
+
+    ``previous`` is ``{"judgments": {objective key: {choice, strength, rationale, likert_a,
+    likert_b}}, "flags_a": [...], "flags_b": [...]}`` in canonical orientation, as stored.
+    """
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
+    editor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    edited_at = models.DateTimeField()
+    previous = models.JSONField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"revision {self.pk} of annotation {self.annotation_id}"
+
+
 class Judgment(models.Model):
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="judgments")
     objective = models.ForeignKey(Objective, on_delete=models.CASCADE, related_name="judgments")

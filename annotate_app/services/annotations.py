@@ -1,4 +1,4 @@
-"""Submitting and skipping tasks."""
+"""Submitting, editing and skipping tasks."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .. import sql
-from ..models import Annotation, Choice, Comparison, Judgment, Objective, Task, TaskStatus
+from .. import access, sql
+from ..models import Annotation, AnnotationRevision, Choice, Comparison, Judgment, Objective, Task, TaskStatus
 from .queue import counts_update
 
 MIRRORED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE}
@@ -203,6 +203,57 @@ def _valid_flags(project, flags: list[str] | None, name: str) -> list[str]:
     if unknown:
         raise ValidationError({name: f"Unknown flag: {', '.join(unknown)}."})
     return sorted(set(flags))
+
+
+def annotation_edit(
+    *,
+    annotation: Annotation,
+    user: AbstractBaseUser,
+    judgments: Mapping[str, JudgmentInput],
+    flags_a: list[str] | None = None,
+    flags_b: list[str] | None = None,
+) -> AnnotationRevision | None:
+    """Change a submitted annotation's judgments and flags; the values replaced are kept as a revision.
+
+    ``judgments`` and the flags are given as the annotator saw the task (A on the left), like
+    annotation_submit's, and stored in canonical orientation. Only the annotator who made the
+    annotation may edit it, and only while a member of its project. The task stays submitted
+    and no queue counter moves. Snapshots are files written once, so the ones already built
+    keep the old values. Returns the revision, or None when nothing changed. Locks the
+    annotation row so two edits cannot both record the same previous values.
+    """
+    if annotation.annotator_id is None or annotation.annotator_id != user.pk:
+        raise PermissionError("An annotation is edited only by the annotator who made it.")
+    with transaction.atomic():
+        annotation = Annotation.objects.select_for_update().select_related("comparison__project", "task").get(
+            pk=annotation.pk)
+        project = annotation.comparison.project
+        if access.project_role(user, project) is None:
+            raise PermissionError("Only a member of the project may edit their annotations in it.")
+        swapped = bool(annotation.task and annotation.task.shown_swapped)
+        rows = _judgment_rows(project, judgments, swapped=swapped)
+        shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
+        flags_a, flags_b = reversed(shown_flags) if swapped else shown_flags
+        stored = list(annotation.judgments.select_related("objective"))
+        if _content(stored) == _content(rows) and (annotation.flags_a, annotation.flags_b) == (flags_a, flags_b):
+            return None
+        revision = AnnotationRevision.objects.create(
+            annotation=annotation, editor=user, edited_at=timezone.now(),
+            previous=_previous(stored, annotation.flags_a, annotation.flags_b))
+        for row in rows:
+            Judgment.objects.update_or_create(
+                annotation=annotation, objective=row.objective,
+                defaults={"choice": row.choice, "strength": row.strength, "rationale": row.rationale,
+                          "likert_a": row.likert_a, "likert_b": row.likert_b})
+        annotation.flags_a, annotation.flags_b = flags_a, flags_b
+        annotation.save(update_fields=["flags_a", "flags_b"])
+    return revision
+
+
+def _previous(stored: list[Judgment], flags_a: list[str], flags_b: list[str]) -> dict:
+    judgments = {j.objective.key: {"choice": str(j.choice), "strength": j.strength, "rationale": j.rationale,
+                                   "likert_a": j.likert_a, "likert_b": j.likert_b} for j in stored}
+    return {"judgments": judgments, "flags_a": flags_a, "flags_b": flags_b}
 
 
 def task_skip(*, task: Task, user: AbstractBaseUser) -> Task:

@@ -91,8 +91,12 @@
       objectives[active].querySelector("textarea").focus(); event.preventDefault();
     } else if (key === "Enter") {
       event.preventDefault(); submit();
-    } else if (key === "s") {
+    } else if (key === "s" && document.getElementById("skip-form")) {
       event.preventDefault(); document.getElementById("skip-form").submit();
+    } else if (key === "Backspace" && form.dataset.backUrl) {
+      event.preventDefault(); window.location.assign(form.dataset.backUrl);
+    } else if (key === "n" && form.dataset.forwardUrl) {
+      event.preventDefault(); window.location.assign(form.dataset.forwardUrl);
     }
   });
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from annotate_app.models import Annotation, Judgment, Task, TaskStatus
+from annotate_app.models import Annotation, AnnotationRevision, Judgment, Task, TaskStatus
 from tests.factories import import_lines, make_project, make_user, member, native_line
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -276,3 +276,55 @@ def test_flag_keys_toggle_the_shown_responses_flags(page, live_server, login):
     annotation = Annotation.objects.get(task_id=task_id)
     # Shown A was canonical B: the flags are stored in canonical orientation.
     assert (annotation.flags_a, annotation.flags_b) == (["refuses_needlessly"], ["unsafe"])
+
+
+def test_backspace_reopens_earlier_submissions_to_fix_them(page, live_server, login):
+    project = make_project(comparisons=3, overlap_k=1, shuffle_sides=False)
+    annotator = member(project)
+    keys = objective_keys(project)
+    login(page, annotator, next=label_path(project))
+    submitted = []
+    for digits in (["1", "1", "1"], ["7", "7", "7"]):
+        submitted.append(shown_task_id(page))
+        if len(submitted) == 1:
+            Task.objects.filter(pk=submitted[0]).update(shown_swapped=True)
+            page.reload()
+        for digit in digits:
+            page.keyboard.press(digit)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+    current = shown_task_id(page)
+
+    with page.expect_navigation():
+        page.keyboard.press("Backspace")
+    expect(page.locator("#editing-note")).to_be_visible()
+    expect(page.locator(f"input[name=choice_{keys[0]}]").nth(6)).to_be_checked()
+    with page.expect_navigation():
+        page.locator("#back").click()  # the button walks back too
+    # The first task as it was seen: sides swapped, the digits pressed checked.
+    first = Task.objects.get(pk=submitted[0]).comparison
+    expect(page.locator("#response-A")).to_have_text(first.response_b)
+    for key in keys:
+        expect(page.locator(f"input[name=choice_{key}]").nth(0)).to_be_checked()
+    assert page.locator("#submit").inner_text().startswith("Save")
+
+    page.keyboard.press("4")  # helpful becomes a tie; the others stay
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert shown_task_id(page) == current
+    expect(page.locator(".message")).to_contain_text("Saved your changes")
+    stored = {j.objective.key: (j.choice, j.strength)
+              for j in Annotation.objects.get(task_id=submitted[0]).judgments.select_related("objective")}
+    assert stored == {keys[0]: ("tie", None), keys[1]: ("B", 3), keys[2]: ("B", 3)}
+    (revision,) = AnnotationRevision.objects.all()
+    assert revision.previous["judgments"][keys[0]] == {"choice": "B", "strength": 3, "rationale": "",
+                                                       "likert_a": None, "likert_b": None}
+    assert Task.objects.get(pk=submitted[0]).status == TaskStatus.SUBMITTED
+
+    # N goes from an earlier submission back to the current task without saving.
+    with page.expect_navigation():
+        page.keyboard.press("Backspace")
+    with page.expect_navigation():
+        page.keyboard.press("n")
+    assert shown_task_id(page) == current
+    assert AnnotationRevision.objects.count() == 1
