@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.text import slugify
 
 from rm_worker.training.config import DEFAULT_LOSS_WEIGHT, RewardModelConfig
 from rm_worker.training.ppo_config import PPOConfig
@@ -32,22 +33,73 @@ def row_id(value: str | None) -> int | None:
 
 
 class ProjectForm(forms.ModelForm):
+    """The *New project* form, its settings in the groups the page shows (``GROUPS``)."""
+
     objectives = forms.MultipleChoiceField(
         choices=[(o["key"], o["name"]) for o in DEFAULT_OBJECTIVES],
         initial=[o["key"] for o in DEFAULT_OBJECTIVES],
         widget=forms.CheckboxSelectMultiple,
         required=False,
+        label="Standard objectives",
+        help_text="Each comparison is judged on every objective of the project.",
     )
     extra_objectives = forms.CharField(
         required=False,
+        label="More objectives",
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="More objectives, one per line: key | name | guideline.",
+        help_text="One per line: key | name | guideline.",
     )
+    # Not required: a blank slug is made from the name, as static/js/project_form.js fills it in while typing.
+    slug = forms.SlugField(
+        max_length=64, required=False,
+        help_text="The project's address, /projects/<slug>/: letters, digits, hyphens. Filled from the name.",
+        error_messages={"invalid": "Use only letters, digits, hyphens and underscores, e.g. kitchen-pilot.",
+                        "unique": "Another project has this slug: choose another."},
+    )
+
+    GROUPS = [
+        ("Basics", ["name", "slug", "description"]),
+        ("Objectives", ["objectives", "extra_objectives"]),
+        ("Queue", ["overlap_k", "lease_minutes", "shuffle_sides"]),
+        ("Extra questions", ["ask_likert", "ask_flags"]),
+        ("Gold", ["gold_rate", "gold_pass_accuracy"]),
+    ]
 
     class Meta:
         model = Project
         fields = ["name", "slug", "description", "overlap_k", "lease_minutes", "shuffle_sides", "ask_likert",
                   "ask_flags", "gold_rate", "gold_pass_accuracy"]
+        labels = {
+            "overlap_k": "Annotations per comparison", "lease_minutes": "Task lease (minutes)",
+            "shuffle_sides": "Shuffle sides", "ask_likert": "Ask for Likert ratings",
+            "ask_flags": "Ask for content flags", "gold_rate": "Gold rate",
+            "gold_pass_accuracy": "Gold pass accuracy",
+        }
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {
+            "name": "What annotators see in their project list.",
+            "description": "Optional: what the project is for.",
+            "gold_rate": "Share of tasks drawn from gold items (0 to 1) while an annotator has gold items left.",
+            "gold_pass_accuracy": "Gold accuracy (0 to 1) below which an annotator can be left out of exports.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """``(title, bound fields)`` per group of settings, in page order."""
+        return [(title, [self[name] for name in names]) for title, names in self.GROUPS]
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug or "name" not in self.cleaned_data:
+            return slug
+        # The name's slug as django.utils.text.slugify makes it (and the page's script shows it), cut to fit.
+        slug = slugify(self.cleaned_data["name"])[:64].strip("-_")
+        if not slug:
+            raise forms.ValidationError("The name has no letters or digits to make a slug of: write one.")
+        return slug
 
     def clean_extra_objectives(self) -> list[dict]:
         specs = []

@@ -1,10 +1,11 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import auth_views, dataset_views, errors, run_views, stats_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("auth/token/", auth_views.TokenObtain.as_view(), name="api-token"),
     path("me", views.CurrentUser.as_view(), name="api-me"),
     path("projects/", views.ProjectListCreate.as_view(), name="api-projects"),
