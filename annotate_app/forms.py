@@ -132,7 +132,8 @@ class ImportForm(forms.Form):
     file = forms.FileField()
     format = forms.ChoiceField(choices=[("auto", "auto-detect")] + [(f, f) for f in FORMATS], initial="auto")
     objective = forms.SlugField(
-        required=False, help_text="What a trl/hh preference is about; for native/pku, import only this objective."
+        required=False,
+        help_text="Required for trl/hh: what their preferences are about. For native/pku: import only this objective.",
     )
 
     def __init__(self, *args, project: Project, **kwargs):
@@ -351,10 +352,15 @@ def _schema_field(spec: FieldSpec, **options) -> forms.Field:
         maximum = spec.exclusive_maximum if spec.maximum is None else spec.maximum
         field_class = forms.IntegerField if spec.kind == "int" else forms.FloatField
         field = field_class(min_value=minimum, max_value=maximum, **common)
-    if spec.modes:
-        # static/js/run_form.js shows the field only while one of its modes is selected.
-        field.widget.attrs["data-modes"] = " ".join(spec.modes)
+    _show_for_modes(field, spec.modes)
+    field.basic = spec.basic
     return field
+
+
+def _show_for_modes(field: forms.Field, modes: tuple[str, ...]) -> None:
+    if modes:
+        # static/js/run_form.js shows the field only while one of its modes is selected (RunForm.MODE_FIELD).
+        field.widget.attrs["data-modes"] = " ".join(modes)
 
 
 def _given(form: forms.Form, names: list[str]) -> dict:
@@ -374,8 +380,44 @@ def succeeded_reward_run_choices(project: Project) -> list[tuple[str, str]]:
     return [(str(r.pk), f"Run {r.pk} · {r.config['mode']} · snapshot {r.snapshot_id}") for r in runs]
 
 
-class RewardRunForm(forms.Form):
+class RunForm(forms.Form):
+    """A dashboard run form: the settings a first run needs come first, the others go under *Advanced*.
+
+    A config field is basic where its schema says so (``FieldSpec.basic``); of the form's own fields, those
+    named in ``BASIC_FORM_FIELDS``.
+    """
+
+    config_class: type[TrainingConfig]
+    MODE_FIELD: str  # the config field whose value the schema's ``modes`` name
+    BASIC_FORM_FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields[self.MODE_FIELD].widget.attrs["data-mode-select"] = ""
+
+    def _is_basic(self, name: str) -> bool:
+        if name in self.config_class.model_fields:
+            return field_spec(self.config_class, name).basic
+        return getattr(self.fields[name], "basic", name in self.BASIC_FORM_FIELDS)
+
+    def basic_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if self._is_basic(name) and not self[name].is_hidden]
+
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if not self._is_basic(name) and not self[name].is_hidden]
+
+    def advanced_errors(self) -> bool:
+        """Whether an advanced field has an error (the page then opens *Advanced* to show it)."""
+        return any(field.errors for field in self.advanced_fields())
+
+
+class RewardRunForm(RunForm):
     """The dashboard's "Train reward model" form; its values become RewardModelConfig overrides."""
+
+    config_class = RewardModelConfig
+    MODE_FIELD = "mode"
+    BASIC_FORM_FIELDS = ("data",)
 
     CONFIG_FIELDS = ["mode", "backbone", "backbone_gguf_file", "pooling", "chat_template", "lora_r", "epochs",
                      "max_steps", "min_steps", "learning_rate", "batch_size", "frozen_l2", "cv_folds", "max_length",
@@ -421,7 +463,8 @@ class RewardRunForm(forms.Form):
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         weight = value_spec(RewardModelConfig, "loss_weights")
         for key in self.objective_keys:
-            self.fields[f"w_{key}"] = _schema_field(weight, initial=DEFAULT_LOSS_WEIGHT, label=f"Loss weight {key}")
+            self.fields[f"w_{key}"] = _schema_field(weight, initial=DEFAULT_LOSS_WEIGHT, label=f"Loss weight {key}",
+                                                    help_text=f"How much the {key} head's loss counts.")
 
     def snapshot_id(self) -> int | None:
         return None if self.cleaned_data["data"] == "latest" else int(self.cleaned_data["data"])
@@ -433,8 +476,12 @@ class RewardRunForm(forms.Form):
         return {**_given(self, self.CONFIG_FIELDS), "loss_weights": _weights(self, "w_")}
 
 
-class PolicyRunForm(forms.Form):
+class PolicyRunForm(RunForm):
     """The dashboard's "Fine-tune with PPO" form; its values become PPOConfig overrides."""
+
+    config_class = PPOConfig
+    MODE_FIELD = "scalarization"
+    BASIC_FORM_FIELDS = ("reward_run",)
 
     CONFIG_FIELDS = ["policy", "lora_r", "steps", "batch_size", "learning_rate", "target_kl", "max_new_tokens",
                      "eval_fraction", "scalarization", "constraint_objective", "constraint_threshold"]
@@ -460,11 +507,14 @@ class PolicyRunForm(forms.Form):
         self.fields["policy"].initial, self.fields["policy"].choices = model_choices("policy")
         self.objective_keys = list(project.objectives.values_list("key", flat=True))
         self.fields["constraint_objective"].choices = [("", "—")] + [(k, k) for k in self.objective_keys]
+        _show_for_modes(self.fields["constraint_objective"], field_spec(PPOConfig, "constraint_objective").modes)
         weight = value_spec(PPOConfig, "weights")
         for key in self.objective_keys:
-            self.fields[f"w_{key}"] = _schema_field(weight, initial=resolve_weights([key])[key], label=f"Weight {key}")
+            self.fields[f"w_{key}"] = _schema_field(weight, initial=resolve_weights([key])[key], label=f"Weight {key}",
+                                                    help_text=f"How much {key} counts in the reward.")
+        end_weight = value_spec(PPOConfig, "weights_end")
         for key in self.objective_keys:
-            self.fields[f"w_end_{key}"] = _schema_field(weight, label=f"End weight {key} (schedule)",
+            self.fields[f"w_end_{key}"] = _schema_field(end_weight, label=f"End weight {key}",
                                                         help_text="Blank: the starting weight.")
 
     def overrides(self) -> dict:

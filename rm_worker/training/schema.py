@@ -138,7 +138,8 @@ class FieldSpec:
     exclusive_minimum: float | None = None
     exclusive_maximum: float | None = None
     choices: tuple[tuple[str, str], ...] = ()
-    modes: tuple[str, ...] = ()  # the modes that read the field (``json_schema_extra["modes"]``); () for all
+    # The modes that read the field (``json_schema_extra["modes"]``: reward model modes, PPO scalarizations); () for all
+    modes: tuple[str, ...] = ()
     basic: bool = False  # a setting a first run needs (``json_schema_extra["basic"]``): forms show it first
 
 

@@ -40,6 +40,7 @@ def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_ser
     login(page, member(project, Role.RESEARCHER), next=f"/projects/{project.slug}/dashboard/")
     page.select_option("select[name=backbone]", tiny_backbone)
     page.fill("input[name=max_steps]", str(STEPS))
+    page.click("#train-form details.advanced > summary")
     page.fill("input[name=batch_size]", "2")
     page.fill("input[name=max_length]", "32")
     page.fill("input[name=learning_rate]", "0.001")
@@ -145,6 +146,7 @@ def test_the_reward_form_shows_the_settings_and_defaults_of_the_selected_mode(pa
             (expect(field).to_be_enabled if visible else expect(field).to_be_disabled)()
 
     expect(page.locator("select[name=mode]")).to_have_value("multi_head")
+    page.click("#train-form details.advanced > summary")
     shown(stepped, True)
     shown(frozen, False)
     expect(page.locator("input[name=min_steps]")).to_have_value("50")

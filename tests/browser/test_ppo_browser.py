@@ -34,6 +34,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     form.locator("select[name=reward_run]").select_option(str(reward_run.pk))
     form.locator("select[name=policy]").select_option(tiny_policy)
     form.locator("input[name=steps]").fill(str(STEPS))
+    form.locator("details.advanced > summary").click()
     form.locator("input[name=batch_size]").fill("2")
     form.locator("input[name=max_new_tokens]").fill("6")
     form.locator("select[name=scalarization]").select_option("constrained")
