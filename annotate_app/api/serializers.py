@@ -82,7 +82,11 @@ class MembershipSerializer(serializers.ModelSerializer):
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
-    objective = serializers.SlugField(required=False, allow_blank=True, default="")
+    objective = serializers.SlugField(
+        required=False, allow_blank=True, default="",
+        help_text="Required for trl/hh files: the objective their preferences are about (a 400 without it). "
+                  "For native/pku: import only this objective's labels.",
+    )
 
 
 class ImportBatchSerializer(serializers.ModelSerializer):

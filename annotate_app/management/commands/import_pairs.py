@@ -14,7 +14,10 @@ class Command(BaseCommand):
         parser.add_argument("project", help="project slug")
         parser.add_argument("file", type=Path)
         parser.add_argument("--format", default="auto", choices=["auto", *FORMATS])
-        parser.add_argument("--objective", help="what a trl/hh preference is about; for native/pku, only this one")
+        parser.add_argument(
+            "--objective",
+            help="required for trl/hh: what their preferences are about; for native/pku, only this one's labels",
+        )
 
     def handle(self, *args, project, file, format, objective, **options):
         project_obj = project_named(project)
