@@ -30,6 +30,7 @@ def run_policy_training(run_id: int, *, policy_factory=None, reward_fn=None) -> 
             on_samples=lambda step, rows: policy_samples_save(run, step, rows),
             should_stop=should_stop,
             on_resume=lambda step: _resumed(run, writer, step),
+            on_stage=writer.stage,
         )
         result = train_ppo(PPOConfig.from_dict(training_values(run)), policy_prompts(run.project), run_dir(run),
                            callbacks=callbacks, policy_factory=policy_factory, reward_fn=reward_fn,

@@ -27,13 +27,14 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
 
     def train(run, writer, should_stop):
         config = RewardModelConfig.from_dict(training_values(run))
+        writer.stage("reading the snapshot")
         pairs = load_pairs(snapshot_path(_snapshot_built(run.snapshot_id)), config.objectives)
         result = train_reward_model(
             config,
             pairs,
             run_dir(run),
             callbacks=Callbacks(on_metrics=writer.log, on_progress=writer.progress, should_stop=should_stop,
-                                on_resume=writer.resumed),
+                                on_resume=writer.resumed, on_stage=writer.stage),
             backbone_factory=backbone_factory,
             resume=run_resumes(run, run_dir(run) / CHECKPOINT_DIR / CHECKPOINT_FILE),
         )
@@ -42,6 +43,7 @@ def run_reward_training(run_id: int, *, backbone_factory=None) -> str:
         fields = {"final_metrics": final, "data_report": result.data_report.as_dict()}
         if result.cancelled:
             return RunStatus.CANCELLED, fields
+        writer.stage("writing the report")
         return RunStatus.SUCCEEDED, {**fields, "report": _held_out_report(config, pairs, result.model_dir)}
 
     return run_execute(RewardModelRun, run_id, train)

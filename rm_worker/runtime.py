@@ -6,6 +6,7 @@ lists and cancels runs (``annotate_app.services.runs``) and never imports this m
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def run_resumes(run: TrainingRun, checkpoint_file: Path) -> bool:
 
 def run_finish(run: TrainingRun, *, status: str, error: str = "", **fields) -> None:
     """Record how the attempt ``run`` ended (``fields``: final_metrics, data_report, eval_before, ...)."""
-    if not run_attempt(run).update(status=status, error=error, finished_at=timezone.now(), **fields):
+    if not run_attempt(run).update(status=status, error=error, finished_at=timezone.now(), stage="", **fields):
         logger.warning("%s: attempt %d ended %s after it was given up on; not recorded", run, run.attempts, status)
 
 
@@ -122,11 +123,17 @@ def run_execute(model: type[TrainingRun], run_id: int, train: TrainFn) -> str:
     return status
 
 
+# How many recent steps the moving average of step times (the ETA) spans.
+STEP_TIME_WINDOW = 10
+
+
 class MetricsWriter:
-    """The one metrics writer: buffers a run's metric points and writes them in batches.
+    """The one metrics writer: buffers a run's metric points and writes them in batches, with the run's
+    progress (step, total, stage, a moving average of recent step times).
 
     Flushes when ``batch_size`` points are waiting or ``interval`` seconds have passed,
-    so a dashboard sees curves grow while training runs without a query per point.
+    so a dashboard sees curves grow while training runs without a query per point; a new total or
+    stage is written at once (they change a few times a run).
     """
 
     def __init__(self, run: TrainingRun, *, batch_size: int = 200, interval: float = 2.0):
@@ -135,8 +142,12 @@ class MetricsWriter:
         self.interval = interval
         self.pending: list[MetricPoint] = []
         self.last_flush = time.monotonic()
-        self.step = 0
-        self.total_steps = 0
+        self.step = run.step
+        self.total_steps = run.total_steps
+        self.step_at = run.step_at
+        # (seconds, steps) between consecutive progress reports; the clock restarts at each report.
+        self.step_times: deque[tuple[float, int]] = deque(maxlen=STEP_TIME_WINDOW)
+        self.clock: tuple[float, int] | None = None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         self.pending.extend(
@@ -147,8 +158,28 @@ class MetricsWriter:
         self._maybe_flush()
 
     def progress(self, step: int, total_steps: int) -> None:
+        """The trainer is at ``step`` of ``total_steps``. A report at the same step starts the step clock
+        (the trainer calls it before its first step, so loading is not timed as a step)."""
+        now = time.monotonic()
+        if self.clock is not None and step > self.clock[1]:
+            self.step_times.append((now - self.clock[0], step - self.clock[1]))
+        self.clock = (now, step)
+        if step != self.step:
+            self.step_at = timezone.now()
+        new_total = total_steps != self.total_steps
         self.step, self.total_steps = step, total_steps
+        if new_total:
+            self._write_progress()
         self._maybe_flush()
+
+    def stage(self, text: str) -> None:
+        """The trainer entered a stage ("loading backbone", "training", ...): shown on the run page at once."""
+        run_attempt(self.run).update(stage=text)
+
+    def seconds_per_step(self) -> float | None:
+        """The mean time of the recent steps (``STEP_TIME_WINDOW``); None before the first step."""
+        steps = sum(count for _, count in self.step_times)
+        return sum(seconds for seconds, _ in self.step_times) / steps if steps else None
 
     def resumed(self, step: int) -> None:
         """The trainer resumed at its checkpoint's ``step``: points the earlier attempt logged after
@@ -156,6 +187,8 @@ class MetricsWriter:
         self.run.metric_points.filter(step__gt=step).delete()
         run_attempt(self.run).update(resumed_from_step=step, step=step)
         self.step = step
+        self.step_times.clear()
+        self.clock = None
 
     def _maybe_flush(self) -> None:
         if len(self.pending) >= self.batch_size or time.monotonic() - self.last_flush >= self.interval:
@@ -164,5 +197,10 @@ class MetricsWriter:
     def flush(self) -> None:
         MetricPoint.objects.bulk_create(self.pending)
         self.pending = []
-        type(self.run).objects.filter(pk=self.run.pk).update(step=self.step, total_steps=self.total_steps)
+        self._write_progress()
         self.last_flush = time.monotonic()
+
+    def _write_progress(self) -> None:
+        type(self.run).objects.filter(pk=self.run.pk).update(
+            step=self.step, total_steps=self.total_steps, step_at=self.step_at, seconds_per_step=self.seconds_per_step()
+        )

@@ -9,7 +9,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from .. import access
-from ..selectors.runs import run_metrics
+from ..selectors.runs import run_metrics, run_progress
 from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
@@ -66,8 +66,7 @@ class RunMetrics(RunKindMixin, APIView):
             next_url = replace_query_param(request.build_absolute_uri(), "since", chunk.next_since)
         # The shape is RunMetricsSerializer's, but the points go out as the selector built them:
         # its FloatField would turn every step into a float.
-        return Response({"status": run.status, "step": run.step, "total_steps": run.total_steps,
-                         "metrics": chunk.series, "next": next_url})
+        return Response({**run_progress(run), "metrics": chunk.series, "next": next_url})
 
 
 class RewardRunReport(RunKindMixin, APIView):

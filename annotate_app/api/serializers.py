@@ -253,7 +253,8 @@ class RewardRunSerializer(serializers.ModelSerializer):
         model = RewardModelRun
         fields = ["id", "status", "snapshot", "snapshot_sha256", "init_heads_run", "config", "step", "total_steps",
                   "cancel_requested", "final_metrics", "data_report", "error", "created_by", "created_at",
-                  "started_at", "finished_at", "attempts", "resumed_from_step", "heartbeat_at"]
+                  "started_at", "finished_at", "attempts", "resumed_from_step", "heartbeat_at", "stage",
+                  "seconds_per_step", "step_at"]
 
 
 class PolicyRunCreateSerializer(serializers.Serializer):
@@ -268,7 +269,7 @@ class PolicyRunSerializer(serializers.ModelSerializer):
         model = PolicyRun
         fields = ["id", "status", "reward_run", "config", "step", "total_steps", "cancel_requested", "final_metrics",
                   "eval_before", "eval_after", "error", "created_by", "created_at", "started_at", "finished_at",
-                  "attempts", "resumed_from_step", "heartbeat_at"]
+                  "attempts", "resumed_from_step", "heartbeat_at", "stage", "seconds_per_step", "step_at"]
 
 
 class MetricsQuerySerializer(serializers.Serializer):
@@ -280,7 +281,15 @@ class RunMetricsSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=RunStatus.choices)
     step = serializers.IntegerField()
-    total_steps = serializers.IntegerField()
+    total_steps = serializers.IntegerField(help_text="0 while not known yet (before the worker read the data).")
+    stage = serializers.CharField(help_text='What the worker is doing ("loading backbone", "training", ...); '
+                                            'empty unless running.')
+    eta_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds left: the remaining steps at the moving average of the recent step times, less the time "
+                  "spent on the current step; null before the first step and unless running.",
+    )
+    cancel_requested = serializers.BooleanField(help_text="A cancel was asked for; a running run stops between steps.")
     metrics = serializers.DictField(
         child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
         help_text="{key: [[step, value], ...]} in step order; whole steps only.",

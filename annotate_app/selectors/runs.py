@@ -3,7 +3,9 @@
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..models import RewardModelRun
+from django.utils import timezone
+
+from ..models import RewardModelRun, RunStatus, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,24 @@ def report_head_rows(report: dict) -> list[tuple[str, list[float | None]]]:
     if not heads:
         return []
     return list(zip(heads["objectives"], heads["pearson"], strict=True))
+
+
+def run_eta_seconds(run: TrainingRun) -> float | None:
+    """Seconds a running run still needs: its remaining steps at the moving average of its recent step times,
+    less the time already spent on the step under way. It changes only when a step ends (a new average) or
+    counts down meanwhile, so it never rises while the worker is busy with one step. None before the first
+    step, when the total is not known, or when the run is not running."""
+    if run.status != RunStatus.RUNNING or run.seconds_per_step is None or not run.total_steps:
+        return None
+    remaining = run.seconds_per_step * max(run.total_steps - run.step, 0)
+    if run.step_at is not None:
+        remaining -= (timezone.now() - run.step_at).total_seconds()
+    return max(remaining, 0.0)
+
+
+def run_progress(run: TrainingRun) -> dict:
+    """What a run page shows live: status, step of total (0 while not known), stage, ETA, whether a cancel is
+    on its way."""
+    return {"status": run.status, "step": run.step, "total_steps": run.total_steps,
+            "stage": run.stage if run.status == RunStatus.RUNNING else "", "eta_seconds": run_eta_seconds(run),
+            "cancel_requested": run.cancel_requested}

@@ -46,7 +46,8 @@ def policy_run_create(
     run_quota_check(project)
     require_succeeded_reward_run(project, reward_run, "reward_run", "PPO needs a succeeded one.")
     config = ppo_config_for(reward_run, overrides or {})
-    run = PolicyRun.objects.create(project=project, reward_run=reward_run, config=config.to_dict(), created_by=user)
+    run = PolicyRun.objects.create(project=project, reward_run=reward_run, config=config.to_dict(), created_by=user,
+                                   total_steps=config.steps)
     if enqueue:
         run_enqueue(run)
     return run

@@ -50,8 +50,9 @@ def reward_run_create(
         raise ValidationError({"snapshot": "That snapshot belongs to another project."})
     elif snapshot.format != SnapshotFormat.JSONL or snapshot.status != SnapshotStatus.READY:
         raise ValidationError({"snapshot": "Training needs a ready jsonl snapshot."})
+    # Steps the config fixes are shown from the start; the others once the worker has read the pairs.
     run = RewardModelRun.objects.create(project=project, snapshot=snapshot, config=config.to_dict(), created_by=user,
-                                        init_heads_run=init_heads_run)
+                                        init_heads_run=init_heads_run, total_steps=config.steps_without_data() or 0)
     if enqueue:
         run_enqueue(run)
     return run

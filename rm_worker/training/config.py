@@ -202,6 +202,13 @@ class RewardModelConfig(TrainingConfig):
         """``{objective: w_o}`` in head order, with ``DEFAULT_LOSS_WEIGHT`` filled in."""
         return {key: float(self.loss_weights.get(key, DEFAULT_LOSS_WEIGHT)) for key in self.objectives}
 
+    def steps_without_data(self) -> int | None:
+        """The run's steps when the config alone fixes them (frozen: one fit per objective; ``max_steps``), else
+        None: they follow from the training pairs (`trainer.total_steps_of`). The web side shows them at once."""
+        if self.mode == "frozen":
+            return len(self.objectives)
+        return self.max_steps
+
     def rule_problems(self) -> list[tuple[str, str]]:
         problems = []
         unknown = sorted(set(self.loss_weights) - set(self.objectives))

@@ -516,8 +516,10 @@ def _start_run(
 ) -> _PPORun:
     """The policy, reward, scalarizer, KL controller and optimizer of a run, built in a seeded order."""
     device = resolve_device(config.device)
+    callbacks.stage("loading policy")
     policy = PolicyWithValueHead.from_config(config, policy_factory).to(device)
     if reward_fn is None:
+        callbacks.stage("loading reward model")
         reward_fn, reward_normalization = reward_model_scorer(config, device)
     norm = normalization_tensors(config, reward_normalization)
     scalarizer = Scalarizer.from_config(config)
@@ -624,14 +626,20 @@ def train_ppo(
         raise ValueError(f"No prompts to train on ({len(prompts)} given, {len(eval_prompts)} held out)")
     seed_everything(config.seed)
     callbacks = callbacks or Callbacks()
+    if not resume:  # "0 / N" before the slow loading; a resumed run keeps the progress it had
+        callbacks.progress(0, config.steps)
     run = _start_run(config, policy_factory, reward_fn, reward_normalization, callbacks, checkpoint_file)
     if resume:
         run.restore()
         logger.info("resuming PPO at step %d of %d", run.step, config.steps)
         callbacks.resumed(run.step)
     elif eval_prompts:
+        callbacks.stage("evaluating the reference policy")
         run.eval_before = run.evaluate(eval_prompts, reference=True)
         logger.info("PPO eval before training: %s", run.eval_before)
+    callbacks.stage("training")
+    # Step times are measured from here: the loading and the evaluation before are not a step's.
+    callbacks.progress(run.step, config.steps)
     cancelled, step_seconds = _ppo_loop(run, train_prompts)
     run.checkpoint()
     eval_after: dict[str, Any] = {}
@@ -639,7 +647,9 @@ def train_ppo(
     if cancelled:
         logger.info("PPO cancelled at step %d", run.step)
     else:
+        callbacks.stage("evaluating the trained policy")
         eval_after = run.evaluate(eval_prompts, reference=False) if eval_prompts else {}
+        callbacks.stage("saving adapters")
         adapter_dir = _export_adapter(run, eval_after, output_dir / ADAPTER_DIR)
         logger.info("PPO done after %d steps: before %s, after %s", run.step, run.eval_before, eval_after)
     return PPOResult(

@@ -21,6 +21,7 @@ class Callbacks:
     ``on_metrics(step, {"train/loss": .., "ppo/kl": .., ...})``; ``on_progress(step, total)``;
     ``should_stop()``: return True to stop cleanly between steps (cooperative cancel);
     ``on_resume(step)`` once, before training, when a resumed run restored its checkpoint of ``step``;
+    ``on_stage(text)`` when the run enters a stage ("loading backbone", "tokenizing", "training", ...);
     ``on_samples(step, rows)`` (PPO only) every ``sample_every`` steps with rows
     ``{"prompt", "response", "rewards", "normalized", "combined"}``.
     """
@@ -30,6 +31,7 @@ class Callbacks:
     should_stop: Callable[[], bool] | None = None
     on_resume: Callable[[int], None] | None = None
     on_samples: Callable[[int, list[dict[str, Any]]], None] | None = None
+    on_stage: Callable[[str], None] | None = None
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         if self.on_metrics:
@@ -49,6 +51,10 @@ class Callbacks:
     def samples(self, step: int, rows: list[dict[str, Any]]) -> None:
         if self.on_samples:
             self.on_samples(step, rows)
+
+    def stage(self, text: str) -> None:
+        if self.on_stage:
+            self.on_stage(text)
 
 
 def start_output_dir(output_dir: Path, *, resume: bool, checkpoint_file: Path, outputs: Iterable[str]) -> None:

@@ -140,9 +140,11 @@ def _prepare_data(
     model: RewardModel,
     splits: tuple[list[PreferencePair], list[PreferencePair], DataReport],
     device: torch.device,
+    callbacks: Callbacks,
 ) -> PreparedData:
     """Tokenize both splits (and in frozen mode embed them through the cache); the report gets their sizes."""
     train_pairs, eval_pairs, report = splits
+    callbacks.stage("tokenizing")
     margin_scale = config.margin_scale if config.use_margin else None
     # Frozen mode reads cached embeddings: spans only matter when the backbone runs on the batches.
     spans = model.pooling == "response" and config.mode != "frozen"
@@ -162,6 +164,7 @@ def _prepare_data(
     logger.info("reward model data: %s", report.as_dict())
     data = PreparedData(train_data, eval_data, report)
     if config.mode == "frozen":
+        callbacks.stage("embedding")
         data.embeddings, data.computed, data.reused = _embed_pairs(
             model, config, {"train": train_pairs, "eval": eval_pairs}, device
         )
@@ -401,7 +404,6 @@ def _fit_frozen(run: _Run, total_steps: int) -> bool:
     step per objective, then measured on both splits; returns True when a stop was requested (between
     objectives)."""
     position, fitted = run.position, 0
-    run.callbacks.progress(position.step, total_steps)
     for column, objective in enumerate(run.config.objectives):
         if run.callbacks.stop_requested():
             return True
@@ -440,11 +442,11 @@ def _export(run: _Run) -> Path:
 def total_steps_of(config: RewardModelConfig, train_pairs: int) -> int:
     """Steps of the run: in frozen mode one full-batch fit per objective; else optimizer steps, ``max_steps``,
     else ``epochs`` passes over ``train_pairs`` but at least ``min_steps``."""
-    if config.mode == "frozen":
-        return len(config.objectives)
+    if config.steps_without_data() is not None:
+        return config.steps_without_data()
     micro_batches_per_epoch = math.ceil(train_pairs / config.batch_size)
     steps_per_epoch = math.ceil(micro_batches_per_epoch / config.gradient_accumulation)
-    return config.max_steps or max(config.epochs * steps_per_epoch, config.min_steps)
+    return max(config.epochs * steps_per_epoch, config.min_steps)
 
 
 def train_reward_model(
@@ -472,12 +474,18 @@ def train_reward_model(
     seed_everything(config.seed)
     device = resolve_device(config.device)
     splits = _split(config, pairs)
+    # The steps are known from the pairs: reported before the slow part (loading, tokenizing, embedding), so a
+    # dashboard shows "0 / N" from the start. A resumed run keeps the progress its checkpoint reports.
+    total_steps = total_steps_of(config, len(splits[0]))
+    callbacks = callbacks or Callbacks()
+    if not resume:
+        callbacks.progress(0, total_steps)
+    callbacks.stage("loading backbone")
     model = _build_model(config, backbone_factory, resume, device)
-    data = _prepare_data(config, model, splits, device)
-    total_steps = total_steps_of(config, len(data.train))
+    data = _prepare_data(config, model, splits, device, callbacks)
     optimizer = torch.optim.AdamW(_parameter_groups(model, config))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
-    run = _Run(config, model, data, optimizer, scheduler, callbacks or Callbacks(), output_dir, device)
+    run = _Run(config, model, data, optimizer, scheduler, callbacks, output_dir, device)
     if resume:
         run.position = load_checkpoint(
             checkpoint_file.parent, model=model, optimizer=optimizer, scheduler=scheduler, config=config
@@ -486,12 +494,16 @@ def train_reward_model(
         run.callbacks.resumed(run.position.step)
     if refit:
         run.callbacks.resumed(0)
+    callbacks.stage("fitting heads" if config.mode == "frozen" else "training")
+    # Step times are measured from here: loading and tokenizing are not a step's.
+    callbacks.progress(run.position.step, total_steps)
     cancelled = (_fit_frozen if config.mode == "frozen" else _train_loop)(run, total_steps)
     model_dir = None
     if cancelled:
         run.checkpoint()
         logger.info("reward model training cancelled at step %d", run.position.step)
     else:
+        callbacks.stage("exporting the model")
         model_dir = _export(run)
     return TrainResult(
         metrics=run.metrics,

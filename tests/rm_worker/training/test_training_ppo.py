@@ -52,8 +52,11 @@ class Recorder:
             on_metrics=lambda step, values: self.metrics.setdefault(step, {}).update(values),
             on_samples=lambda step, rows: self.samples.__setitem__(step, rows),
             on_progress=lambda step, total: self.progress.append((step, total)),
-            should_stop=lambda: self.stop_after is not None and len(self.progress) >= self.stop_after,
+            should_stop=lambda: self.stop_after is not None and self.steps_taken() >= self.stop_after,
         )
+
+    def steps_taken(self) -> int:
+        return max((step for step, _ in self.progress), default=0)
 
 
 # --- arithmetic -----------------------------------------------------------------------------------------
@@ -275,7 +278,8 @@ def test_metrics_samples_and_evaluation_report_every_objective(tmp_path):
     # λ starts at 0 and grows: the mean normalized "safe" reward stays far below the threshold of 5.
     assert recorder.metrics[1]["ppo/lagrange_multiplier"] == 0.0
     assert recorder.metrics[2]["ppo/lagrange_multiplier"] > 0.0
-    assert recorder.progress == [(1, 2), (2, 2)]
+    # The total before the policy loads ("0 / 2" from the start), again when the step clock starts, then each step.
+    assert recorder.progress == [(0, 2), (0, 2), (1, 2), (2, 2)]
     row = recorder.samples[1][0]
     assert set(row) == {"prompt", "response", "rewards", "normalized", "combined"}
     assert isinstance(row["prompt"], str) and set(row["rewards"]) == {"good", "safe"}

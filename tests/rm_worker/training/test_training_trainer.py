@@ -35,7 +35,7 @@ def test_training_reports_metrics_and_exports_the_best_model(tmp_path):
     pairs = synthetic_pairs(40) + [PreferencePair("all-ties", "w1", "good", "bad", {"helpful": 0.0})]
     result = train(tiny_config(max_steps=4, use_margin=True), pairs, tmp_path, callbacks=callbacks)
 
-    assert not result.cancelled and result.steps == 4 and progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert not result.cancelled and result.steps == 4 and progress == [(0, 4), (0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
     assert result.data_report.excluded_all_ties == 1 and result.data_report.used == 40
     assert result.data_report.train_pairs + result.data_report.eval_pairs == 40
     train_keys = set(reported[0][1])
@@ -74,10 +74,10 @@ def test_the_same_seed_gives_the_same_run(tmp_path):
 def test_should_stop_cancels_cleanly_between_steps(tmp_path):
     progress = []
     callbacks = Callbacks(
-        on_progress=lambda step, total: progress.append(step), should_stop=lambda: len(progress) >= 2
+        on_progress=lambda step, total: progress.append(step), should_stop=lambda: max(progress, default=0) >= 2
     )
     result = train(tiny_config(max_steps=10), synthetic_pairs(40), tmp_path, callbacks=callbacks)
-    assert result.cancelled and result.steps == 2 and progress == [1, 2]
+    assert result.cancelled and result.steps == 2 and progress == [0, 0, 1, 2]
     assert result.model_dir is None and not (tmp_path / "model").exists()
     assert (tmp_path / "checkpoint" / "trainer_state.pt").is_file()
 
@@ -94,7 +94,8 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_pa
         config,
         pairs,
         tmp_path / "run",
-        callbacks=Callbacks(on_progress=lambda s, t: progress.append(s), should_stop=lambda: len(progress) >= 3),
+        callbacks=Callbacks(on_progress=lambda s, t: progress.append(s),
+                            should_stop=lambda: max(progress, default=0) >= 3),
     )
     assert interrupted.cancelled and interrupted.steps == 3
 
@@ -106,7 +107,7 @@ def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_pa
         resume=True,
         callbacks=Callbacks(on_progress=lambda s, t: resumed_progress.append((s, t))),
     )
-    assert resumed.steps == 6 and resumed_progress == [(4, 6), (5, 6), (6, 6)]
+    assert resumed.steps == 6 and resumed_progress == [(3, 6), (4, 6), (5, 6), (6, 6)]  # no 0: it resumes at 3
     assert not resumed.cancelled and resumed.model_dir.is_dir()
 
     uninterrupted = train(config, pairs, tmp_path / "straight")

@@ -1,13 +1,13 @@
 """The pieces of the reward-model loop on hand-checkable inputs: batches, one step, evaluation, best model."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from rm_worker.training.batching import EncodedPairs, PairBatch
 from rm_worker.training.checkpoint import TrainingPosition
+from rm_worker.training.config import RewardModelConfig
 from rm_worker.training.metrics import PairMetrics
 from rm_worker.training.model import RewardModel
 from rm_worker.training.trainer import (
@@ -78,14 +78,18 @@ def test_make_batch_takes_the_cached_embeddings_or_pads_the_tokens():
 
 
 def test_total_steps_are_max_steps_or_epochs_of_accumulated_batches_but_at_least_min_steps():
-    config = SimpleNamespace(mode="multi_head", batch_size=4, gradient_accumulation=2, epochs=2, max_steps=None,
-                             min_steps=0, objectives=["helpful", "harmless"])
-    assert total_steps_of(config, 10) == 4  # 3 micro-batches per epoch -> 2 steps per epoch
-    assert total_steps_of(SimpleNamespace(**{**vars(config), "max_steps": 9}), 10) == 9
-    assert total_steps_of(SimpleNamespace(**{**vars(config), "min_steps": 50}), 10) == 50
-    assert total_steps_of(SimpleNamespace(**{**vars(config), "min_steps": 50}), 1000) == 250
-    assert total_steps_of(SimpleNamespace(**{**vars(config), "min_steps": 50, "max_steps": 9}), 10) == 9
-    assert total_steps_of(SimpleNamespace(**{**vars(config), "mode": "frozen"}), 10) == 2  # one fit per head
+    config = RewardModelConfig(batch_size=4, gradient_accumulation=2, epochs=2, min_steps=0,
+                               objectives=["helpful", "harmless"])
+
+    def steps(train_pairs, **changes):
+        return total_steps_of(config.model_copy(update=changes), train_pairs)
+
+    assert steps(10) == 4  # 3 micro-batches per epoch -> 2 steps per epoch
+    assert steps(10, max_steps=9) == 9
+    assert steps(10, min_steps=50) == 50
+    assert steps(1000, min_steps=50) == 250
+    assert steps(10, min_steps=50, max_steps=9) == 9
+    assert steps(10, mode="frozen") == 2  # one fit per head
 
 
 def test_train_step_averages_the_accumulated_gradients_and_reports_the_norm_before_clipping():
