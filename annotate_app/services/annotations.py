@@ -225,8 +225,9 @@ def annotation_edit(
     if annotation.annotator_id is None or annotation.annotator_id != user.pk:
         raise PermissionError("An annotation is edited only by the annotator who made it.")
     with transaction.atomic():
-        annotation = Annotation.objects.select_for_update().select_related("comparison__project", "task").get(
-            pk=annotation.pk)
+        # Only the annotation row: its task is an outer join, which PostgreSQL cannot lock.
+        annotation = Annotation.objects.select_for_update(of=("self",)).select_related(
+            "comparison__project", "task").get(pk=annotation.pk)
         project = annotation.comparison.project
         if access.project_role(user, project) is None:
             raise PermissionError("Only a member of the project may edit their annotations in it.")
