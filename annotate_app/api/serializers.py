@@ -380,3 +380,29 @@ class PolicySampleSerializer(serializers.ModelSerializer):
 class CurrentUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
+
+
+class AnnotationEditInputSerializer(serializers.Serializer):
+    """A new version of one's own annotation, in the orientation the task was shown (as submitted)."""
+
+    judgments = serializers.DictField(child=JudgmentInputSerializer(), allow_empty=False)
+    flags_a = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    flags_b = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class ShownJudgmentSerializer(SubmittedJudgmentSerializer):
+    likert_a = serializers.IntegerField(allow_null=True)
+    likert_b = serializers.IntegerField(allow_null=True)
+
+
+class OwnAnnotationSerializer(serializers.Serializer):
+    """One's own annotation as one saw the task: A is the response shown on the left."""
+
+    annotation_id = serializers.IntegerField()
+    task_id = serializers.IntegerField()
+    project = serializers.CharField(help_text="The project's slug.")
+    created_at = serializers.DateTimeField()
+    judgments = ShownJudgmentSerializer(many=True)
+    flags_a = serializers.ListField(child=serializers.CharField())
+    flags_b = serializers.ListField(child=serializers.CharField())
+    revisions = serializers.IntegerField(help_text="Edits so far; each kept the values it replaced.")

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import auth_views, dataset_views, errors, run_views, stats_views, views
+from . import annotation_views, auth_views, dataset_views, errors, run_views, stats_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -42,6 +42,7 @@ urlpatterns = [
     path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
     path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
     path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),
+    path("annotations/<int:annotation_id>", annotation_views.OwnAnnotationDetail.as_view(), name="api-annotation"),
 ]
 
 

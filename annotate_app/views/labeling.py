@@ -113,7 +113,7 @@ def label_back(request, slug):
 def annotation_edit_page(request, slug, annotation_id):
     """An earlier submission of the user's, pre-filled as they saw it; Save records the edit."""
     project = access.project_for(request.user, slug)
-    annotation = annotation_own(project=project, user=request.user, annotation_id=annotation_id)
+    annotation = annotation_own(user=request.user, annotation_id=annotation_id, project=project)
     if request.method != "POST":
         form = JudgmentForm(project=project, initial=annotation_as_shown(annotation))
         return _render_task(request, project, annotation.task, form, editing=annotation)

@@ -43,6 +43,7 @@ class World:
     policy_run: int
     gold: int
     plain: int
+    annotation: int  # the researcher's
 
 
 def _user(name: str, **extra):
@@ -56,7 +57,8 @@ def world() -> World:
     users = {name: _user(name) for name in PROJECT_ROLES}
     for name, role in PROJECT_ROLES.items():
         membership_set(project=project, user=users[name], role=role)
-    annotate(project, users["researcher"], {"helpful": 1})  # a label, so snapshots have something in them
+    # A label, so snapshots have something in them.
+    annotation = annotate(project, users["researcher"], {"helpful": 1}).annotation.pk
     task = task_next_for(project=project, user=users["annotator"])
     snapshot = snapshot_create(project=project, format="jsonl")
     done_run = reward_run_create(project=project, snapshot=snapshot, enqueue=False)
@@ -66,7 +68,8 @@ def world() -> World:
     policy_run = policy_run_create(project=project, reward_run=done_run, enqueue=False)
     gold, plain = project.comparisons.order_by("-id")[:2]
     comparison_mark_gold(comparison=gold, expected={"helpful": "A"})
-    return World(project.slug, task.pk, snapshot.pk, reward_run.pk, done_run.pk, policy_run.pk, gold.pk, plain.pk)
+    return World(project.slug, task.pk, snapshot.pk, reward_run.pk, done_run.pk, policy_run.pk, gold.pk, plain.pk,
+                 annotation)
 
 
 def _caller(role: str):
@@ -89,8 +92,10 @@ class Endpoint:
 
     @property
     def scope(self) -> str:
-        """Whose thing it is: a task (the annotator's), a project's, or nobody's (global)."""
-        return "task" if "{task}" in self.path else "project" if "{slug}" in self.path else "global"
+        """Whose thing it is: a task or annotation (its annotator's), a project's, or nobody's (global)."""
+        if "{task}" in self.path or "{annotation}" in self.path:
+            return "task"
+        return "project" if "{slug}" in self.path else "global"
 
     def expected(self, role: str) -> int:
         if role in self.allowed:
@@ -139,6 +144,8 @@ ENDPOINTS = [
     # Tasks are scoped to their annotator: anyone else's is not found, whatever their role.
     E("post", "tasks/{task}/submit", 201, frozenset({"annotator"}), TIES),
     E("post", "tasks/{task}/skip", 200, frozenset({"annotator"})),
+    E("get", "annotations/{annotation}", 200, frozenset({"researcher"})),
+    E("put", "annotations/{annotation}", 200, frozenset({"researcher"}), TIES),
 ]
 
 
