@@ -253,6 +253,15 @@ def test_the_page_fits_1400_by_900_and_long_responses_scroll_in_their_boxes(page
     stored = {j.objective.key: (j.choice, j.strength) for j in Annotation.objects.get(task_id=task_id).judgments.all()}
     assert stored == {"helpful": ("A", 2), "harmless": ("tie", None), "honest": ("B", 3)}
 
+    # Back from the end of the queue: the submission reopens for editing, and Save fits too.
+    with page.expect_navigation():
+        page.locator("#queue-empty #back").click()
+    expect(page.locator("#editing-note")).to_be_visible()
+    expect(page.locator("input[name=choice_honest]").nth(6)).to_be_checked()
+    assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight")
+    for selector in ["#submit", "#back", "#forward", "#key-hints"]:
+        assert inside_viewport(page.locator(selector).bounding_box(), 1400, 900), selector
+
 
 def test_flag_keys_toggle_the_shown_responses_flags(page, live_server, login):
     project = make_project(comparisons=1, overlap_k=1, ask_flags=True, shuffle_sides=False)
