@@ -99,7 +99,8 @@ def label_back(request, slug):
     """Back: the user's submission before ``?before=`` (their latest without it), opened for editing."""
     project = access.project_for(request.user, slug)
     before = request.GET.get("before", "")
-    if before and not before.isdigit():
+    # Ids are 64-bit: a larger number is no id (and SQLite could not even compare it).
+    if before and not (before.isdigit() and int(before) < 2**63):
         return HttpResponseBadRequest("before: expected an annotation id.")
     previous = annotation_previous(project=project, user=request.user, before=int(before) if before else None)
     if previous is None:

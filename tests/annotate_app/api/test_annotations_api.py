@@ -72,3 +72,9 @@ def test_someone_elses_or_a_former_members_annotation_is_not_found(api, submitte
     assert api.get(f"/api/v1/annotations/{annotation.pk}").status_code == 404
     assert api.put(f"/api/v1/annotations/{annotation.pk}", {"judgments": TIES}, format="json").status_code == 404
     assert not AnnotationRevision.objects.exists()
+
+
+@pytest.mark.parametrize("annotation_id", ["0", str(2**63), "9" * 40])
+def test_an_annotation_id_out_of_range_is_not_found(api, submitted, annotation_id):
+    assert api.get(f"/api/v1/annotations/{annotation_id}").status_code == 404
+    assert api.put(f"/api/v1/annotations/{annotation_id}", {"judgments": TIES}, format="json").status_code == 404

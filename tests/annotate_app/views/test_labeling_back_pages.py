@@ -69,7 +69,15 @@ def test_another_users_annotation_and_other_projects_are_not_found():
     assert not AnnotationRevision.objects.exists()
 
 
-def test_a_bad_before_is_rejected_naming_it():
+@pytest.mark.parametrize("before", ["abc", "-1", "1.5", str(2**63), "9" * 40])
+def test_a_bad_before_is_rejected_naming_it(before):
     project, user, _ = _project_with_submissions()
-    response = logged_in_client(user).get(f"/projects/{project.slug}/label/back/?before=abc")
+    response = logged_in_client(user).get(f"/projects/{project.slug}/label/back/", {"before": before})
     assert response.status_code == 400 and "before" in response.content.decode()
+
+
+@pytest.mark.parametrize("annotation_id", ["0", str(2**63), "9" * 40])
+def test_an_annotation_id_out_of_range_is_not_found(annotation_id):
+    project, user, _ = _project_with_submissions(1)
+    response = logged_in_client(user).get(f"/projects/{project.slug}/annotations/{annotation_id}/edit/")
+    assert response.status_code == 404
