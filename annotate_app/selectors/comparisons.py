@@ -3,28 +3,36 @@
 Pages are keyset pages: each asks for the rows after (or before) the last one shown, by the sort
 key and then id, so page 20,000 of a million comparisons costs what page 1 does; there is no OFFSET
 and no count of the matches. The sort keys are served by the indexes ``comparison_project_id`` and
-``comparison_project_submitted`` (migration 0012): the database walks one of them from the cursor and
+``comparison_project_submitted`` (migration 0013): the database walks one of them from the cursor and
 stops after a page of matching rows.
 
-What a filter costs at 1M comparisons, per page: the queue counters (``submitted_count``,
-``is_gold``) are columns of the row, so labeled / unlabeled / complete / gold check each row walked.
+What a filter costs at 1M comparisons, per page: the queue counters (``submitted_count``, ``is_gold``)
+are columns of the row, so labeled / unlabeled / complete / gold check each row walked.
 Has-imported-labels, objectives-in-conflict and agreement-below are EXISTS subqueries on the row's
-annotations (a handful of rows through the annotation's comparison index) for each row walked. Text
-search is a case-insensitive substring match on prompt and both responses (a sequential read of
-the texts, no index can serve ``%word%``). Each of these stops once a page of matches is found, so
-the cost is rows walked × the check: cheap when matches are common, up to a walk of the whole
-project (seconds at 1M for text search) when a page cannot be filled — a rare word, or the last
-page. Full-text search (a GIN index on a tsvector) would bound that; it is not built.
+annotations (a few index probes) for each row walked. Text search is a case-insensitive substring
+match on prompt and both responses, which no index serves (``%word%``). A filter whose matches are
+rare would walk the whole project to fill a page (a word in one comparison of 1M: 3-10 s on
+Postgres), so a filtered page looks at no more than ``SCAN_WINDOW`` comparisons from its cursor and
+says how far it looked; its next page goes on from there. Every page is then bounded. Gold items
+are exempt (their partial index holds only them). Full-text search (a GIN index) is not built.
 """
 
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db.models.fields.tuple_lookups import (
+    Tuple,
+    TupleGreaterThan,
+    TupleGreaterThanOrEqual,
+    TupleLessThan,
+    TupleLessThanOrEqual,
+)
 
 from ..models import Annotation, Choice, Comparison, Judgment, Project, Role
 
 PER_PAGE = 50
+# At most this many comparisons are looked at for one filtered page (see comparisons_page).
+SCAN_WINDOW = 5000
 # Sort name -> the column sorted on before id; a leading "-" sorts both descending.
 SORTS = {"id": "id", "-id": "id", "submitted": "submitted_count", "-submitted": "submitted_count"}
 STATUSES = ("labeled", "unlabeled", "complete")
@@ -41,6 +49,12 @@ class ComparisonFilters:
     imported: bool = False  # has labels from an import
     search: str = ""  # substring of the prompt or either response, any case
     sort: str = "id"
+
+    @property
+    def narrows(self) -> bool:
+        """Whether any filter is set (the sort alone lists every comparison)."""
+        return bool(self.status or self.agreement_below is not None or self.conflict or self.gold
+                    or self.imported or self.search)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class ComparisonPage:
     next: Cursor | None  # the cursor of the following page, None on the last
     previous: Cursor | None  # the cursor of the page before, None on the first
     agreement: dict[int, float] = field(default_factory=dict)  # comparison id -> lowest majority share
+    # The id of the last comparison looked at when the scan window ran out before a page was filled.
+    scanned_to: int | None = None
 
 
 def comparisons_filtered(project: Project, filters: ComparisonFilters) -> QuerySet[Comparison]:
@@ -115,32 +131,56 @@ def comparisons_page(
     project: Project, filters: ComparisonFilters, *, cursor: Cursor | None = None, per_page: int | None = None
 ) -> ComparisonPage:
     """One page of ``comparisons_filtered`` in ``filters.sort`` order, starting at ``cursor`` (the first page
-    when None), with each row's lowest agreement. ``per_page`` defaults to ``PER_PAGE``."""
+    when None), with each row's lowest agreement. ``per_page`` defaults to ``PER_PAGE``.
+
+    A filtered page looks at no more than ``SCAN_WINDOW`` of the project's comparisons from its cursor: when
+    fewer than a page of them match, the page holds those (``scanned_to`` says how far it looked) and its next
+    cursor continues after the last one looked at. Gold items are exempt: their partial index holds only them.
+    """
     per_page = per_page or PER_PAGE
     column = SORTS[filters.sort]
-    descending = filters.sort.startswith("-")
     # Going back walks the other way from the cursor, then the page is turned round.
-    walk_down = descending != bool(cursor and cursor.before)
+    going_back = bool(cursor and cursor.before)
+    walk_down = filters.sort.startswith("-") != going_back
+    order = list(dict.fromkeys([f"-{column}", "-id"] if walk_down else [column, "id"]))
+    after = TupleLessThan if walk_down else TupleGreaterThan
+    base = Comparison.objects.filter(project=project)
     rows = comparisons_filtered(project, filters)
     if cursor is not None:
-        keys = Tuple(F(column), F("id")) if column != "id" else Tuple(F("id"))
-        bound = (cursor.value, cursor.id) if column != "id" else (cursor.id,)
-        rows = rows.filter((TupleLessThan if walk_down else TupleGreaterThan)(keys, bound))
-    order = [f"-{column}", "-id"] if walk_down else [column, "id"]
-    found = list(rows.order_by(*dict.fromkeys(order))[: per_page + 1])
-    more = len(found) > per_page
-    found = found[:per_page]
-    if cursor and cursor.before:
-        found.reverse()
-    first, last = (found[0], found[-1]) if found else (None, None)
-    going_back = bool(cursor and cursor.before)
-    next_cursor = _cursor_of(last, column) if found and (more or going_back) else None
-    previous = _cursor_of(first, column, before=True) if found and cursor and (more or not going_back) else None
-    return ComparisonPage(found, next_cursor, previous, lowest_agreement([row.pk for row in found]))
+        base = base.filter(after(_keys(column), _key_of(cursor.value, cursor.id, column)))
+        rows = rows.filter(after(_keys(column), _key_of(cursor.value, cursor.id, column)))
+    window_end = None
+    if filters.narrows and not filters.gold:
+        window_end = next(iter(base.order_by(*order).values_list(column, "id")[SCAN_WINDOW - 1:SCAN_WINDOW]), None)
+    if window_end is not None:
+        within = TupleGreaterThanOrEqual if walk_down else TupleLessThanOrEqual
+        rows = rows.filter(within(_keys(column), _key_of(*window_end, column)))
+    found = list(rows.order_by(*order)[: per_page + 1])
+    walked = found[:per_page]
+    onward = _key_pair(walked[-1], column) if len(found) > per_page else window_end
+    back = (_key_pair(walked[0], column) if walked else onward) if cursor is not None else None
+    forward, backward = (back, onward) if going_back else (onward, back)
+    if going_back:
+        walked.reverse()
+    return ComparisonPage(
+        walked,
+        next=Cursor(*forward) if forward else None,
+        previous=Cursor(*backward, before=True) if backward else None,
+        agreement=lowest_agreement([row.pk for row in walked]),
+        scanned_to=window_end[1] if window_end is not None and len(found) <= per_page else None,
+    )
 
 
-def _cursor_of(row: Comparison, column: str, *, before: bool = False) -> Cursor:
-    return Cursor(getattr(row, column), row.pk, before)
+def _keys(column: str) -> Tuple:
+    return Tuple(F(column), F("id")) if column != "id" else Tuple(F("id"))
+
+
+def _key_of(value: int, row_id: int, column: str) -> tuple:
+    return (value, row_id) if column != "id" else (row_id,)
+
+
+def _key_pair(row: Comparison, column: str) -> tuple[int, int]:
+    return getattr(row, column), row.pk
 
 
 def lowest_agreement(comparison_ids: list[int]) -> dict[int, float]:

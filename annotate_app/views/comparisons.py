@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import access
 from ..forms import ComparisonFilterForm, ShownGoldForm, row_id
 from ..models import Comparison, Project, RewardModelRun, Role, RunStatus
+from ..selectors import comparisons as selectors
 from ..selectors.comparisons import Cursor, comparison_annotations, comparisons_page
 from ..services.gold import comparison_mark_gold
 
@@ -31,6 +32,7 @@ def comparison_list(request, slug):
         next_url=_page_url(request, page.next),
         previous_url=_page_url(request, page.previous),
         first_url=_page_url(request, None) if form.cursor() else None,
+        scan_window=selectors.SCAN_WINDOW,
     )
     return render(request, "annotate_app/comparisons.html", context)
 

@@ -200,3 +200,31 @@ def test_a_comparison_of_another_project_or_out_of_range_is_404(browsed):
     client = logged_in_client(admin)
     assert client.get(f"/projects/{project.slug}/comparisons/{other.pk}/").status_code == 404
     assert client.get(f"/projects/{project.slug}/comparisons/{2**64}/").status_code == 404
+
+
+@pytest.mark.parametrize("sort", ["id", "-submitted"])
+def test_a_filtered_page_looks_at_a_bounded_window_and_the_next_goes_on(browsed, sort, monkeypatch):
+    project, admin, _ = browsed
+    client = logged_in_client(admin)
+    query = f"sort={sort}&status=unlabeled"
+    everything = _listed(client, project, query)
+    monkeypatch.setattr("annotate_app.selectors.comparisons.SCAN_WINDOW", 2)
+    pages, scanned, url = [], [], f"/projects/{project.slug}/comparisons/?{query}"
+    while url:
+        response = client.get(url)
+        page = response.context["page"]
+        pages.append([row.pk for row in page.rows])
+        scanned.append(page.scanned_to)
+        url = page.next and f"/projects/{project.slug}/comparisons/{response.context['next_url']}"
+    assert [pk for page in pages for pk in page] == everything
+    assert all(len(page) <= 2 for page in pages) and [] in pages  # a window of two labeled rows matched none
+    assert scanned[pages.index([])] is not None
+    first_page = client.get(f"/projects/{project.slug}/comparisons/?{query}").content.decode()
+    assert "looked at 2 comparisons" in first_page  # the first two in either order are labeled
+    back, response = [], client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
+    while True:
+        back.insert(0, [row.pk for row in response.context["page"].rows])
+        if not response.context["page"].previous:
+            break
+        response = client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
+    assert [pk for page in back for pk in page] == [pk for page in pages[:-1] for pk in page]
