@@ -5,8 +5,8 @@ each, choices spread over A, B and tie), on Postgres. For each filter and sort, 
 (annotate_app.selectors.comparisons.comparisons_page, what the list view runs) is timed for the
 first page and for a page deep in the project (its cursor 90% of the way through), median and p95
 of ``--samples`` calls after one warm-up. Prints each at the largest size as a ratio to the smallest.
-Text search for a string that matches one comparison walks the whole project (no index serves
-``%word%``): printed as the known worst case.
+Last, a text search for a string in one comparison only: the worst case, where a page looks at its
+whole scan window (SCAN_WINDOW comparisons) and matches nothing or one.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/morm_browser_bench \\
         .venv/bin/python bench/browser_scale.py --sizes 1000 1000000 --samples 15
