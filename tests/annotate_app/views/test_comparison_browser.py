@@ -74,7 +74,7 @@ def test_each_filter_and_sort_lists_exactly_its_comparisons(browsed, query, name
 def test_the_list_shows_counts_agreement_and_gold(browsed):
     project, admin, _ = browsed
     html = logged_in_client(admin).get(f"/projects/{project.slug}/comparisons/?status=complete").content.decode()
-    assert "2 / 2" in html and "0.50" in html and "1.00" in html
+    assert "2 / 2" in html and "0.50" in html and "1.00" in html and "2 complete (2 annotations each)" in html
     assert "Question number 0?" in html and "canonical orientation" in html
 
 
@@ -146,9 +146,10 @@ def test_the_detail_page_shows_imported_labels(browsed):
 
 def test_a_picked_reward_run_shows_each_heads_held_out_accuracy(browsed):
     project, admin, _ = browsed
-    run = reported_reward_run(project)
     url = f"/projects/{project.slug}/comparisons/{_ids(project, ['c0'])[0]}/"
     client = logged_in_client(admin)
+    assert "No reward-model run of this project has succeeded yet." in client.get(url).content.decode()
+    run = reported_reward_run(project)
     assert f'<option value="{run.pk}"' in client.get(url).content.decode()
     html = client.get(f"{url}?run={run.pk}").content.decode()
     accuracy = run.report["objectives"]["harmless"]["accuracy"]
