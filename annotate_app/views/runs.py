@@ -12,7 +12,12 @@ from ..selectors.runs import report_head_rows, run_lineage
 from ..services.policy_runs import policy_run_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
+from ..templatetags.morm_format import weights
 from .pagination import page_of
+
+# The tag of a "run queued" message: true only while the run waits, so the run page removes it once the
+# run's live status says otherwise (static/js/run_charts.js).
+RUN_QUEUED = "run-queued"
 
 
 @login_required
@@ -33,7 +38,7 @@ def dashboard(request, slug):
         except ValidationError as error:
             _add_service_errors(form, error)
         else:
-            messages.success(request, f"Reward model run {run.pk} queued.")
+            messages.success(request, f"Reward model run {run.pk} queued.", extra_tags=RUN_QUEUED)
             return redirect("reward-run", slug=slug, run_id=run.pk)
     return _render_dashboard(request, project, form, PolicyRunForm(project=project))
 
@@ -66,7 +71,7 @@ def policy_run_start(request, slug):
         except ValidationError as error:
             _add_service_errors(ppo_form, error)
         else:
-            messages.success(request, f"PPO run {run.pk} queued.")
+            messages.success(request, f"PPO run {run.pk} queued.", extra_tags=RUN_QUEUED)
             return redirect("policy-run", slug=slug, run_id=run.pk)
     return _render_dashboard(request, project, RewardRunForm(project=project), ppo_form)
 
@@ -124,8 +129,7 @@ def policy_runs_compare(request, slug):
 
 
 def _weights_label(config: dict) -> str:
-    weights = ", ".join(f"{key} {value:g}" for key, value in config.get("weights", {}).items())
-    return f"{config.get('scalarization', 'static')}: {weights}"
+    return f"{config.get('scalarization', 'static')}: {weights(config.get('weights', {}))}"
 
 
 @login_required

@@ -22,9 +22,12 @@ def project_stats_page(request, slug):
                              for other in stats["objectives"]])
         for objective in stats["objectives"]
     ]
+    # The label distributions as the chart draws them (static/js/stats_charts.js).
+    distribution = {"scale_points": list(SCALE_POINTS),
+                    "objectives": [{"key": o["key"], "counts": o["counts"]} for o in objectives]}
     return render(
         request,
         "annotate_app/project_stats.html",
         {"project": project, "stats": stats, "scale_points": SCALE_POINTS, "objectives": objectives,
-         "correlation": correlation},
+         "correlation": correlation, "distribution": distribution},
     )

@@ -4,10 +4,12 @@
 // worker (rm_worker/training/report.py).
 (function () {
   "use strict";
-  const COLORS = ["#2956c8", "#c8292f", "#1e9e5a", "#b8860b", "#7b3fc8", "#0f8b8d", "#d2691e"];
+  const palette = window.mormPalette;  // static/js/palette.js: each objective's colour, as in every chart
   const report = JSON.parse(document.getElementById("report-data").textContent);
   const names = Object.keys(report.objectives);
   const figures = names.map((name) => report.objectives[name]);
+  const labels = names.map(palette.label);
+  const objectiveColors = names.map((name) => palette.color(name));
   const base = { animation: false, plugins: { legend: { position: "bottom" } } };
   const share = { min: 0, max: 1 };
 
@@ -15,12 +17,12 @@
   new Chart(document.getElementById("report-accuracy"), {
     type: "bar",
     data: {
-      labels: names,
+      labels: labels,
       datasets: [
-        { type: "bar", label: "95% interval", backgroundColor: "#c9d3ee", order: 2,
+        { type: "bar", label: "95% interval", backgroundColor: objectiveColors.map((c) => c + "40"), order: 2,
           data: figures.map((f) => (f.accuracy.n ? [f.accuracy.low, f.accuracy.high] : null)) },
-        { type: "line", label: "accuracy", showLine: false, pointRadius: 6, borderColor: "#2956c8", order: 1,
-          backgroundColor: "#2956c8", data: figures.map((f) => f.accuracy.rate) },
+        { type: "line", label: "accuracy", showLine: false, pointRadius: 6, borderColor: objectiveColors, order: 1,
+          backgroundColor: objectiveColors, data: figures.map((f) => f.accuracy.rate) },
       ],
     },
     options: { ...base, scales: { y: share },
@@ -30,7 +32,7 @@
 
   // Reliability: per objective, each non-empty bin's mean predicted P(A) against the share labeled A.
   const reliability = names.map((name, i) => ({
-    label: name, showLine: true, borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length],
+    label: labels[i], showLine: true, borderColor: objectiveColors[i], backgroundColor: objectiveColors[i],
     data: report.objectives[name].calibration.bins.filter((b) => b.count)
       .map((b) => ({ x: b.mean_predicted, y: b.observed, count: b.count })),
   }));
@@ -48,12 +50,12 @@
   const rate = (p) => p.rate;
   new Chart(document.getElementById("report-agreement"), {
     type: "bar",
-    data: { labels: names, datasets: [
-      { label: "model–annotators", backgroundColor: COLORS[0],
+    data: { labels: labels, datasets: [
+      { label: "model–annotators", backgroundColor: palette.color("", 0),
         data: figures.map((f) => rate(f.agreement.model_annotator)) },
-      { label: "model, pairs two annotators judged", backgroundColor: "#8fa7e3",
+      { label: "model, pairs two annotators judged", backgroundColor: palette.color("", 4),
         data: figures.map((f) => rate(f.agreement.model_annotator_same_pairs)) },
-      { label: "annotator–annotator (ceiling)", backgroundColor: "#555",
+      { label: "annotator–annotator (ceiling)", backgroundColor: palette.color("", 1),
         data: figures.map((f) => rate(f.agreement.annotator_annotator)) },
     ] },
     options: { ...base, scales: { y: share } },
@@ -61,9 +63,10 @@
 
   new Chart(document.getElementById("report-length"), {
     type: "bar",
-    data: { labels: names, datasets: [
-      { label: "Pearson r", backgroundColor: COLORS[2], data: figures.map((f) => f.length_correlation.pearson) },
-      { label: "Spearman ρ", backgroundColor: COLORS[3], data: figures.map((f) => f.length_correlation.spearman) },
+    data: { labels: labels, datasets: [
+      { label: "Pearson r", backgroundColor: palette.color("", 0), data: figures.map((f) => f.length_correlation.pearson) },
+      { label: "Spearman ρ", backgroundColor: palette.color("", 1),
+        data: figures.map((f) => f.length_correlation.spearman) },
     ] },
     options: { ...base, scales: { y: { min: -1, max: 1, title: { display: true,
       text: "r with length (" + report.length_unit + ")" } } } },

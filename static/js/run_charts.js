@@ -4,7 +4,8 @@
 (function () {
   "use strict";
   const FINISHED = ["succeeded", "failed", "cancelled"];
-  const COLORS = ["#2956c8", "#c8292f", "#1e9e5a", "#b8860b", "#7b3fc8", "#0f8b8d", "#d2691e"];
+  const palette = window.mormPalette;
+  const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
   const charts = {};
 
   function chartFor(canvas) {
@@ -14,8 +15,10 @@
         data: { datasets: [] },
         options: {
           animation: false, parsing: false, normalized: true,
-          scales: { x: { type: "linear", title: { display: true, text: "step" } } },
+          scales: { x: palette.stepAxis() },
           plugins: { legend: { position: "bottom" } },
+          // Few points (a short or cancelled run) show as dots; long curves as lines.
+          elements: { point: { radius: (ctx) => (ctx.dataset.data.length <= 30 ? 3 : 0) } },
         },
       });
     }
@@ -26,22 +29,26 @@
   function keysFor(canvas, metrics) {
     const prefix = canvas.dataset.prefix;
     const listed = (canvas.dataset.keys || "").split(",").filter(Boolean);
-    return Object.keys(metrics).filter((key) => (prefix && key.startsWith(prefix)) || listed.includes(key)).sort();
+    return Object.keys(metrics).filter((key) => (prefix && key.startsWith(prefix)) || listed.includes(key));
   }
 
-  // Append [step, value] points of each canvas's keys, one line per (run, key).
-  function addPoints(metrics, runLabel, colorOffset) {
+  // Append [step, value] points of each canvas's keys, one line per (run, key): the objective's colour, and on
+  // the compare page a dash pattern per run.
+  function addPoints(metrics, run, runIndex) {
     document.querySelectorAll("canvas[data-prefix], canvas[data-keys]").forEach((canvas) => {
       const chart = chartFor(canvas);
       const prefix = canvas.dataset.prefix || "";
-      keysFor(canvas, metrics).forEach((key, i) => {
+      keysFor(canvas, metrics).forEach((key) => {
         const name = prefix && key.startsWith(prefix) ? key.slice(prefix.length) : key;
-        const label = (runLabel ? runLabel + " · " : "") + name;
-        let dataset = chart.data.datasets.find((d) => d.label === label);
+        const id = run + "|" + key;
+        let dataset = chart.data.datasets.find((d) => d.id === id);
         if (!dataset) {
-          const color = COLORS[(colorOffset + i) % COLORS.length];
-          dataset = { label: label, data: [], borderColor: color, backgroundColor: color, pointRadius: 1 };
+          const others = chart.data.datasets.filter((d) => !palette.isObjective(d.name) && d.run === run).length;
+          const color = palette.color(name, others);
+          dataset = { id: id, run: run, name: name, label: (run ? "run " + run + " · " : "") + palette.label(name),
+            data: [], borderColor: color, backgroundColor: color, borderDash: DASHES[runIndex % DASHES.length] };
           chart.data.datasets.push(dataset);
+          chart.data.datasets.sort((a, b) => palette.compareKeys(a.name, b.name) || (a.run < b.run ? -1 : 1));
         }
         metrics[key].forEach(([x, y]) => dataset.data.push({ x: x, y: y }));
       });
@@ -95,36 +102,64 @@
     }));
   }
 
+  // "about 40 s left", "about 3 min left", "about 2 h 5 min left".
+  function etaText(seconds) {
+    const s = Math.max(1, Math.ceil(seconds));
+    if (s < 60) return "· about " + s + " s left";
+    const minutes = Math.round(s / 60);
+    if (minutes < 60) return "· about " + minutes + " min left";
+    return "· about " + Math.floor(minutes / 60) + " h " + (minutes % 60) + " min left";
+  }
+
+  // Status, stage, progress and ETA as the server last reported them (the ETA is the server's: a moving
+  // average of recent step times, so it does not drift while the page waits between polls).
+  function showProgress(body) {
+    const cancelling = body.cancel_requested && !FINISHED.includes(body.status);
+    document.getElementById("status").textContent = cancelling ? "cancelling…" : body.status;
+    document.getElementById("stage").textContent = body.stage ? body.stage + "…" : "";
+    const progress = document.getElementById("progress");
+    progress.max = Math.max(body.total_steps, 1);
+    progress.value = body.step;
+    document.getElementById("step").textContent = body.step + " / " + (body.total_steps || "?");
+    document.getElementById("eta").textContent = body.eta_seconds === null ? "" : etaText(body.eta_seconds);
+    // A "run queued" message is true only while the run waits.
+    if (body.status !== "queued") document.querySelectorAll(".message.run-queued").forEach((m) => m.remove());
+  }
+
+  // Cancel at once on the page (the request goes on in the background; the polls then show the server's state).
+  function cancelOnClick(form) {
+    if (!form) return;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button");
+      button.disabled = true;
+      button.textContent = "Cancelling…";
+      document.getElementById("status").textContent = "cancelling…";
+      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+        .then((response) => { if (!response.ok) throw new Error(String(response.status)); })
+        .catch(() => { button.disabled = false; button.textContent = "Cancel"; });
+    });
+  }
+
   // The run page: status, progress with ETA, error, curves, final figures.
   async function followRun(section) {
     let since = -1;
     const started = Date.now();
-    let firstStep = null;
+    cancelOnClick(document.getElementById("cancel-form"));
     for (;;) {
       const body = await fetchJSON(section.dataset.metricsUrl + "?since=" + since);
       addPoints(body.metrics, "", 0);
       showAccuracy(document.querySelectorAll("#final-accuracy td[data-objective]"), body.metrics);
       since = lastStep(body.metrics, since);
-      document.getElementById("status").textContent = body.status;
-      const progress = document.getElementById("progress");
-      progress.max = Math.max(body.total_steps, 1);
-      progress.value = body.step;
-      document.getElementById("step").textContent = body.step + " / " + body.total_steps;
-      if (firstStep === null && body.step > 0) firstStep = { step: body.step, at: Date.now() };
-      if (firstStep && body.step > firstStep.step && body.total_steps > body.step) {
-        const perStep = (Date.now() - firstStep.at) / (body.step - firstStep.step);
-        document.getElementById("eta").textContent = "· about " +
-          Math.ceil((perStep * (body.total_steps - body.step)) / 1000) + " s left";
-      }
+      showProgress(body);
       if (body.next) continue;
       if (section.dataset.samplesUrl && !section.dataset.finished) await showSamples(section.dataset.samplesUrl);
       if (FINISHED.includes(body.status)) {
         // Server-rendered figures (before/after, samples) appear with one reload at the end.
         if (section.dataset.reloadOnFinish && !section.dataset.finished) { window.location.reload(); return; }
-        document.getElementById("eta").textContent = "";
         const detail = await fetchJSON(section.dataset.detailUrl);
         document.getElementById("error").textContent = detail.error;
-        const cancel = document.getElementById("cancel");
+        const cancel = document.getElementById("cancel-form");
         if (cancel) cancel.remove();
         return;
       }
@@ -138,7 +173,7 @@
       let body;
       do {
         body = await fetchJSON(row.dataset.metricsUrl + "?since=" + since);
-        addPoints(body.metrics, "run " + row.dataset.run, i * 3);
+        addPoints(body.metrics, row.dataset.run, i);
         showAccuracy(row.querySelectorAll("td[data-objective]"), body.metrics);
         since = lastStep(body.metrics, since);
       } while (body.next);

@@ -1,6 +1,7 @@
 // Scatter of finished PPO runs on two objectives, the reference policy marked.
 (function () {
   "use strict";
+  const palette = window.mormPalette;  // static/js/palette.js: runs take colours no objective uses
   const points = JSON.parse(document.getElementById("tradeoff-points").textContent);
   const form = document.getElementById("axes");
   const x = form.querySelector("select[name=x]").value;
@@ -10,19 +11,19 @@
     type: "scatter",
     data: {
       datasets: [
-        { label: "reference policy", data: reference, pointStyle: "crossRot", pointRadius: 10, borderColor: "#555" },
+        { label: "reference policy", data: reference, pointStyle: "crossRot", pointRadius: 10, borderColor: palette.color("", 1) },
         ...points.map((p, i) => ({
           label: "run " + p.run + " (" + p.label + ")",
           data: [{ x: p.x, y: p.y }],
           pointRadius: 7,
-          backgroundColor: ["#2956c8", "#c8292f", "#1e9e5a", "#b8860b", "#7b3fc8", "#0f8b8d"][i % 6],
+          backgroundColor: palette.color("", i + 2),
         })),
       ],
     },
     options: {
       animation: false,
-      scales: { x: { title: { display: true, text: x + " (normalized)" } },
-                y: { title: { display: true, text: y + " (normalized)" } } },
+      scales: { x: { title: { display: true, text: palette.label(x) + " (normalized)" } },
+                y: { title: { display: true, text: palette.label(y) + " (normalized)" } } },
       plugins: { legend: { position: "bottom" } },
     },
   });

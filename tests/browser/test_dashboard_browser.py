@@ -1,6 +1,7 @@
 """A researcher trains a reward model from the dashboard and watches its curves grow, step by step."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -50,15 +51,19 @@ def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_ser
     # The run is held before its first step; each allow() lets it take that many steps, and the
     # page follows: step, progress bar, one more loss point per objective every 10 steps.
     expect(page.locator("#status")).to_have_text("running", timeout=30_000)
+    # The total from the start, what the worker is doing, and no "queued" message once it runs.
+    _steps_shown(page, 0)
+    expect(page.locator("#stage")).to_have_text("training…")
+    expect(page.locator(".message.run-queued")).to_have_count(0)
     step_gate.allow(10)
     _steps_shown(page, 10)
     page.wait_for_function(f"({LOSS_POINTS_JS})() === 3")
-    assert sorted(page.evaluate(labels_js("chart-loss"))) == ["harmless", "helpful", "honest"]
+    assert page.evaluate(labels_js("chart-loss")) == ["Helpfulness", "Harmlessness", "Honesty"]
     step_gate.allow(10)
     _steps_shown(page, 20)
     page.wait_for_function(f"({LOSS_POINTS_JS})() === 6")
-    # Two steps seen at two polls give a pace: the page tells how long the rest should take.
-    expect(page.locator("#eta")).to_have_text(re.compile(r"about \d+ s left"))
+    # Steps taken give a pace (the server's moving average): the page tells how long the rest should take.
+    expect(page.locator("#eta")).to_have_text(re.compile(r"about \d+ (s|min) left"))
     expect(page.locator("#status")).to_have_text("running")
     expect(page.locator("#cancel")).to_be_visible()
 
@@ -71,7 +76,7 @@ def test_researcher_starts_a_run_and_watches_per_objective_curves(page, live_ser
     for objective in ("helpful", "harmless", "honest"):
         cell = page.locator(f"#final-accuracy td[data-objective={objective}]")
         expect(cell).to_have_text(f"{run.final_metrics[f'eval/accuracy/{objective}']:.3f}")
-    assert sorted(page.evaluate(labels_js("chart-accuracy"))) == ["harmless", "helpful", "honest"]
+    assert page.evaluate(labels_js("chart-accuracy")) == ["Helpfulness", "Harmlessness", "Honesty"]
     expect(page.locator("#cancel")).to_have_count(0)
     expect(page.get_by_text(f"Snapshot {run.snapshot_id}")).to_be_visible()
 
@@ -87,11 +92,16 @@ def test_researcher_cancels_a_run_and_it_stops_before_its_next_step(page, live_s
     _steps_shown(page, 10)
 
     page.click("#cancel")
-    page.wait_for_url(f"{live_server.url}/projects/{project.slug}/reward-runs/{run.pk}/")
-    run.refresh_from_db()
-    # Asked, not yet done: the worker is still held before step 11.
-    assert run.cancel_requested and run.status == RunStatus.RUNNING
-    expect(page.locator("#status")).to_have_text("running")
+    # At once on the page, before the server answers.
+    expect(page.locator("#cancel")).to_have_text("Cancelling…")
+    expect(page.locator("#status")).to_have_text("cancelling…")
+    # The server's state says the same while the worker is held before step 11.
+    expect(page.locator("#cancel")).to_be_disabled()
+    _until(lambda: RewardModelRun.objects.get(pk=run.pk).cancel_requested)
+    page.reload()
+    expect(page.locator("#status")).to_have_text("cancelling…")
+    expect(page.locator("#cancel")).to_have_text("Cancelling…")
+    assert RewardModelRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
     step_gate.allow(1)
     expect(page.locator("#status")).to_have_text("cancelled", timeout=30_000)
     _steps_shown(page, 10)
@@ -99,6 +109,18 @@ def test_researcher_cancels_a_run_and_it_stops_before_its_next_step(page, live_s
     page.wait_for_function(f"({LOSS_POINTS_JS})() === 3")
     run.refresh_from_db()
     assert run.step == 10 and run.finished_at is not None
+    # A cancelled run keeps its curves when its page is opened again.
+    page.reload()
+    page.wait_for_function(f"({LOSS_POINTS_JS})() === 3")
+
+
+def _until(condition, attempts: int = 300) -> None:
+    """Wait until ``condition()`` holds, asking the database again every 0.1 s (a bounded number of times)."""
+    for _ in range(attempts):
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition never held")
 
 
 def test_annotator_cannot_open_the_dashboard(page, live_server, login):

@@ -48,7 +48,8 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     step_gate.allow(2)
     expect(page.locator("#step")).to_have_text(f"2 / {STEPS}", timeout=60_000)
     page.wait_for_function(f"({REWARD_POINTS_JS})() === 6")  # one point per objective and step
-    assert sorted(page.evaluate(labels_js("chart-reward-normalized"))) == ["harmless", "helpful", "honest"]
+    # Legends name the objectives, in the project's order.
+    assert page.evaluate(labels_js("chart-reward-normalized")) == ["Helpfulness", "Harmlessness", "Honesty"]
     expect(page.locator("#samples tbody tr")).to_have_count(0)  # none stored before step 5
     step_gate.allow(3)
     expect(page.locator("#step")).to_have_text(f"5 / {STEPS}")
@@ -66,7 +67,7 @@ def test_researcher_runs_ppo_from_the_dashboard_and_compares_runs(page, live_ser
     expect(page.locator("#samples tbody tr").first).not_to_contain_text("No samples yet")
     # After the reload the charts fill again from the first metrics fetch.
     page.wait_for_function("""() => { const chart = Chart.getChart('chart-weights');
-        return chart && chart.data.datasets.some(d => d.label === 'ppo/lagrange_multiplier'); }""")
+        return chart && chart.data.datasets.some(d => d.label === 'Lagrange multiplier λ'); }""")
 
     page.goto(f"{live_server.url}/projects/{project.slug}/policy-runs/compare/?x=helpful&y=harmless")
     expect(page.locator("#tradeoff-table")).to_contain_text(f"PPO run {run.pk}")

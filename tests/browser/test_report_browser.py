@@ -26,7 +26,7 @@ def test_the_report_charts_draw_every_figure_with_no_policy_violation(strict_pag
     # Reliability: the diagonal (2 points) and a line per objective through its non-empty bins.
     filled = {key: sum(1 for row in figures["calibration"]["bins"] if row["count"])
               for key, figures in run.report["objectives"].items()}
-    assert page.evaluate(labels_js("report-reliability")) == ["perfectly calibrated", "helpful", "harmless"]
+    assert page.evaluate(labels_js("report-reliability")) == ["perfectly calibrated", "Helpfulness", "Harmlessness"]
     assert page.evaluate(points_js("report-reliability")) == 2 + sum(filled.values())
     # Accuracy: an interval and a point per objective; agreement: three bars per objective; length: two.
     assert page.evaluate(points_js("report-accuracy")) == 4
