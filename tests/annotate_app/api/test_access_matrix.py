@@ -112,6 +112,7 @@ SIGNED_IN = EVERYONE - {"anonymous"}
 E = Endpoint
 ENDPOINTS = [
     E("get", "schema/", 200, EVERYONE),
+    E("get", "docs/", 200, EVERYONE),
     E("get", "me", 200, SIGNED_IN),
     E("get", "projects/", 200, SIGNED_IN),
     E("post", "projects/", 201, frozenset({"superuser"}), {"name": "New one"}),
