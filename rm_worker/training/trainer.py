@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -348,13 +349,15 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
     """Optimizer steps until ``total_steps``, reporting, evaluating and checkpointing on schedule; returns
     True when a stop was requested (before a step)."""
     config, position = run.config, run.position
-    window = run.window()
+    window, unreported = run.window(), None
     run.model.train()
     while position.step < total_steps:
         seed = config.seed + position.epoch  # seeded by epoch, so a resumed run sees the same order
         steps = step_batches(run.data.train.lengths, config.batch_size, config.gradient_accumulation, seed)
         while position.epoch_step < len(steps) and position.step < total_steps:
             if run.callbacks.stop_requested():
+                if unreported is not None:  # a cancelled run keeps the curve of every step it took
+                    run.report(unreported())
                 return True
             batches = [run.batch("train", indices) for indices in steps[position.epoch_step]]
             grad_norm = train_step(
@@ -363,10 +366,11 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
             )
             position.step += 1
             position.epoch_step += 1
+            epoch = position.epoch + position.epoch_step / len(steps)
+            unreported = partial(train_metrics, window, run.optimizer, grad_norm, epoch)
             if position.step % config.log_every == 0 or position.step == total_steps:
-                epoch = position.epoch + position.epoch_step / len(steps)
-                run.report(train_metrics(window, run.optimizer, grad_norm, epoch))
-                window = run.window()
+                run.report(unreported())
+                window, unreported = run.window(), None
             run.callbacks.progress(position.step, total_steps)
             if position.step % config.eval_every == 0 or position.step == total_steps:
                 if len(run.data.eval):

@@ -265,3 +265,16 @@ def test_evaluate_reads_native_format_labels(tmp_path):
     assert report["helpful"]["pairs"] == 2 and report["helpful"]["ties"] == 1
     assert report["helpful"]["accuracy"] in (0.0, 0.5, 1.0)
     assert report["harmless"] == {"accuracy": None, "pairs": 0, "ties": 0}
+
+
+def test_a_cancelled_run_reports_the_steps_it_took_since_its_last_report(tmp_path):
+    progress, reported = [], []
+    callbacks = Callbacks(
+        on_progress=lambda step, total: progress.append(step), should_stop=lambda: max(progress, default=0) >= 3,
+        on_metrics=lambda step, metrics: reported.append((step, metrics)),
+    )
+    result = train(tiny_config(max_steps=20, log_every=10, eval_every=10), synthetic_pairs(40), tmp_path,
+                   callbacks=callbacks)
+    # Steps 1-3 were trained but log_every is 10: the curve still gets their loss (a cancelled run keeps it).
+    assert result.cancelled and [step for step, _ in reported] == [3]
+    assert {"train/loss", "train/loss/helpful", "train/epoch"} <= set(reported[0][1])
