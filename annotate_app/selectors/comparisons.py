@@ -17,8 +17,10 @@ says how far it looked; its next page goes on from there. Every page is then bou
 are exempt (their partial index holds only them). Full-text search (a GIN index) is not built.
 """
 
+import json
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.fields.tuple_lookups import (
     Tuple,
@@ -111,8 +113,15 @@ def comparisons_filtered(project: Project, filters: ComparisonFilters) -> QueryS
         rows = rows.filter(Exists(_objectives_agreeing_below(filters.agreement_below)))
     if filters.search:
         text = filters.search
-        rows = rows.filter(Q(prompt__icontains=text) | Q(response_a__icontains=text) | Q(response_b__icontains=text))
+        rows = rows.filter(Q(prompt__icontains=_as_json_text(text)) | Q(response_a__icontains=text)
+                           | Q(response_b__icontains=text))
     return rows
+
+
+def _as_json_text(text: str) -> str:
+    """``text`` as it reads inside the prompt's stored JSON: quotes and backslashes escaped, and on SQLite
+    (which keeps the JSON as Django wrote it, ASCII only) non-ASCII letters as \\u escapes."""
+    return json.dumps(text, ensure_ascii=connection.vendor == "sqlite")[1:-1]
 
 
 def _objectives_agreeing_below(share: float) -> QuerySet[Judgment]:

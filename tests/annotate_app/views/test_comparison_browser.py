@@ -1,6 +1,7 @@
 """The comparison browser: filters, sorting, keyset pages, who sees what, and gold marked from the detail page."""
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -229,3 +230,19 @@ def test_a_filtered_page_looks_at_a_bounded_window_and_the_next_goes_on(browsed,
             break
         response = client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
     assert [pk for page in back for pk in page] == [pk for page in pages[:-1] for pk in page]
+
+
+@pytest.mark.parametrize("text", ["café", '"quoted"', "plaît", "back\\slash"])
+def test_text_search_finds_quotes_accents_and_backslashes_in_a_prompt(text):
+    project = make_project()
+    import_lines(project, [native_line(1, prompt='Un café, "quoted", s\'il vous plaît, back\\slash'), native_line(2)])
+    admin = member(project, Role.ADMIN)
+    assert _listed(logged_in_client(admin), project, urlencode({"q": text})) == _ids(project, ["c1"])
+
+
+def test_text_search_in_a_chat_prompt_matches_its_words_not_its_json():
+    project = make_project()
+    import_lines(project, [native_line(1, prompt=[{"role": "user", "content": 'Say "hi"'}]), native_line(2)])
+    client = logged_in_client(member(project, Role.ADMIN))
+    assert _listed(client, project, urlencode({"q": 'say "HI"'})) == _ids(project, ["c1"])
+    assert _listed(client, project, urlencode({"q": '"content"'})) == []
