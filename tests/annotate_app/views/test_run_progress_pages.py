@@ -9,7 +9,7 @@ import pytest
 from django.template import Context, Template
 from django.utils import timezone
 
-from annotate_app.models import RewardModelRun, Role, RunStatus
+from annotate_app.models import PolicyRun, RewardModelRun, Role, RunStatus
 from annotate_app.services.reward_runs import reward_run_create
 from tests.factories import labelled_project, logged_in_client, member
 
@@ -98,3 +98,15 @@ def test_the_stats_page_draws_the_label_distributions(project):
     assert distribution["scale_points"] == ["-3", "-2", "-1", "0", "1", "2", "3"]
     harmless = next(o for o in distribution["objectives"] if o["key"] == "harmless")
     assert sum(harmless["counts"]) == 1 and 'id="chart-distribution"' in html and "js/stats_charts.js" in html
+
+
+def test_ppo_weights_read_as_objective_and_two_decimals_on_the_dashboard_and_the_run_page(project):
+    weights = {"helpful": 0.4, "harmless": 0.45, "honest": 0.15}
+    run = PolicyRun.objects.create(
+        project=project, reward_run=reward_run_create(project=project, enqueue=False), total_steps=10,
+        config={"scalarization": "static", "weights": weights, "steps": 10, "objectives": list(weights)})
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    shown = "helpful 0.40 · harmless 0.45 · honest 0.15"
+    assert f"static: {shown}" in client.get(f"/projects/{project.slug}/dashboard/").content.decode()
+    page = client.get(f"/projects/{project.slug}/policy-runs/{run.pk}/").content.decode()
+    assert f'<span id="weights">{shown}</span>' in page and "{&#x27;helpful&#x27;" not in page
