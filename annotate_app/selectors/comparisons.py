@@ -74,7 +74,8 @@ class Cursor:
     def decode(cls, text: str, *, before: bool = False) -> "Cursor":
         """The cursor written by ``encode``; ValueError for anything else."""
         value, _, row = text.partition(".")
-        if not (value.isdecimal() and row.isdecimal() and len(text) <= 40):
+        # Both parts are 64-bit at most: SQLite cannot even compare a larger number.
+        if not all(part.isdecimal() and len(part) <= 19 and int(part) < 2**63 for part in (value, row)):
             raise ValueError(f"not a page cursor: {text!r}")
         return cls(int(value), int(row), before)
 

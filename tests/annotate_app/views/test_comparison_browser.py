@@ -82,6 +82,7 @@ def test_the_list_shows_counts_agreement_and_gold(browsed):
 @pytest.mark.parametrize(("query", "field"), [
     ("agreement_below=abc", "Agreement below"), ("agreement_below=1.5", "Agreement below"),
     ("status=done", "status"), ("sort=name", "sort"), ("after=12", "after"), ("before=x.1", "before"),
+    (f"after=1.{2**63}", "after"), (f"before={2**64}.1", "before"), ("after=1.2.3", "after"),
     ("after=1.2&before=1.2", "not both"),
 ])
 def test_bad_query_parameters_are_refused_naming_the_field(browsed, query, field):
