@@ -17,9 +17,11 @@ def as_json(value) -> str:
 
 
 @register.filter
-def weights(value) -> str:
+def weights(value, objectives=None) -> str:
     """Scalarization weights ``{"helpful": 0.4, "harmless": 0.45}`` as ``helpful 0.40 · harmless 0.45``, in the
-    config's objective order; anything that is not such a mapping as it is."""
+    order of ``objectives`` when given (the run's config: Postgres keeps a JSON object's keys in its own order),
+    the others after; anything that is not such a mapping as it is."""
     if not isinstance(value, dict):
         return "" if value is None else str(value)
-    return " · ".join(f"{key} {float(weight):.2f}" for key, weight in value.items())
+    order = [key for key in objectives or [] if key in value] + [key for key in value if key not in (objectives or [])]
+    return " · ".join(f"{key} {float(value[key]):.2f}" for key in order)

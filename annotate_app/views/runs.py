@@ -129,7 +129,7 @@ def policy_runs_compare(request, slug):
 
 
 def _weights_label(config: dict) -> str:
-    return f"{config.get('scalarization', 'static')}: {weights(config.get('weights', {}))}"
+    return f"{config.get('scalarization', 'static')}: {weights(config.get('weights', {}), config.get('objectives'))}"
 
 
 @login_required

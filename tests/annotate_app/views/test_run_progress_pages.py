@@ -74,10 +74,11 @@ def test_the_metrics_api_gives_the_eta_of_a_running_run(project):
     assert 30.0 < body["eta_seconds"] <= 35.0
 
 
-def test_weights_read_as_objective_and_two_decimals():
-    rendered = Template("{% load morm_format %}{{ w|weights }}").render(
-        Context({"w": {"helpful": 0.4, "harmless": 0.45, "honest": 0.15}}))
-    assert rendered == "helpful 0.40 · harmless 0.45 · honest 0.15"
+def test_weights_read_as_objective_and_two_decimals_in_the_objectives_order():
+    template = Template("{% load morm_format %}{{ w|weights }} | {{ w|weights:order }}")
+    rendered = template.render(Context({"w": {"honest": 0.15, "helpful": 0.4, "harmless": 0.45},
+                                        "order": ["helpful", "harmless", "honest"]}))
+    assert rendered == "honest 0.15 · helpful 0.40 · harmless 0.45 | helpful 0.40 · harmless 0.45 · honest 0.15"
 
 
 def test_chart_pages_give_the_objectives_in_project_order(project):
