@@ -58,6 +58,18 @@ def placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def literal(*values: str) -> str:
+    """Constants of the code (choice values such as a task's status) written into a statement's text.
+
+    Not passed as parameters: Postgres may run a prepared statement with a generic plan, made
+    without the parameters' values, and such a plan cannot use a partial index whose condition
+    names a value (``status = 'leased'``) — it scanned the whole task table instead.
+    """
+    if not all(value.isidentifier() for value in values):
+        raise ValueError(f"not a constant of the code: {values!r}")
+    return ", ".join(f"'{value}'" for value in values)
+
+
 def greatest() -> str:
     """The larger-of-two function: GREATEST on PostgreSQL, the two-argument MAX on SQLite."""
     return "MAX" if connection.vendor == "sqlite" else "GREATEST"

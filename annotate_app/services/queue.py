@@ -42,6 +42,7 @@ from ..models import AnnotatorQueue, Comparison, Project, Task, TaskStatus
 from ..selectors.queue import Progress, annotator_progress
 
 FINISHED = (TaskStatus.SUBMITTED, TaskStatus.SKIPPED)
+LEASED = sql.literal(TaskStatus.LEASED)
 # Expired leases given back per call to task_next_for. Each call makes at most one lease,
 # so reclaiming more than one per call keeps up with any rate of expiry.
 RECLAIM_PER_CALL = 4
@@ -104,12 +105,12 @@ def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _Queue
     """Everything ``task_next`` decides on, in one statement (the user's queue row is made on first use)."""
     row = sql.one(
         f'SELECT p.open_count, q."cursor", q.submitted, q.finished_open,'
-        f" (SELECT t.id FROM {sql.TASK} t WHERE t.project_id = p.id AND t.annotator_id = %s AND t.status = %s"
+        f" (SELECT t.id FROM {sql.TASK} t WHERE t.project_id = p.id AND t.annotator_id = %s AND t.status = {LEASED}"
         f"  ORDER BY t.leased_at, t.id LIMIT 1),"
-        f" EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.project_id = p.id AND t.status = %s AND t.expires_at <= %s)"
+        f" EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.project_id = p.id AND t.status = {LEASED} AND t.expires_at <= %s)"
         f" FROM {sql.PROJECT} p LEFT JOIN {sql.QUEUE} q ON q.project_id = p.id AND q.annotator_id = %s"
         f" WHERE p.id = %s",
-        [user.pk, TaskStatus.LEASED, TaskStatus.LEASED, sql.when(now), user.pk, project.pk],
+        [user.pk, sql.when(now), user.pk, project.pk],
     )
     if row[1] is None:
         AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
@@ -147,9 +148,9 @@ def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> 
         f" FROM {sql.COMPARISON} c WHERE (c.project_id, c.id) > (%s, %s) AND c.project_id <= %s"
         " AND NOT c.is_full AND NOT c.is_gold"
         f" AND NOT EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.comparison_id = c.id AND t.annotator_id = %s"
-        "  AND t.status IN (%s, %s))"
+        f"  AND t.status IN ({sql.literal(*FINISHED)}))"
         f" ORDER BY c.project_id, c.id LIMIT 1{sql.lock_clause(of='c', skip_locked=True)}",
-        [user.pk, project.pk, above, project.pk, user.pk, *FINISHED],
+        [user.pk, project.pk, above, project.pk, user.pk],
     )
     if row is None:
         return None
@@ -321,8 +322,8 @@ def _others_update(comparison: Comparison, project: Project, actor_id: int | Non
     locked = sql.rows(
         f"SELECT q.annotator_id FROM {sql.QUEUE} q WHERE q.project_id = %s AND (q.annotator_id = %s"
         f" OR q.annotator_id IN (SELECT t.annotator_id FROM {sql.TASK} t WHERE t.comparison_id = %s"
-        f" AND t.status IN (%s, %s))) ORDER BY q.annotator_id{sql.lock_clause(of='q')}",
-        [project.pk, -1 if actor_id is None else actor_id, comparison.pk, *FINISHED],
+        f" AND t.status IN ({sql.literal(*FINISHED)}))) ORDER BY q.annotator_id{sql.lock_clause(of='q')}",
+        [project.pk, -1 if actor_id is None else actor_id, comparison.pk],
     )
     others = [annotator for (annotator,) in locked if annotator != actor_id]
     if others:
