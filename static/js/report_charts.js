@@ -39,7 +39,7 @@
   new Chart(document.getElementById("report-reliability"), {
     type: "scatter",
     data: { datasets: [{ label: "perfectly calibrated", data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], showLine: true,
-      borderDash: [4, 4], borderColor: "#999", pointRadius: 0 }, ...reliability] },
+      borderDash: [4, 4], borderColor: palette.color("", 1), pointRadius: 0 }, ...reliability] },
     options: { ...base, aspectRatio: 1, scales: {
       x: { ...share, title: { display: true, text: "predicted P(A preferred) = σ(r_A − r_B)" } },
       y: { ...share, title: { display: true, text: "share labeled A" } } },

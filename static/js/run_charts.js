@@ -102,9 +102,11 @@
     }));
   }
 
-  // "about 40 s left", "about 3 min left", "about 2 h 5 min left".
+  // "about 40 s left", "about 3 min left", "about 2 h 5 min left"; "almost done" once the steps should be over
+  // (a slow last step, or the evaluation and export after it: the stage line says which).
   function etaText(seconds) {
-    const s = Math.max(1, Math.ceil(seconds));
+    if (seconds < 1) return "· almost done";
+    const s = Math.ceil(seconds);
     if (s < 60) return "· about " + s + " s left";
     const minutes = Math.round(s / 60);
     if (minutes < 60) return "· about " + minutes + " min left";
