@@ -181,3 +181,22 @@ def test_the_reward_form_shows_the_settings_and_defaults_of_the_selected_mode(pa
     page.select_option("select[name=mode]", "separate")
     shown(stepped, True)
     shown(frozen, False)
+
+
+@pytest.mark.slow
+def test_a_frozen_run_shows_one_step_per_objective_and_an_eta_after_its_first_fit(page, login, step_gate,
+                                                                                   tiny_backbone):
+    project = _labelled_project()
+    run = reward_run_create(project=project, overrides={"backbone": tiny_backbone, "mode": "frozen",
+                                                        "max_length": 32})
+    login(page, member(project, Role.RESEARCHER), next=f"/projects/{project.slug}/reward-runs/{run.pk}/")
+    expect(page.locator("#step")).to_have_text("0 / 3")  # known at queue time: one fit per objective
+    expect(page.locator("#stage")).to_have_text("fitting heads…", timeout=30_000)
+    expect(page.locator("#eta")).to_have_text("")  # no pace before the first fit
+    step_gate.allow(1)
+    expect(page.locator("#step")).to_have_text("1 / 3", timeout=30_000)
+    expect(page.locator("#eta")).to_have_text(re.compile(r"^· (about \d+ (s|min) left|almost done)$"))
+    step_gate.open()
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("#eta")).to_have_text("")
+    expect(page.locator("#stage")).to_have_text("")
