@@ -50,6 +50,16 @@ def _listed(client, project, query=""):
     return [row.pk for row in response.context["page"].rows]
 
 
+def _pages_back(client, project, response) -> list[list[int]]:
+    """Follow Previous from the page ``response`` shows to the first page; the ids of each page, in order."""
+    back, response = [], client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
+    while True:
+        back.insert(0, [row.pk for row in response.context["page"].rows])
+        if not response.context["page"].previous:
+            return back
+        response = client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
+
+
 @pytest.mark.parametrize(("query", "names"), [
     ("", ["c0", "c1", "c2", "c3", "c4", "c5", "c6"]),
     ("status=labeled", ["c0", "c1", "c2"]),
@@ -107,12 +117,7 @@ def test_pages_follow_each_other_without_gaps_or_repeats(browsed, sort, monkeypa
     assert [pk for page in pages for pk in page] == everything
     assert len(everything) == 7 and [len(page) for page in pages] == [2, 2, 2, 1]
     # Back from the last page, page by page, to the first.
-    back, response = [], client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
-    while True:
-        back.insert(0, [row.pk for row in response.context["page"].rows])
-        if not response.context["page"].previous:
-            break
-        response = client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
+    back = _pages_back(client, project, response)
     assert back == pages[:-1]
 
 
@@ -224,12 +229,7 @@ def test_a_filtered_page_looks_at_a_bounded_window_and_the_next_goes_on(browsed,
     assert scanned[pages.index([])] is not None
     first_page = client.get(f"/projects/{project.slug}/comparisons/?{query}").content.decode()
     assert "looked at 2 comparisons" in first_page  # the first two in either order are labeled
-    back, response = [], client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
-    while True:
-        back.insert(0, [row.pk for row in response.context["page"].rows])
-        if not response.context["page"].previous:
-            break
-        response = client.get(f"/projects/{project.slug}/comparisons/{response.context['previous_url']}")
+    back = _pages_back(client, project, response)
     assert [pk for page in back for pk in page] == [pk for page in pages[:-1] for pk in page]
 
 
