@@ -24,22 +24,25 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 OTHER_ANNOTATORS = 30
 
 
-def ensure_database(default_name: str) -> None:
-    """Point DATABASE_URL at ``default_name`` unless it is set, and create that database if missing."""
+def ensure_database(default_name: str, *, fresh: bool = False) -> None:
+    """Point DATABASE_URL at ``default_name`` unless it is set, and create that database if missing
+    (``fresh``: drop it first, so every campaign is seeded again)."""
     import psycopg
 
     url = os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{default_name}")
     base, name = url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        if fresh:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def setup() -> None:
-    """Create the queue benchmarks' database if needed, migrate it, and set Django up."""
+def setup(*, fresh: bool = False) -> None:
+    """Create the queue benchmarks' database if needed (``fresh``: anew), migrate it, and set Django up."""
     import django
 
-    ensure_database("morm_queue_bench")
+    ensure_database("morm_queue_bench", fresh=fresh)
     django.setup()
     from django.core.management import call_command
 

@@ -94,9 +94,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--phase-seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=3, help="trivial+queue phase pairs")
+    parser.add_argument("--fresh", action="store_true",
+                        help="a new database, seeded again (each run uses up some of the project's open slots)")
     args = parser.parse_args()
 
-    campaign.setup()
+    campaign.setup(fresh=args.fresh)
     project = campaign.campaign(args.size)
     run = int(time.time())
     users = [campaign.annotator(project, f"serve-{run}-{i}") for i in range(args.clients)]
@@ -115,6 +117,9 @@ def main() -> None:
     print(f"load average after: {campaign.load_average()}")
     report(rows, args.rounds * args.phase_seconds)
     failures = integrity(project, rows)
+    if emptied := sum(1 for _, kind, _, status, _ in rows if kind == "next" and status == 204):
+        failures.append(f"next answered 204 (nothing left) {emptied} times: earlier runs used up the project's "
+                        "open slots, so this run measured an empty queue; run again with --fresh")
     for failure in failures:
         print(f"INTEGRITY FAILURE: {failure}")
     if failures:
