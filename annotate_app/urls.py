@@ -13,6 +13,8 @@ urlpatterns = [
     path("projects/<slug:slug>/comparisons/", comparisons.comparison_list, name="comparison-list"),
     path("projects/<slug:slug>/comparisons/<int:comparison_id>/", comparisons.comparison_detail,
          name="comparison-detail"),
+    path("projects/<slug:slug>/comparisons/<int:comparison_id>/score/", comparisons.comparison_score,
+         name="comparison-score"),
     path("projects/<slug:slug>/gold/", datasets.project_gold, name="project-gold"),
     path("projects/<slug:slug>/gold/<int:comparison_id>/remove/", datasets.project_gold_remove,
          name="project-gold-remove"),

@@ -66,3 +66,13 @@ def run_ppo(run_id: int) -> str:
     from rm_worker.policy_runner import run_policy_training
 
     return run_policy_training(run_id)
+
+
+# Idempotent (comparisons already scored are skipped), so a redelivered task is safe: acks_late.
+@shared_task(name="rm_worker.score_comparisons", acks_late=True, time_limit=1800, max_retries=0)
+def score_comparisons(run_id: int, comparison_ids: list[int]) -> int:
+    """Store each head's rewards of the comparisons by the run's model; routed to the ``training`` queue."""
+    # Imported here so torch loads only in the worker that scores (see train_reward_model).
+    from rm_worker.comparison_scoring import run_comparison_scoring
+
+    return run_comparison_scoring(run_id, comparison_ids)

@@ -5,6 +5,7 @@ from .annotation_task import AnnotatorQueue, Task, TaskStatus
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, Role
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
+from .scores import ComparisonScore
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "AnnotatorQueue",
     "Choice",
     "Comparison",
+    "ComparisonScore",
     "ImportBatch",
     "Judgment",
     "Membership",

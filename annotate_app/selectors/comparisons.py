@@ -18,6 +18,7 @@ are exempt (their partial index holds only them). Full-text search (a GIN index)
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -30,7 +31,7 @@ from django.db.models.fields.tuple_lookups import (
     TupleLessThanOrEqual,
 )
 
-from ..models import Annotation, Choice, Comparison, Judgment, Project, Role
+from ..models import Annotation, Choice, Comparison, ComparisonScore, Judgment, Project, RewardModelRun, Role
 
 PER_PAGE = 50
 # At most this many comparisons are looked at for one filtered page (see comparisons_page).
@@ -236,3 +237,36 @@ def comparison_annotations(comparison: Comparison, *, role: Role) -> tuple[list[
         who = annotation.annotator.get_username() if role == Role.ADMIN else f"annotator {len(human) + 1}"
         human.append(JudgedBy(who, annotation, judgments))
     return human, imported
+
+
+@dataclass(frozen=True)
+class HeadScore:
+    """One head's raw rewards of a comparison's two responses (canonical orientation: A as imported)."""
+
+    objective: str
+    reward_a: float
+    reward_b: float
+
+    @property
+    def p_a(self) -> float:
+        """σ(r_A − r_B): the probability that A is preferred, as the model was trained to give it."""
+        # The tanh form of the logistic cannot overflow for any reward gap.
+        return 0.5 * (1 + math.tanh((self.reward_a - self.reward_b) / 2))
+
+    @property
+    def prefers(self) -> str:
+        """"A", "B", or "neither" for equal rewards."""
+        if self.reward_a == self.reward_b:
+            return "neither"
+        return "A" if self.reward_a > self.reward_b else "B"
+
+
+def comparison_run_scores(comparison: Comparison, run: RewardModelRun) -> list[HeadScore] | None:
+    """Each head's score of ``comparison`` by ``run``, in the run's objective order; None when not scored yet."""
+    stored = ComparisonScore.objects.filter(reward_run=run, comparison=comparison).first()
+    if stored is None:
+        return None
+    # Postgres's jsonb does not keep the order keys were written in.
+    order = run.config.get("objectives", [])
+    heads = sorted(stored.rewards, key=lambda objective: order.index(objective) if objective in order else len(order))
+    return [HeadScore(objective, stored.rewards[objective]["a"], stored.rewards[objective]["b"]) for objective in heads]

@@ -1,9 +1,9 @@
 """Handing work to the Celery worker by task name: the web side never imports worker code.
 
 ``rm_worker/tasks.py`` registers these names (tests/rm_worker/test_task_names.py checks that
-they match); ``CELERY_TASK_ROUTES`` in settings sends the training ones to the ``training``
-queue. Work is sent once the transaction that created it commits, so a worker never looks
-for a row it cannot see yet.
+they match); ``CELERY_TASK_ROUTES`` in settings sends the training ones, and scoring (which loads
+a run's model), to the ``training`` queue. Work is sent once the transaction that created it
+commits, so a worker never looks for a row it cannot see yet.
 """
 
 from functools import partial
@@ -15,6 +15,7 @@ from ..models import PolicyRun, RewardModelRun, Snapshot, TrainingRun
 
 RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo"}
 SNAPSHOT_TASK = "rm_worker.build_snapshot"
+SCORE_TASK = "rm_worker.score_comparisons"
 
 
 def run_enqueue(run: TrainingRun) -> None:
@@ -27,5 +28,10 @@ def snapshot_enqueue(snapshot: Snapshot) -> None:
     _send_on_commit(SNAPSHOT_TASK, snapshot.pk)
 
 
-def _send_on_commit(task_name: str, pk: int) -> None:
-    transaction.on_commit(partial(current_app.send_task, task_name, args=[pk]))
+def comparison_scores_enqueue(run: RewardModelRun, comparison_ids: list[int]) -> None:
+    """Have a training worker score ``comparison_ids`` with ``run``'s model, after the current transaction commits."""
+    _send_on_commit(SCORE_TASK, run.pk, comparison_ids)
+
+
+def _send_on_commit(task_name: str, *args) -> None:
+    transaction.on_commit(partial(current_app.send_task, task_name, args=list(args)))

@@ -3,15 +3,17 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import access
 from ..forms import ComparisonFilterForm, ShownGoldForm, row_id
 from ..models import Comparison, Project, RewardModelRun, Role, RunStatus
 from ..selectors import comparisons as selectors
-from ..selectors.comparisons import Cursor, comparison_annotations, comparisons_page
+from ..selectors.comparisons import Cursor, comparison_annotations, comparison_run_scores, comparisons_page
+from ..services.comparison_scores import comparison_scores_request
 from ..services.gold import comparison_mark_gold
 
 RUN_CHOICES = 50  # the newest succeeded reward runs offered to score with
@@ -65,10 +67,32 @@ def comparison_detail(request, slug, comparison_id):
             return redirect("comparison-detail", slug=slug, comparison_id=comparison.pk)
     human, imported = comparison_annotations(comparison, role=role)
     runs = project.reward_runs.filter(status=RunStatus.SUCCEEDED).order_by("-id")[:RUN_CHOICES]
+    run = _picked_run(request, project)
     return render(request, "annotate_app/comparison_detail.html", {
         "project": project, "comparison": comparison, "gold_form": gold_form, "human": human,
-        "imported": imported, "runs": runs, "run": _picked_run(request, project),
+        "imported": imported, "runs": runs, "run": run,
+        "scores": comparison_run_scores(comparison, run) if run else None,
     }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def comparison_score(request, slug, comparison_id):
+    """Queue scoring of the comparison with the posted ``run``, then back to the page showing that run."""
+    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+    comparison = get_object_or_404(project.comparisons, pk=_comparison_id(comparison_id))
+    run = get_object_or_404(project.reward_runs, pk=row_id(request.POST.get("run", "")) or 0)
+    try:
+        queued = comparison_scores_request(run=run, comparisons=[comparison])
+    except ValidationError as error:
+        return HttpResponseBadRequest(f"run: {' '.join(error.messages)}")
+    if queued:
+        messages.success(request, f"Scoring {comparison} with run {run.pk} is queued for a training worker; "
+                                  "reload this page in a moment.")
+    else:
+        messages.info(request, f"Run {run.pk} has scored {comparison} already.")
+    detail = reverse("comparison-detail", kwargs={"slug": slug, "comparison_id": comparison.pk})
+    return redirect(f"{detail}?run={run.pk}")
 
 
 def _comparison_id(value: int) -> int:

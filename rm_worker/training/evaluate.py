@@ -83,6 +83,20 @@ def report_reward_model(
     return reward_model_report(pairs, rewards_a.tolist(), rewards_b.tolist(), model.objectives, bins=bins)
 
 
+def score_pairs(
+    model_dir: str | Path, pairs: Sequence[PreferencePair], *, device: str | torch.device | None = None,
+    batch_size: int = 32,
+) -> list[dict[str, dict[str, float]]]:
+    """Each pair's raw rewards by the saved model, ``{objective: {"a": r_A, "b": r_B}}`` (labels are not read):
+    σ(r_A − r_B) is the model's probability that A is preferred."""
+    model = RewardModel.from_pretrained(model_dir, device=device)
+    rewards_a, rewards_b = _side_rewards(model, pairs, batch_size)
+    return [
+        {objective: {"a": a, "b": b} for objective, a, b in zip(model.objectives, row_a, row_b, strict=True)}
+        for row_a, row_b in zip(rewards_a.tolist(), rewards_b.tolist(), strict=True)
+    ]
+
+
 def held_out_pairs(config: RewardModelConfig, pairs: Sequence[PreferencePair]) -> list[PreferencePair]:
     """The pairs a run with ``config`` held out of training (its eval split, as the trainer splits): what its
     report is measured on."""

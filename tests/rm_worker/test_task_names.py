@@ -6,18 +6,18 @@ import pytest
 from celery import current_app
 
 import rm_worker.tasks  # noqa: F401  (registers the shared tasks on the app)
-from annotate_app.services.dispatch import RUN_TASKS, SNAPSHOT_TASK
+from annotate_app.services.dispatch import RUN_TASKS, SCORE_TASK, SNAPSHOT_TASK
 
 
 def _queue(name: str) -> str:
     return current_app.amqp.router.route({}, name)["queue"].name
 
 
-@pytest.mark.parametrize("name", [*RUN_TASKS.values(), SNAPSHOT_TASK])
+@pytest.mark.parametrize("name", [*RUN_TASKS.values(), SNAPSHOT_TASK, SCORE_TASK])
 def test_every_name_sent_is_a_registered_task(name):
     assert name in current_app.tasks
 
 
-def test_training_goes_to_the_training_queue_and_exports_to_the_default_one():
-    assert {_queue(name) for name in RUN_TASKS.values()} == {"training"}
+def test_training_and_scoring_go_to_the_training_queue_and_exports_to_the_default_one():
+    assert {_queue(name) for name in [*RUN_TASKS.values(), SCORE_TASK]} == {"training"}
     assert _queue(SNAPSHOT_TASK) == "default"

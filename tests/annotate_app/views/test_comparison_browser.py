@@ -160,7 +160,7 @@ def test_a_picked_reward_run_shows_each_heads_held_out_accuracy(browsed):
     assert f'<option value="{run.pk}"' in client.get(url).content.decode()
     html = client.get(f"{url}?run={run.pk}").content.decode()
     accuracy = run.report["objectives"]["harmless"]["accuracy"]
-    assert f"n={accuracy['n']}" in html and "not stored" in html
+    assert f"n={accuracy['n']}" in html and f"Score with run {run.pk}" in html
     assert client.get(f"{url}?run=999999").status_code == 404
     assert client.get(f"{url}?run=abc").status_code == 404
 
