@@ -32,7 +32,8 @@ def comparison_scores_request(*, run: RewardModelRun, comparisons: Sequence[Comp
 
 def comparison_scores_record(*, run: RewardModelRun, rewards: dict[int, dict[str, dict[str, float]]]) -> int:
     """Store ``{comparison id: {objective: {"a": r_A, "b": r_B}}}`` computed with ``run``'s model (on the
-    worker); a comparison already scored by the run keeps its row. Returns how many rows were written."""
+    worker); a comparison already scored by the run keeps its row. Returns how many rows were offered: with
+    ``ignore_conflicts`` the database skips a conflicting one without saying so (the worker checks first)."""
     rows = [ComparisonScore(reward_run=run, comparison_id=pk, rewards=by_head) for pk, by_head in rewards.items()]
     # A redelivered or repeated task may score the same comparison again: the first row stands.
     created = ComparisonScore.objects.bulk_create(rows, ignore_conflicts=True)
