@@ -70,6 +70,18 @@ def literal(*values: str) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
+def string_agg(expression: str) -> str:
+    """An aggregate joining ``expression`` over the rows with commas (string_agg; group_concat on SQLite)."""
+    return f"{'group_concat' if connection.vendor == 'sqlite' else 'string_agg'}({expression}, ',')"
+
+
+def json_rows(*expressions: str) -> str:
+    """An aggregate of the rows into a JSON list of ``[expression, ...]`` lists, in no set order."""
+    if connection.vendor == "sqlite":
+        return f"json_group_array(json_array({', '.join(expressions)}))"
+    return f"json_agg(json_build_array({', '.join(expressions)}))"
+
+
 def greatest() -> str:
     """The larger-of-two function: GREATEST on PostgreSQL, the two-argument MAX on SQLite."""
     return "MAX" if connection.vendor == "sqlite" else "GREATEST"

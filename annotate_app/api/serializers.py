@@ -133,8 +133,9 @@ class TaskSerializer(serializers.Serializer):
 _DATETIME = serializers.DateTimeField()
 
 
-def task_payload(task: Task, progress: Progress | None = None) -> dict:
-    """The ``TaskSerializer`` shape of a task whose comparison and project are loaded."""
+def task_payload(task: Task, progress: Progress | None = None, objectives: list[dict] | None = None) -> dict:
+    """The ``TaskSerializer`` shape of a task whose comparison and project are loaded (``objectives`` as
+    ``objectives_shown`` gives them, if already read)."""
     comparison, project = task.comparison, task.project
     texts = [comparison.response_a, comparison.response_b]
     if task.shown_swapped:
@@ -145,7 +146,7 @@ def task_payload(task: Task, progress: Progress | None = None) -> dict:
         "status": task.status,
         "prompt": comparison.prompt_turns,
         "responses": [{"label": "A", "text": texts[0]}, {"label": "B", "text": texts[1]}],
-        "objectives": objectives_shown(project),
+        "objectives": objectives_shown(project) if objectives is None else objectives,
         "ask_likert": project.ask_likert,
         "flag_options": project.flag_options if project.ask_flags else [],
         "expires_at": _DATETIME.to_representation(task.expires_at),

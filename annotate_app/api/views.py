@@ -116,7 +116,7 @@ class TaskNext(APIView):
         following = task_next(project=project, user=request.user)
         if following.task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(task_payload(following.task, following.progress))
+        return Response(task_payload(following.task, following.progress, following.objectives))
 
 
 class TaskSubmit(JSONObjectBody, APIView):

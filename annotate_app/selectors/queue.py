@@ -45,11 +45,21 @@ def annotator_progress(*, project: Project, user: AbstractBaseUser) -> Progress:
     return Progress(done=row["submitted"] or 0, remaining=remaining)
 
 
+OBJECTIVE_COLUMNS = ("key", "name", "guideline", "order")
+
+
 def objectives_shown(project: Project) -> list[dict]:
-    """The project's objectives as a task shows them, in order (every ``tasks/next`` reads them)."""
-    objectives = sql.rows(
-        f'SELECT key, name, guideline, "order" FROM {sql.OBJECTIVE} WHERE project_id = %s ORDER BY "order", id',
-        [project.pk],
-    )
-    fields = ("key", "name", "guideline", "order")
-    return [dict(zip(fields, objective, strict=True)) for objective in objectives]
+    """The project's objectives as a task shows them, in order."""
+    return objectives_from_json(sql.one(
+        f"SELECT {objectives_json()} FROM {sql.OBJECTIVE} o WHERE o.project_id = %s", [project.pk])[0])
+
+
+def objectives_json() -> str:
+    """An aggregate of objective rows ``o`` into the JSON ``objectives_from_json`` reads (``tasks/next`` reads
+    it in the statement that reads the annotator's state: one round trip fewer per task)."""
+    return sql.json_rows(*(f'o."{column}"' for column in OBJECTIVE_COLUMNS), "o.id")
+
+
+def objectives_from_json(value) -> list[dict]:
+    rows = sorted(sql.json_of(value) or [], key=lambda row: (row[3], row[4]))  # Objective.Meta.ordering
+    return [dict(zip(OBJECTIVE_COLUMNS, row[:4], strict=True)) for row in rows]

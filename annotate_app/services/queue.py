@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from .. import sql
 from ..models import AnnotatorQueue, Comparison, Project, Task, TaskStatus
-from ..selectors.queue import Progress, annotator_progress
+from ..selectors.queue import Progress, annotator_progress, objectives_from_json, objectives_json
 
 FINISHED = (TaskStatus.SUBMITTED, TaskStatus.SKIPPED)
 LEASED = sql.literal(TaskStatus.LEASED)
@@ -54,6 +54,7 @@ class NextTask:
 
     task: Task | None
     progress: Progress
+    objectives: list[dict]  # as a task shows them (selectors.queue.objectives_shown)
 
 
 def task_next_for(*, project: Project, user: AbstractBaseUser) -> Task | None:
@@ -75,20 +76,20 @@ def task_next(*, project: Project, user: AbstractBaseUser) -> NextTask:
         _reclaim_expired(project, now)
         state = _state_of(project, user, now)
     if state.own_task_id is not None and (own := _own_lease(state.own_task_id, now)) is not None:
-        return NextTask(own, annotator_progress(project=project, user=user))
+        return NextTask(own, annotator_progress(project=project, user=user), state.objectives)
     # A new lease leaves "remaining" as it was: if it takes the comparison's last slot, the
     # open count drops by one and the lease they hold counts it back (selectors.queue).
     progress = Progress(done=state.submitted, remaining=state.open_count - state.finished_open)
     if state.open_count <= state.finished_open:
-        return NextTask(None, progress)  # every open comparison is one they finished: nothing to walk
+        return NextTask(None, progress, state.objectives)  # every open comparison is one they finished
     with transaction.atomic():
         candidate = _open_candidate(project, user, above=state.cursor) or _open_candidate(project, user, above=0)
         if candidate is None:
-            return NextTask(None, progress)
+            return NextTask(None, progress, state.objectives)
         if project.gold_rate and random.random() < project.gold_rate:
             if (gold := _gold_candidate(project, user)) is not None:
                 candidate = gold
-        return NextTask(_lease(candidate, project, user, now), progress)
+        return NextTask(_lease(candidate, project, user, now), progress, state.objectives)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class _QueueState:
     finished_open: int
     own_task_id: int | None  # their oldest lease, open or not
     expired_waiting: bool  # some lease of the project ran out and still holds its slot
+    objectives: list[dict]
 
 
 def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _QueueState:
@@ -107,7 +109,9 @@ def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _Queue
         f'SELECT p.open_count, q."cursor", q.submitted, q.finished_open,'
         f" (SELECT t.id FROM {sql.TASK} t WHERE t.project_id = p.id AND t.annotator_id = %s AND t.status = {LEASED}"
         f"  ORDER BY t.leased_at, t.id LIMIT 1),"
-        f" EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.project_id = p.id AND t.status = {LEASED} AND t.expires_at <= %s)"
+        f" EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.project_id = p.id AND t.status = {LEASED}"
+        f"  AND t.expires_at <= %s),"
+        f" (SELECT {objectives_json()} FROM {sql.OBJECTIVE} o WHERE o.project_id = p.id)"
         f" FROM {sql.PROJECT} p LEFT JOIN {sql.QUEUE} q ON q.project_id = p.id AND q.annotator_id = %s"
         f" WHERE p.id = %s",
         [user.pk, sql.when(now), user.pk, project.pk],
@@ -115,7 +119,7 @@ def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _Queue
     if row[1] is None:
         AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
         return _state_of(project, user, now)
-    return _QueueState(*row[:5], expired_waiting=bool(row[5]))
+    return _QueueState(*row[:5], expired_waiting=bool(row[5]), objectives=objectives_from_json(row[6]))
 
 
 def _own_lease(task_id: int, now: datetime) -> Task | None:
@@ -223,11 +227,14 @@ def _reclaim_expired(project: Project, now: datetime) -> None:
             comparison = Comparison.objects.select_for_update(skip_locked=True).filter(pk=comparison_id).first()
             if comparison is None:
                 continue  # someone is working on it; a later call gets it
-            expired = Task.objects.select_for_update().filter(
+            expired = list(Task.objects.select_for_update().filter(
                 comparison=comparison, status=TaskStatus.LEASED, expires_at__lte=now
-            )
-            for task in expired:
-                _expire(task, comparison, project)
+            ).values_list("pk", flat=True))
+            if expired:
+                # One counts_update for all of them: a second one would lock queue rows after the
+                # first had locked the project row, against the lock order (a deadlock, seen).
+                Task.objects.filter(pk__in=expired).update(status=TaskStatus.EXPIRED)
+                counts_update(comparison=comparison, project=project, held=-len(expired))
 
 
 def leases_release(*, project: Project, user: AbstractBaseUser) -> int:
