@@ -10,6 +10,8 @@ from django.apps import apps
 from django.db.models.signals import post_migrate
 from rest_framework.test import APIClient
 
+from annotate_app.services import dispatch
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
 
 
@@ -94,3 +96,16 @@ def shared_data_file(name: str):
     path = SHARED_DATA / name
     require(path.is_file(), f"../shared/data not present ({path} is missing): real-data test skipped")
     return path
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The Celery tasks the web sends by name (after commit), as ``(name, *args)``; nothing reaches a broker."""
+    tasks = []
+
+    class Broker:
+        def send_task(self, name, args):
+            tasks.append((name, *args))
+
+    monkeypatch.setattr(dispatch, "current_app", Broker())
+    return tasks

@@ -4,21 +4,13 @@ import pytest
 from playwright.sync_api import expect
 
 from annotate_app.models import Role
-from annotate_app.services import dispatch
 from annotate_app.services.comparison_scores import comparison_scores_record
 from tests.factories import labelled_project, member, reported_reward_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_researcher_picks_a_run_asks_for_its_scores_and_reads_them(strict_page, login, monkeypatch):
-    sent = []
-
-    class Broker:  # the web's side of the queue: what a training worker would receive, by name
-        def send_task(self, name, args):
-            sent.append((name, *args))
-
-    monkeypatch.setattr(dispatch, "current_app", Broker())
+def test_a_researcher_picks_a_run_asks_for_its_scores_and_reads_them(strict_page, login, sent):
     page = strict_page
     project = labelled_project()
     comparison, run = project.comparisons.order_by("id").first(), reported_reward_run(project)

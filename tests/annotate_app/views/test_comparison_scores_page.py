@@ -3,24 +3,11 @@
 import pytest
 
 from annotate_app.models import Role
-from annotate_app.services import dispatch
 from annotate_app.services.comparison_scores import comparison_scores_record
 from tests.factories import labelled_project, logged_in_client, member, reported_reward_run
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The Celery tasks sent by name, as ``(name, *args)``."""
-    tasks = []
-
-    class Broker:
-        def send_task(self, name, args):
-            tasks.append((name, *args))
-
-    monkeypatch.setattr(dispatch, "current_app", Broker())
-    return tasks
 
 
 @pytest.fixture
