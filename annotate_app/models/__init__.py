@@ -3,7 +3,7 @@
 from .annotation import Annotation, AnnotationRevision, Choice, Judgment, signed_score
 from .annotation_task import AnnotatorQueue, Task, TaskStatus
 from .comparison import Comparison, ImportBatch
-from .project import Membership, Objective, Project, Role
+from .project import Membership, Objective, Project, QueueOrder, Role
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
 from .scores import ComparisonScore
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
@@ -23,6 +23,7 @@ __all__ = [
     "PolicyRun",
     "PolicySample",
     "Project",
+    "QueueOrder",
     "RewardModelRun",
     "Role",
     "RunStatus",

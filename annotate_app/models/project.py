@@ -17,6 +17,12 @@ class Role(models.TextChoices):
     RESEARCHER = "researcher", "Researcher"
 
 
+class QueueOrder(models.TextChoices):
+    IMPORT = "import", "Import order"
+    RANDOM = "random", "Random"
+    UNCERTAIN = "uncertain", "Most uncertain first (by a reward run's scores)"
+
+
 class Project(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -60,6 +66,25 @@ class Project(models.Model):
     open_count = models.PositiveIntegerField(default=0)
     complete_count = models.PositiveIntegerField(default=0)
     imported_label_sets = models.PositiveIntegerField(default=0)
+    # Which open comparison an annotator gets first; ``uncertain`` ranks by queue_reward_run's scores.
+    queue_order = models.CharField(max_length=16, choices=QueueOrder.choices, default=QueueOrder.IMPORT)
+    queue_reward_run = models.ForeignKey(
+        "annotate_app.RewardModelRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The succeeded reward-model run whose scores order the queue when queue_order is uncertain.",
+    )
+    # The loop (services.rounds): after every retrain_every new human annotations, a reward-model run
+    # with retrain_config on a new snapshot, then optionally PPO (repolicy_config) and a generation
+    # (regenerate_config). The configs are overrides of the run configs' defaults, checked like a run form.
+    retrain_every = models.PositiveIntegerField(
+        default=0, help_text="Queue a reward-model run after this many new human annotations; 0 turns it off."
+    )
+    retrain_config = models.JSONField(default=dict, blank=True)
+    repolicy_config = models.JSONField(null=True, blank=True, help_text="PPO settings; empty: no PPO step.")
+    regenerate_config = models.JSONField(
+        null=True, blank=True, help_text="Generation settings; empty: no generation step."
+    )
+    # Human annotations submitted since the last automatic retrain started (maintained, never counted).
+    labels_since_retrain = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
