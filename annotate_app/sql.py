@@ -53,6 +53,39 @@ def run(sql: str, params: Sequence = ()) -> int:
         return cursor.rowcount
 
 
+# A statement and its parameters.
+Statement = tuple[str, Sequence]
+# Where a statement sent with ``write_together`` names the id of the row that ``first`` inserted.
+NEW_ID = "{new_id}"
+
+
+def write_together(*statements: Statement, first: Statement | None = None) -> int | None:
+    """Run ``first`` (an ``INSERT ... RETURNING id``, if given), then ``statements``, which may name the
+    new row's id as ``{new_id}``; returns that id.
+
+    On PostgreSQL all of them are one statement, one round trip: the others become data-modifying
+    ``WITH`` items. Such items run in no set order against one snapshot, so: no two of them may change
+    the same row, none may read what another writes, and at most one may lock a row this transaction
+    does not hold yet (two new locks taken in no set order could meet another transaction taking them
+    in the other order: a deadlock). On SQLite they run one after the other, in the order given.
+    """
+    if connection.vendor != "postgresql":
+        new_id = one(*first)[0] if first else None
+        for text, params in statements:
+            run(text.replace(NEW_ID, str(int(new_id))) if new_id is not None else text, params)
+        return new_id
+    items = [f"new AS ({first[0]})"] if first else []
+    params = list(first[1]) if first else []
+    body = statements if first else statements[:-1]
+    for number, (text, values) in enumerate(body):
+        items.append(f"w{number} AS ({text.replace(NEW_ID, '(SELECT id FROM new)')})")
+        params += values
+    main = ("SELECT id FROM new", []) if first else statements[-1]
+    statement = (f"WITH {', '.join(items)} " if items else "") + main[0]
+    row = one(statement, [*params, *main[1]]) if first else run(statement, [*params, *main[1]])
+    return row[0] if first else None
+
+
 def placeholders(values: Sequence) -> str:
     """``%s, %s, ...`` for an ``IN (...)`` list of these values."""
     return ", ".join(["%s"] * len(values))

@@ -78,38 +78,37 @@ def annotation_submit(
         if retaken and comparison.is_full:
             raise TaskConflict("The lease on this task expired and the comparison was given to someone else.")
         now = timezone.now()
-        annotation = _annotation_insert(comparison, task, user, flags_a, flags_b, time_spent_ms, now)
-        _judgments_insert(annotation, rows)
         task.status, task.finished_at = TaskStatus.SUBMITTED, now
-        sql.run(f"UPDATE {sql.TASK} SET status = %s, finished_at = %s WHERE id = %s",
-                [task.status, sql.when(now), task.pk])
-        counts_update(comparison=comparison, project=project, actor_id=user.pk, held=retaken, submitted=1,
-                      finishes=True)
+        annotation_id = counts_update(
+            comparison=comparison, project=project, actor_id=user.pk, held=retaken, submitted=1, finishes=True,
+            first=_annotation_insert(comparison, task, user, flags_a, flags_b, time_spent_ms, now),
+            along=[_judgments_insert(rows),
+                   (f"UPDATE {sql.TASK} SET status = %s, finished_at = %s WHERE id = %s",
+                    [task.status, sql.when(now), task.pk])])
+    annotation = Annotation(id=annotation_id, comparison=comparison, annotator=user, task=task, flags_a=flags_a,
+                            flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
+    for row in rows:
+        row.annotation = annotation
     return SubmitResult(annotation=annotation, created=True, judgments=rows)
 
 
 def _annotation_insert(comparison: Comparison, task: Task, user: AbstractBaseUser, flags_a: list[str],
-                       flags_b: list[str], time_spent_ms: int | None, now: datetime) -> Annotation:
-    (annotation_id,) = sql.one(
-        f"INSERT INTO {sql.ANNOTATION} (comparison_id, annotator_id, task_id, flags_a, flags_b, time_spent_ms,"
-        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        [comparison.pk, user.pk, task.pk, sql.json_value(flags_a), sql.json_value(flags_b), time_spent_ms,
-         sql.when(now)],
-    )
-    return Annotation(id=annotation_id, comparison=comparison, annotator=user, task=task, flags_a=flags_a,
-                      flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
+                       flags_b: list[str], time_spent_ms: int | None, now: datetime) -> sql.Statement:
+    return (f"INSERT INTO {sql.ANNOTATION} (comparison_id, annotator_id, task_id, flags_a, flags_b, time_spent_ms,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [comparison.pk, user.pk, task.pk, sql.json_value(flags_a), sql.json_value(flags_b), time_spent_ms,
+             sql.when(now)])
 
 
-def _judgments_insert(annotation: Annotation, rows: list[Judgment]) -> None:
-    """One INSERT for all of an annotation's judgments (their ids are not needed by anyone who submits)."""
-    columns = ("annotation_id", "objective_id", "choice", "strength", "rationale", "likert_a", "likert_b")
+def _judgments_insert(rows: list[Judgment]) -> sql.Statement:
+    """One INSERT for all of a new annotation's judgments (``sql.NEW_ID``: its id, not known yet)."""
+    columns = ("objective_id", "choice", "strength", "rationale", "likert_a", "likert_b")
     params = []
     for row in rows:
-        row.annotation = annotation
-        params += [annotation.pk, row.objective_id, str(row.choice), row.strength, row.rationale, row.likert_a,
-                   row.likert_b]
-    one_row = "(" + sql.placeholders(columns) + ")"
-    sql.run(f"INSERT INTO {sql.JUDGMENT} ({', '.join(columns)}) VALUES {', '.join([one_row] * len(rows))}", params)
+        params += [row.objective_id, str(row.choice), row.strength, row.rationale, row.likert_a, row.likert_b]
+    one_row = f"({sql.NEW_ID}, {sql.placeholders(columns)})"
+    return (f"INSERT INTO {sql.JUDGMENT} (annotation_id, {', '.join(columns)})"
+            f" VALUES {', '.join([one_row] * len(rows))}", params)
 
 
 def _resubmitted(task: Task, rows: list[Judgment], flags_a: list[str], flags_b: list[str]) -> SubmitResult:
@@ -139,14 +138,15 @@ def _lock(task: Task) -> tuple[Comparison, Task, dict[str, int]]:
     project is the one the task was loaded with) and the project's objectives ``{key: id}``,
     read in the comparison's statement (a submit needs them: one round trip fewer).
     """
-    *counters, objectives = sql.one(
+    # One statement locks both rows, the comparison first (the order of its FROM list); Postgres then
+    # reads both as locked, so the task's status is the one that holds.
+    *counters, objectives, status, shown_swapped = sql.one(
         f"SELECT c.slots_held, c.submitted_count, c.is_full, c.is_gold, (SELECT {sql.string_agg(OBJECTIVE_ITEM)}"
-        f" FROM {sql.OBJECTIVE} o WHERE o.project_id = c.project_id) FROM {sql.COMPARISON} c WHERE c.id = %s"
-        f"{sql.lock_clause(of='c')}", [task.comparison_id])
+        f" FROM {sql.OBJECTIVE} o WHERE o.project_id = c.project_id), t.status, t.shown_swapped"
+        f" FROM {sql.COMPARISON} c, {sql.TASK} t WHERE c.id = %s AND t.id = %s{sql.lock_clause(of='c, t')}",
+        [task.comparison_id, task.pk])
     comparison = Comparison(id=task.comparison_id, project=task.project, slots_held=counters[0],
                             submitted_count=counters[1], is_full=bool(counters[2]), is_gold=bool(counters[3]))
-    status, shown_swapped = sql.one(
-        f"SELECT status, shown_swapped FROM {sql.TASK} WHERE id = %s{sql.lock_clause()}", [task.pk])
     task.status, task.shown_swapped = status, bool(shown_swapped)
     return comparison, task, {key: int(pk) for pk, key in (item.split(":", 1) for item in (objectives or "").split(","))
                               if key}

@@ -29,6 +29,7 @@ of queueing on one row, and Postgres re-checks ``is_full`` on the row it locked.
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -195,22 +196,20 @@ def _lease(comparison: Comparison, project: Project, user: AbstractBaseUser, now
     expires_at = now + timedelta(minutes=project.lease_minutes)
     if comparison.own_task_id is None:
         shown_swapped = project.shuffle_sides and random.random() < 0.5
-        (task_id,) = sql.one(
-            f"INSERT INTO {sql.TASK} (project_id, comparison_id, annotator_id, status, shown_swapped, leased_at,"
-            " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [project.pk, comparison.pk, user.pk, TaskStatus.LEASED, shown_swapped, sql.when(now),
-             sql.when(expires_at)],
-        )
-        task = Task(id=task_id, project=project, comparison=comparison, annotator=user,
+        insert = (f"INSERT INTO {sql.TASK} (project_id, comparison_id, annotator_id, status, shown_swapped, leased_at,"
+                  " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                  [project.pk, comparison.pk, user.pk, TaskStatus.LEASED, shown_swapped, sql.when(now),
+                   sql.when(expires_at)])
+        task_id = counts_update(comparison=comparison, project=project, actor_id=user.pk, held=1, first=insert)
+        return Task(id=task_id, project=project, comparison=comparison, annotator=user,
                     status=TaskStatus.LEASED, shown_swapped=shown_swapped, leased_at=now, expires_at=expires_at)
-    else:
-        # Their lease on this comparison expired and was reclaimed: renew it in place,
-        # keeping the side order they may already have seen.
-        task = Task.objects.get(pk=comparison.own_task_id)
-        task.status = TaskStatus.LEASED
-        task.leased_at = now
-        task.expires_at = expires_at
-        task.save(update_fields=["status", "leased_at", "expires_at"])
+    # Their lease on this comparison expired and was reclaimed: renew it in place,
+    # keeping the side order they may already have seen.
+    task = Task.objects.get(pk=comparison.own_task_id)
+    task.status = TaskStatus.LEASED
+    task.leased_at = now
+    task.expires_at = expires_at
+    task.save(update_fields=["status", "leased_at", "expires_at"])
     counts_update(comparison=comparison, project=project, actor_id=user.pk, held=1)
     return task
 
@@ -290,7 +289,9 @@ def counts_update(
     submitted: int = 0,
     finishes: bool = False,
     is_gold: bool | None = None,
-) -> None:
+    first: sql.Statement | None = None,
+    along: Sequence[sql.Statement] = (),
+) -> int | None:
     """Apply one change of a comparison's tasks (or of its gold flag) to every counter.
 
     Call inside a transaction holding the comparison row lock, with the row as locked,
@@ -298,6 +299,11 @@ def counts_update(
     counted through ``finishes`` only. ``held``/``submitted`` change the slots held and
     the submitted annotations; ``finishes`` says the actor submitted or skipped it;
     ``is_gold`` moves the comparison in or out of the ordinary pool.
+
+    ``first`` (an ``INSERT ... RETURNING id``) and ``along`` are the change's own writes (a new
+    task; an annotation, its judgments and its task's status), on rows that are new or locked
+    already. They go with the counters' writes in as few round trips as the lock order allows
+    (``sql.write_together``: at most one lock not held yet per round trip); returns ``first``'s id.
     """
     k = project.overlap_k
     before = _standing(comparison, k)
@@ -306,25 +312,33 @@ def counts_update(
     comparison.is_full = comparison.slots_held >= k
     if is_gold is not None:
         comparison.is_gold = is_gold
-    sql.run(f"UPDATE {sql.COMPARISON} SET slots_held = %s, submitted_count = %s, is_full = %s, is_gold = %s"
-            " WHERE id = %s",
-            [comparison.slots_held, comparison.submitted_count, comparison.is_full, comparison.is_gold, comparison.pk])
+    writes = [*along, (f"UPDATE {sql.COMPARISON} SET slots_held = %s, submitted_count = %s, is_full = %s,"
+                       " is_gold = %s WHERE id = %s", [comparison.slots_held, comparison.submitted_count,
+                                                         comparison.is_full, comparison.is_gold, comparison.pk])]
     after = _standing(comparison, k)
     open_step, complete_step = after.open - before.open, after.complete - before.complete
     if open_step:
-        _others_update(comparison, project, actor_id, open_step)
-    if actor_id is not None:
-        _actor_update(comparison, project, actor_id, submitted=submitted, finished_open=int(finishes) * after.open)
-    if open_step or complete_step:
-        sql.run(f"UPDATE {sql.PROJECT} SET open_count = open_count + %s, complete_count = complete_count + %s"
-                " WHERE id = %s", [open_step, complete_step, project.pk])
+        writes += _others_update(comparison, project, actor_id, open_step)  # locks the actor's queue row too
+    actor_write = _actor_update(comparison, project, actor_id, submitted=submitted,
+                                finished_open=int(finishes) * after.open) if actor_id is not None else None
+    writes += [actor_write] if actor_write else []
+    project_write = (f"UPDATE {sql.PROJECT} SET open_count = open_count + %s, complete_count = complete_count + %s"
+                     " WHERE id = %s", [open_step, complete_step, project.pk]) if open_step or complete_step else None
+    # The project row comes last in the lock order: while the actor's queue row is still to lock,
+    # the project's write goes in a round trip of its own.
+    together = project_write is not None and (open_step or actor_write is None)
+    new_id = sql.write_together(*writes, *([project_write] if together else []), first=first)
+    if project_write is not None and not together:
+        sql.run(*project_write)
+    return new_id
 
 
-def _others_update(comparison: Comparison, project: Project, actor_id: int | None, open_step: int) -> None:
+def _others_update(comparison: Comparison, project: Project, actor_id: int | None,
+                   open_step: int) -> list[sql.Statement]:
     """The comparison opened or filled up: move it in or out of its finishers' ``finished_open``.
 
-    Their queue rows and the actor's are locked in one statement, in annotator order (the
-    lock order above), before any of them changes.
+    Their queue rows and the actor's are locked here, in one statement, in annotator order
+    (the lock order above); returns the write to send.
     """
     locked = sql.rows(
         f"SELECT q.annotator_id FROM {sql.QUEUE} q WHERE q.project_id = %s AND (q.annotator_id = %s"
@@ -333,19 +347,21 @@ def _others_update(comparison: Comparison, project: Project, actor_id: int | Non
         [project.pk, -1 if actor_id is None else actor_id, comparison.pk],
     )
     others = [annotator for (annotator,) in locked if annotator != actor_id]
-    if others:
-        sql.run(f"UPDATE {sql.QUEUE} SET finished_open = finished_open + %s"
-                f" WHERE project_id = %s AND annotator_id IN ({sql.placeholders(others)})",
-                [open_step, project.pk, *others])
+    if not others:
+        return []
+    return [(f"UPDATE {sql.QUEUE} SET finished_open = finished_open + %s"
+             f" WHERE project_id = %s AND annotator_id IN ({sql.placeholders(others)})",
+             [open_step, project.pk, *others])]
 
 
 def _actor_update(comparison: Comparison, project: Project, actor_id: int, *, submitted: int,
-                  finished_open: int) -> None:
+                  finished_open: int) -> sql.Statement | None:
     cursor = 0 if comparison.is_gold else comparison.pk
-    if submitted or finished_open or cursor:
-        sql.run(f"UPDATE {sql.QUEUE} SET submitted = submitted + %s, finished_open = finished_open + %s,"
-                f' "cursor" = {sql.greatest()}("cursor", %s) WHERE project_id = %s AND annotator_id = %s',
-                [submitted, finished_open, cursor, project.pk, actor_id])
+    if not (submitted or finished_open or cursor):
+        return None
+    return (f"UPDATE {sql.QUEUE} SET submitted = submitted + %s, finished_open = finished_open + %s,"
+            f' "cursor" = {sql.greatest()}("cursor", %s) WHERE project_id = %s AND annotator_id = %s',
+            [submitted, finished_open, cursor, project.pk, actor_id])
 
 
 def comparisons_added(*, project: Project, created: int, labelled: int) -> None:
