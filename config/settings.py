@@ -295,6 +295,15 @@ MORM_EMBEDDING_CACHE_DIR = os.environ.get("MORM_EMBEDDING_CACHE_DIR", "")
 # Hard limit for one training task (seconds); the task gets a soft limit a minute earlier.
 MORM_TRAINING_TIME_LIMIT = int(os.environ.get("MORM_TRAINING_TIME_LIMIT", 12 * 3600))
 
+# Webhooks (annotate_app/services/webhooks.py): a delivery waits at most MORM_WEBHOOK_TIMEOUT_SECONDS
+# for the receiver; a failed one is tried again with exponential backoff (5 s, 25 s, 2 min, 10 min,
+# 52 min, 4 h, then every 6 h) until MORM_WEBHOOK_MAX_ATTEMPTS attempts. Webhook URLs that resolve to
+# private, loopback, link-local, reserved or multicast addresses are refused (at creation and at each
+# delivery) unless MORM_WEBHOOKS_ALLOW_PRIVATE=1: a receiver on the operator's own network.
+MORM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("MORM_WEBHOOK_TIMEOUT_SECONDS", 10))
+MORM_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("MORM_WEBHOOK_MAX_ATTEMPTS", 8))
+MORM_WEBHOOKS_ALLOW_PRIVATE = env_bool("MORM_WEBHOOKS_ALLOW_PRIVATE", False)
+
 
 # ---------------------------------------------------------------------------------------
 # Security: login lockout, API rate limits, token lifetime, TLS switches, CSP.

@@ -104,7 +104,7 @@ def sent(monkeypatch):
     tasks = []
 
     class Broker:
-        def send_task(self, name, args):
+        def send_task(self, name, args, **options):  # options: countdown (webhook retries)
             tasks.append((name, *args))
 
     monkeypatch.setattr(dispatch, "current_app", Broker())

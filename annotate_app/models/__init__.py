@@ -7,6 +7,7 @@ from .project import Membership, Objective, Project, QueueOrder, Role
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
 from .scores import ComparisonScore
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
+from .webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 
 __all__ = [
     "Annotation",
@@ -15,6 +16,7 @@ __all__ = [
     "Choice",
     "Comparison",
     "ComparisonScore",
+    "DeliveryStatus",
     "ImportBatch",
     "Judgment",
     "Membership",
@@ -33,5 +35,8 @@ __all__ = [
     "Task",
     "TaskStatus",
     "TrainingRun",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEvent",
     "signed_score",
 ]

@@ -16,6 +16,7 @@ from ..models import PolicyRun, RewardModelRun, Snapshot, TrainingRun
 RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo"}
 SNAPSHOT_TASK = "rm_worker.build_snapshot"
 SCORE_TASK = "rm_worker.score_comparisons"
+WEBHOOK_TASK = "rm_worker.deliver_webhook"
 
 
 def run_enqueue(run: TrainingRun) -> None:
@@ -31,6 +32,13 @@ def snapshot_enqueue(snapshot: Snapshot) -> None:
 def comparison_scores_enqueue(run: RewardModelRun, comparison_ids: list[int]) -> None:
     """Have a training worker score ``comparison_ids`` with ``run``'s model, after the current transaction commits."""
     _send_on_commit(SCORE_TASK, run.pk, comparison_ids)
+
+
+def webhook_delivery_enqueue(delivery_id: int, *, delay_seconds: float = 0) -> None:
+    """Have a worker send one attempt of a webhook message ``delay_seconds`` after the current transaction commits."""
+    transaction.on_commit(
+        partial(current_app.send_task, WEBHOOK_TASK, args=[delivery_id], countdown=delay_seconds or None)
+    )
 
 
 def _send_on_commit(task_name: str, *args) -> None:

@@ -6,14 +6,14 @@ import pytest
 from celery import current_app
 
 import rm_worker.tasks  # noqa: F401  (registers the shared tasks on the app)
-from annotate_app.services.dispatch import RUN_TASKS, SCORE_TASK, SNAPSHOT_TASK
+from annotate_app.services.dispatch import RUN_TASKS, SCORE_TASK, SNAPSHOT_TASK, WEBHOOK_TASK
 
 
 def _queue(name: str) -> str:
     return current_app.amqp.router.route({}, name)["queue"].name
 
 
-@pytest.mark.parametrize("name", [*RUN_TASKS.values(), SNAPSHOT_TASK, SCORE_TASK])
+@pytest.mark.parametrize("name", [*RUN_TASKS.values(), SNAPSHOT_TASK, SCORE_TASK, WEBHOOK_TASK])
 def test_every_name_sent_is_a_registered_task(name):
     assert name in current_app.tasks
 
@@ -21,3 +21,4 @@ def test_every_name_sent_is_a_registered_task(name):
 def test_training_and_scoring_go_to_the_training_queue_and_exports_to_the_default_one():
     assert {_queue(name) for name in [*RUN_TASKS.values(), SCORE_TASK]} == {"training"}
     assert _queue(SNAPSHOT_TASK) == "default"
+    assert _queue(WEBHOOK_TASK) == "default"
