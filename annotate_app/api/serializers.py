@@ -22,6 +22,9 @@ from ..models import (
     SnapshotFormat,
     Task,
     TaskStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
 )
 from ..selectors.queue import Progress, objectives_shown
 from ..services.annotations import TIME_SPENT_MS_MAX
@@ -407,3 +410,44 @@ class OwnAnnotationSerializer(serializers.Serializer):
     flags_a = serializers.ListField(child=serializers.CharField())
     flags_b = serializers.ListField(child=serializers.CharField())
     revisions = serializers.IntegerField(help_text="Edits so far; each kept the values it replaced.")
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=2000,
+        help_text="http(s) URL the events are POSTed to; its host must resolve to public addresses unless the "
+                  "operator set MORM_WEBHOOKS_ALLOW_PRIVATE=1.",
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False, max_length=len(WebhookEvent)
+    )
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "active", "created_at"]
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        help_text="whsec_ + base64 of the key that signs every delivery (Standard Webhooks); shown this once."
+    )
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class WebhookUpdateSerializer(serializers.Serializer):
+    active = serializers.BooleanField(help_text="false pauses the webhook (its pending retries are dropped).")
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id", "message_id", "event", "attempt", "status", "response_status", "response_body", "error",
+            "duration_ms", "next_attempt_at", "sent_at", "finished_at", "payload",
+        ]

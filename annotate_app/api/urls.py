@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import annotation_views, auth_views, dataset_views, errors, run_views, stats_views, views
+from . import annotation_views, auth_views, dataset_views, errors, run_views, stats_views, views, webhook_views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -39,6 +39,10 @@ urlpatterns = [
          name="api-policy-run-samples"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/cancel", run_views.PolicyRunCancel.as_view(),
          name="api-policy-run-cancel"),
+    path("projects/<slug:slug>/webhooks/", webhook_views.WebhookListCreate.as_view(), name="api-webhooks"),
+    path("projects/<slug:slug>/webhooks/<int:webhook_id>/", webhook_views.WebhookDetail.as_view(), name="api-webhook"),
+    path("projects/<slug:slug>/webhooks/<int:webhook_id>/deliveries/", webhook_views.WebhookDeliveryList.as_view(),
+         name="api-webhook-deliveries"),
     path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
     path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
     path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),

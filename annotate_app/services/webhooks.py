@@ -103,19 +103,21 @@ def webhook_set_active(*, webhook: Webhook, active: bool) -> Webhook:
 
 def webhook_url_check(url: str) -> None:
     """ValidationError naming ``url`` unless it is an http(s) URL whose host resolves to addresses webhooks may use."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValidationError({"url": "The port is not a number from 0 to 65535."}) from None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise ValidationError({"url": "Give an http:// or https:// URL with a host."})
     if len(url) > Webhook._meta.get_field("url").max_length:
         raise ValidationError({"url": "The URL is too long."})
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise ValidationError({"url": "The URL has spaces or control characters; percent-encode them."})
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:  # a bad port or IPv6 literal
+        raise ValidationError({"url": f"Not a valid URL: {error}."}) from None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValidationError({"url": "Give an http:// or https:// URL with a host."})
     try:
         _deliverable_address(parts.hostname, port or DEFAULT_PORTS[parts.scheme])
-    except socket.gaierror as error:
-        raise ValidationError({"url": f"The host {parts.hostname} does not resolve ({error.strerror})."}) from None
+    except (socket.gaierror, UnicodeError):  # UnicodeError: a label IDNA cannot encode (empty or too long)
+        raise ValidationError({"url": f"The host {parts.hostname} does not resolve."}) from None
     except WebhookTargetRefused as error:
         raise ValidationError({"url": str(error)}) from None
 

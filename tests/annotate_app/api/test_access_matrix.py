@@ -20,6 +20,7 @@ from annotate_app.services.projects import membership_set
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.snapshots import snapshot_create
+from annotate_app.services.webhooks import webhook_create
 from tests.factories import annotate, jsonl, make_project, native_line
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,7 @@ class World:
     gold: int
     plain: int
     annotation: int  # the researcher's
+    webhook: int
 
 
 def _user(name: str, **extra):
@@ -68,8 +70,9 @@ def world() -> World:
     policy_run = policy_run_create(project=project, reward_run=done_run, enqueue=False)
     gold, plain = project.comparisons.order_by("-id")[:2]
     comparison_mark_gold(comparison=gold, expected={"helpful": "A"})
+    webhook = webhook_create(project=project, url="https://93.184.215.14/hook", events=["snapshot.created"])
     return World(project.slug, task.pk, snapshot.pk, reward_run.pk, done_run.pk, policy_run.pk, gold.pk, plain.pk,
-                 annotation)
+                 annotation, webhook.pk)
 
 
 def _caller(role: str):
@@ -141,6 +144,13 @@ ENDPOINTS = [
     E("get", "projects/{slug}/policy-runs/{policy_run}/metrics", 200, DATA),
     E("get", "projects/{slug}/policy-runs/{policy_run}/samples", 200, DATA),
     E("post", "projects/{slug}/policy-runs/{policy_run}/cancel", 200, DATA),
+    E("get", "projects/{slug}/webhooks/", 200, ADMINS),
+    E("post", "projects/{slug}/webhooks/", 201, ADMINS,
+      {"url": "https://93.184.215.14/other", "events": ["annotation.created"]}),
+    E("get", "projects/{slug}/webhooks/{webhook}/", 200, ADMINS),
+    E("patch", "projects/{slug}/webhooks/{webhook}/", 200, ADMINS, {"active": False}),
+    E("delete", "projects/{slug}/webhooks/{webhook}/", 204, ADMINS),
+    E("get", "projects/{slug}/webhooks/{webhook}/deliveries/", 200, ADMINS),
     E("get", "projects/{slug}/tasks/next", 200, MEMBERS),
     # Tasks are scoped to their annotator: anyone else's is not found, whatever their role.
     E("post", "tasks/{task}/submit", 201, frozenset({"annotator"}), TIES),

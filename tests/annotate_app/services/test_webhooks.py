@@ -247,7 +247,11 @@ def test_private_loopback_link_local_and_multicast_targets_are_refused_at_creati
     ("ftp://93.184.215.14/hook", "http://"),
     ("file:///etc/passwd", "http://"),
     ("http:///nohost", "http://"),
-    ("http://93.184.215.14:99999/", "port"),
+    ("http://93.184.215.14:99999/", "Not a valid URL: Port out of range"),
+    ("http://[::1/", "Not a valid URL: Invalid IPv6 URL"),
+    ("http://93.184.215.14/a\x00b", "control characters"),
+    ("http://93.184.215.14/a b", "spaces"),
+    ("http://" + "a" * 70 + ".example/", "does not resolve"),
     ("https://no-such-host.invalid/hook", "does not resolve"),
 ])
 def test_other_bad_urls_are_refused_naming_url(url, message):
