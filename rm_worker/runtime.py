@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotate_app.models import MetricPoint, RunStatus, TrainingRun
 from annotate_app.services.recovery import heartbeat
+from annotate_app.services.rounds import round_run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ def run_finish(run: TrainingRun, *, status: str, error: str = "", **fields) -> N
     """Record how the attempt ``run`` ended (``fields``: final_metrics, data_report, eval_before, ...)."""
     if not run_attempt(run).update(status=status, error=error, finished_at=timezone.now(), stage="", **fields):
         logger.warning("%s: attempt %d ended %s after it was given up on; not recorded", run, run.attempts, status)
+        return
+    round_run_finished(run=run)
 
 
 

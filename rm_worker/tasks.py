@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from annotate_app.services.recovery import work_recover
+from annotate_app.services.rounds import round_start_if_due
 from annotate_app.services.snapshots import snapshot_build
 from annotate_app.services.webhooks import webhook_deliver
 
@@ -86,3 +87,21 @@ def score_comparisons(run_id: int, comparison_ids: list[int]) -> int:
     from rm_worker.comparison_scoring import run_comparison_scoring
 
     return run_comparison_scoring(run_id, comparison_ids)
+
+
+@shared_task(name="rm_worker.start_round_if_due", time_limit=300, max_retries=0, ignore_result=True)
+def start_round_if_due(project_id: int) -> int | None:
+    """Start the project's next automatic round if it is still due (sent after a submit crossed retrain_every);
+    returns the round's number, None when none started. Idempotent: it decides under the project row lock."""
+    started = round_start_if_due(project_id=project_id)
+    return started.number if started else None
+
+
+# Idempotent (a re-measure stores the same figures), so a redelivered task is safe: acks_late.
+@shared_task(name="rm_worker.evaluate_round", acks_late=True, time_limit=1800, max_retries=0)
+def evaluate_round(round_id: int) -> dict:
+    """Measure the round's reward model on the project's fixed evaluation set; routed to the ``training`` queue."""
+    # Imported here so torch loads only in the worker that evaluates (see train_reward_model).
+    from rm_worker.round_evaluation import run_round_evaluation
+
+    return run_round_evaluation(round_id)

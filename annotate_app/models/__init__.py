@@ -4,6 +4,7 @@ from .annotation import Annotation, AnnotationRevision, Choice, Judgment, signed
 from .annotation_task import AnnotatorQueue, Task, TaskStatus
 from .comparison import Comparison, ImportBatch
 from .project import Membership, Objective, Project, QueueOrder, Role
+from .rounds import Round, RoundTrigger
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
 from .scores import ComparisonScore
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
@@ -28,6 +29,8 @@ __all__ = [
     "QueueOrder",
     "RewardModelRun",
     "Role",
+    "Round",
+    "RoundTrigger",
     "RunStatus",
     "Snapshot",
     "SnapshotFormat",

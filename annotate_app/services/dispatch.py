@@ -14,6 +14,8 @@ from django.db import transaction
 from ..models import PolicyRun, RewardModelRun, Snapshot, TrainingRun
 
 RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo"}
+ROUND_START_TASK = "rm_worker.start_round_if_due"
+ROUND_EVAL_TASK = "rm_worker.evaluate_round"
 SNAPSHOT_TASK = "rm_worker.build_snapshot"
 SCORE_TASK = "rm_worker.score_comparisons"
 WEBHOOK_TASK = "rm_worker.deliver_webhook"
@@ -22,6 +24,17 @@ WEBHOOK_TASK = "rm_worker.deliver_webhook"
 def run_enqueue(run: TrainingRun) -> None:
     """Have a training worker run the queued ``run``, after the current transaction commits."""
     _send_on_commit(RUN_TASKS[type(run)], run.pk)
+
+
+def round_start_enqueue(project_id: int) -> None:
+    """Have a worker start the project's next automatic round if it is still due, after the current transaction
+    commits (the submit that crossed ``retrain_every`` does not pay for a snapshot and a run)."""
+    _send_on_commit(ROUND_START_TASK, project_id)
+
+
+def round_eval_enqueue(round_id: int) -> None:
+    """Have a training worker measure the round's reward model on the fixed evaluation set, after commit."""
+    _send_on_commit(ROUND_EVAL_TASK, round_id)
 
 
 def snapshot_enqueue(snapshot: Snapshot) -> None:

@@ -6,7 +6,14 @@ import pytest
 from celery import current_app
 
 import rm_worker.tasks  # noqa: F401  (registers the shared tasks on the app)
-from annotate_app.services.dispatch import RUN_TASKS, SCORE_TASK, SNAPSHOT_TASK, WEBHOOK_TASK
+from annotate_app.services.dispatch import (
+    ROUND_EVAL_TASK,
+    ROUND_START_TASK,
+    RUN_TASKS,
+    SCORE_TASK,
+    SNAPSHOT_TASK,
+    WEBHOOK_TASK,
+)
 
 
 def _queue(name: str) -> str:
@@ -22,3 +29,8 @@ def test_training_and_scoring_go_to_the_training_queue_and_exports_to_the_defaul
     assert {_queue(name) for name in [*RUN_TASKS.values(), SCORE_TASK]} == {"training"}
     assert _queue(SNAPSHOT_TASK) == "default"
     assert _queue(WEBHOOK_TASK) == "default"
+
+
+def test_the_loop_tasks_are_registered_and_a_round_is_measured_on_the_training_queue():
+    assert {ROUND_START_TASK, ROUND_EVAL_TASK} <= set(current_app.tasks)
+    assert (_queue(ROUND_START_TASK), _queue(ROUND_EVAL_TASK)) == ("default", "training")

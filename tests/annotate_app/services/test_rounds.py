@@ -1,0 +1,157 @@
+"""The loop's trigger and chaining (services.rounds), without training: runs are moved to their end by hand
+and reported as the worker reports them (``round_run_finished``)."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from annotate_app.models import PolicyRun, Project, RewardModelRun, Round, RoundTrigger, RunStatus
+from annotate_app.services.rounds import retrain_labels_added, round_run_finished, round_start, round_start_if_due
+from rm_worker.tasks import start_round_if_due
+from tests.factories import labelled_project
+
+pytestmark = pytest.mark.django_db
+
+ROUND_TASK = "rm_worker.start_round_if_due"
+
+
+@pytest.fixture
+def project():
+    project = labelled_project(comparisons=4)
+    Project.objects.filter(pk=project.pk).update(retrain_every=2, retrain_config={"max_steps": 3})
+    project.refresh_from_db()
+    return project
+
+
+def _labels(project, added, capture):
+    with capture(execute=True):
+        retrain_labels_added(project_id=project.pk, added=added)
+    project.refresh_from_db()
+
+
+@pytest.fixture
+def finish(django_capture_on_commit_callbacks):
+    """End a run as the worker records it, then report it; what is sent after commit is sent."""
+
+    def end(run, status=RunStatus.SUCCEEDED):
+        type(run).objects.filter(pk=run.pk).update(status=status)
+        with django_capture_on_commit_callbacks(execute=True):
+            round_run_finished(run=type(run).objects.get(pk=run.pk))
+
+    return end
+
+
+def test_the_counter_asks_for_a_round_each_time_it_crosses_a_multiple_of_retrain_every(
+        project, sent, django_capture_on_commit_callbacks):
+    _labels(project, 1, django_capture_on_commit_callbacks)
+    assert project.labels_since_retrain == 1 and sent == []
+    _labels(project, 1, django_capture_on_commit_callbacks)
+    assert project.labels_since_retrain == 2 and sent == [(ROUND_TASK, project.pk)]
+    _labels(project, 1, django_capture_on_commit_callbacks)
+    assert len(sent) == 1
+    _labels(project, 3, django_capture_on_commit_callbacks)  # 3 → 6 crosses 4 (and 6): one more ask
+    assert project.labels_since_retrain == 6 and len(sent) == 2
+
+
+def test_nothing_is_sent_before_the_submit_commits(project, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        retrain_labels_added(project_id=project.pk, added=2)
+    assert sent == [] and len(callbacks) == 1
+
+
+def test_a_due_round_snapshots_queues_a_reward_run_with_retrain_config_and_resets_the_counter(project, sent):
+    _labels_without_tasks(project, 2)
+    assert start_round_if_due.apply(args=[project.pk]).get() == 1
+    first = Round.objects.get(project=project)
+    assert first.number == 1 and first.trigger == RoundTrigger.AUTO
+    assert first.reward_run.config["max_steps"] == 3 and first.reward_run.status == RunStatus.QUEUED
+    assert first.snapshot == first.reward_run.snapshot
+    project.refresh_from_db()
+    assert project.labels_since_retrain == 0
+
+
+def test_triggers_while_a_round_trains_coalesce_and_the_next_round_starts_when_it_ends(project, sent, finish):
+    _labels_without_tasks(project, 2)
+    first = round_start_if_due(project_id=project.pk)
+    _labels_without_tasks(project, 4)  # two thresholds crossed while round 1's run is queued
+    assert round_start_if_due(project_id=project.pk) is None
+    assert round_start_if_due(project_id=project.pk) is None
+    assert Round.objects.filter(project=project).count() == 1 and RewardModelRun.objects.count() == 1
+    RewardModelRun.objects.filter(pk=first.reward_run_id).update(status=RunStatus.RUNNING)
+    assert round_start_if_due(project_id=project.pk) is None
+    finish(first.reward_run, RunStatus.FAILED)  # however it ends, the labels that came meanwhile count
+    second = Round.objects.get(project=project, number=2)
+    assert second.reward_run.status == RunStatus.QUEUED and second.trigger == RoundTrigger.AUTO
+    project.refresh_from_db()
+    assert project.labels_since_retrain == 0
+
+
+def test_a_round_ending_with_too_few_new_labels_starts_no_other(project, sent, finish):
+    _labels_without_tasks(project, 2)
+    first = round_start_if_due(project_id=project.pk)
+    _labels_without_tasks(project, 1)
+    finish(first.reward_run)
+    assert Round.objects.filter(project=project).count() == 1
+
+
+def test_no_round_when_retrain_is_off_or_too_few_labels(project, sent):
+    _labels_without_tasks(project, 1)
+    assert round_start_if_due(project_id=project.pk) is None
+    Project.objects.filter(pk=project.pk).update(retrain_every=0, labels_since_retrain=50)
+    assert round_start_if_due(project_id=project.pk) is None
+    assert not Round.objects.exists()
+
+
+def test_a_manual_round_starts_at_any_count_but_not_beside_a_training_one(project, sent):
+    first = round_start(project=project)
+    assert first.trigger == RoundTrigger.MANUAL and first.number == 1
+    with pytest.raises(ValidationError, match="Round 1's reward-model run is still queued"):
+        round_start(project=project)
+
+
+def test_a_full_run_quota_starts_nothing_and_the_next_labels_try_again(project, sent, settings):
+    settings.MORM_MAX_ACTIVE_RUNS_PER_PROJECT = 0
+    _labels_without_tasks(project, 2)
+    assert round_start_if_due(project_id=project.pk) is None
+    project.refresh_from_db()
+    assert project.labels_since_retrain == 2 and not Round.objects.exists()
+
+
+def test_a_succeeded_reward_run_is_measured_and_followed_by_ppo_with_repolicy_config(project, sent, finish):
+    Project.objects.filter(pk=project.pk).update(repolicy_config={"steps": 2, "weights": {"harmless": 0.7}})
+    current = round_start(project=project)
+    finish(current.reward_run)
+    current.refresh_from_db()
+    assert current.policy_run.status == RunStatus.QUEUED and current.policy_run.reward_run == current.reward_run
+    assert current.policy_run.config["steps"] == 2 and current.policy_run.config["weights"] == {"harmless": 0.7}
+    assert ("rm_worker.evaluate_round", current.pk) in sent and ("rm_worker.run_ppo", current.policy_run.pk) in sent
+
+
+def test_without_repolicy_config_or_after_a_failure_there_is_no_ppo(project, sent, finish):
+    current = round_start(project=project)
+    finish(current.reward_run)
+    assert not PolicyRun.objects.exists()
+    Project.objects.filter(pk=project.pk).update(repolicy_config={})
+    failed = round_start(project=project)
+    finish(failed.reward_run, RunStatus.FAILED)
+    assert not PolicyRun.objects.exists() and ("rm_worker.evaluate_round", failed.pk) not in sent
+
+
+def test_a_ppo_config_that_no_longer_validates_is_noted_on_the_round(project, sent, finish):
+    Project.objects.filter(pk=project.pk).update(repolicy_config={"steps": 0})
+    current = round_start(project=project)
+    finish(current.reward_run)
+    current.refresh_from_db()
+    assert current.policy_run is None and "PPO not started" in current.note and "steps" in current.note
+
+
+def test_runs_outside_a_round_take_no_step(project, sent, finish):
+    from annotate_app.services.reward_runs import reward_run_create
+
+    run = reward_run_create(project=project, enqueue=False)
+    finish(run)
+    assert not Round.objects.exists() and not PolicyRun.objects.exists()
+
+
+def _labels_without_tasks(project, added):
+    """Count labels as a submit does, dropping the after-commit ask (the tests call the trigger themselves)."""
+    retrain_labels_added(project_id=project.pk, added=added)
