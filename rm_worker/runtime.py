@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotate_app.models import MetricPoint, RunStatus, TrainingRun
 from annotate_app.services.recovery import heartbeat
 from annotate_app.services.rounds import round_run_finished
+from annotate_app.services.webhooks import run_finished_emit
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def run_finish(run: TrainingRun, *, status: str, error: str = "", **fields) -> N
         logger.warning("%s: attempt %d ended %s after it was given up on; not recorded", run, run.attempts, status)
         return
     round_run_finished(run=run)
+    run_finished_emit(run)
 
 
 

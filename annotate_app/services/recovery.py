@@ -27,6 +27,7 @@ from django.utils import timezone
 from ..models import RunStatus, Snapshot, SnapshotStatus, TrainingRun
 from ..models.runs import FINISHED
 from .dispatch import RUN_TASKS, run_enqueue, snapshot_enqueue
+from .webhooks import run_finished_emit
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def _end(work: TrainingRun | Snapshot, status: str, error: str) -> None:
     work.status, work.error, work.finished_at = status, error, timezone.now()
     work.save(update_fields=["status", "error", "finished_at"])
     logger.warning("%s: %s", work, error)
+    if isinstance(work, TrainingRun):
+        run_finished_emit(work)
 
 
 def _requeue(work: TrainingRun | Snapshot, queued: str) -> None:

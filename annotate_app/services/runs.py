@@ -17,6 +17,7 @@ from rm_worker.training.schema import ConfigError, TrainingConfig, value_from_te
 from ..models import PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
 from .recovery import is_stale, lost_message
 from .run_settings import run_settings_checked
+from .webhooks import run_finished_emit
 
 
 def parse_overrides(config_class: type[TrainingConfig], pairs: list[str]) -> dict:
@@ -105,4 +106,6 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
             run.status = RunStatus.CANCELLED
             run.finished_at = timezone.now()
         run.save(update_fields=["cancel_requested", "status", "error", "finished_at"])
+        if run.is_finished:
+            run_finished_emit(run)
     return run

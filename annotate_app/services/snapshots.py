@@ -24,6 +24,7 @@ from ..models.snapshot import ROW_OF_FORMAT
 from ..selectors.gold import annotators_failing_gold
 from .dispatch import snapshot_enqueue
 from .recovery import heartbeat
+from .webhooks import snapshot_created_emit
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,10 @@ def snapshot_build(*, snapshot_id: int) -> Snapshot:
                 status=SnapshotStatus.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
             )
             raise
-    return Snapshot.objects.get(pk=snapshot.pk)
+    snapshot = Snapshot.objects.get(pk=snapshot.pk)
+    if snapshot.status == SnapshotStatus.READY:  # not when this attempt was given up on meanwhile
+        snapshot_created_emit(snapshot)
+    return snapshot
 
 
 def _write(snapshot: Snapshot, attempt: QuerySet) -> None:

@@ -35,7 +35,17 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook as Signer
 
-from ..models import DeliveryStatus, Project, Snapshot, TrainingRun, Webhook, WebhookDelivery, WebhookEvent
+from ..models import (
+    DeliveryStatus,
+    PolicyRun,
+    Project,
+    RewardModelRun,
+    Snapshot,
+    TrainingRun,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from .dispatch import webhook_delivery_enqueue
 
 logger = logging.getLogger(__name__)
@@ -167,19 +177,30 @@ def snapshot_created_emit(snapshot: Snapshot) -> None:
     })
 
 
+# The finished event of each kind of run, and the field that names what the run was trained on.
+RUN_FINISHED = {
+    RewardModelRun: (WebhookEvent.REWARD_RUN_FINISHED, "snapshot"),
+    PolicyRun: (WebhookEvent.POLICY_RUN_FINISHED, "reward_run"),
+}
+
+
 def run_finished_emit(run: TrainingRun) -> None:
-    """``reward_run.finished`` or ``policy_run.finished``: ``run`` succeeded, failed or was cancelled (as stored)."""
+    """``reward_run.finished`` or ``policy_run.finished``: ``run`` succeeded, failed or was cancelled (as stored).
+
+    Other kinds of run (generations) send their own events.
+    """
+    if type(run) not in RUN_FINISHED:
+        return
+    event, source = RUN_FINISHED[type(run)]
     run = type(run).objects.get(pk=run.pk)
-    data = {
+    webhook_event_emit(project_id=run.project_id, event=event, data={
         "run": run.pk,
+        source: getattr(run, f"{source}_id"),
         "status": run.status,
         "error": run.error,
         "final_metrics": run.final_metrics,
         "finished_at": run.finished_at and run.finished_at.isoformat(),
-    }
-    linked = {"reward_run": "snapshot_id", "policy_run": "reward_run_id"}[run.metric_field]
-    data[linked.removesuffix("_id")] = getattr(run, linked)
-    webhook_event_emit(project_id=run.project_id, event=f"{run.metric_field}.finished", data=data)
+    })
 
 
 def webhook_retry_delay(attempt: int) -> int:
