@@ -10,7 +10,7 @@ from rm_worker.training.scalarization import resolve_weights
 from rm_worker.training.schema import FieldSpec, TrainingConfig, field_spec, value_spec
 
 from .importers import FORMATS
-from .models import Project, Role, SnapshotFormat
+from .models import Project, Role, SnapshotFormat, WebhookEvent
 from .scale import choice_from_score, scale_points
 from .selectors.comparisons import ComparisonFilters, Cursor
 from .services.annotations import JudgmentInput
@@ -528,3 +528,11 @@ class PolicyRunForm(RunForm):
             values.pop("constraint_threshold", None)
         return values
 
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(
+        max_length=2000, label="URL",
+        help_text="Where the events are POSTed (http or https); it must resolve to a public address unless the "
+                  "operator allowed private ones.",
+    )
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, comparisons, datasets, labeling, projects, runs, stats
+from .views import account, comparisons, datasets, labeling, projects, runs, stats, webhooks
 
 urlpatterns = [
     path("", projects.home, name="home"),
@@ -16,6 +16,10 @@ urlpatterns = [
     path("projects/<slug:slug>/comparisons/<int:comparison_id>/score/", comparisons.comparison_score,
          name="comparison-score"),
     path("projects/<slug:slug>/gold/", datasets.project_gold, name="project-gold"),
+    path("projects/<slug:slug>/webhooks/", webhooks.project_webhooks, name="project-webhooks"),
+    path("projects/<slug:slug>/webhooks/<int:webhook_id>/", webhooks.webhook_log, name="webhook-log"),
+    path("projects/<slug:slug>/webhooks/<int:webhook_id>/pause/", webhooks.webhook_pause, name="webhook-pause"),
+    path("projects/<slug:slug>/webhooks/<int:webhook_id>/delete/", webhooks.webhook_remove, name="webhook-remove"),
     path("projects/<slug:slug>/gold/<int:comparison_id>/remove/", datasets.project_gold_remove,
          name="project-gold-remove"),
     path("projects/<slug:slug>/dashboard/", runs.dashboard, name="dashboard"),
