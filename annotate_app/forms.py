@@ -10,7 +10,7 @@ from rm_worker.training.scalarization import resolve_weights
 from rm_worker.training.schema import FieldSpec, TrainingConfig, field_spec, value_spec
 
 from .importers import FORMATS
-from .models import Project, Role, SnapshotFormat, WebhookEvent
+from .models import Project, Role, RunStatus, SnapshotFormat, WebhookEvent
 from .scale import choice_from_score, scale_points
 from .selectors.comparisons import ComparisonFilters, Cursor
 from .services.annotations import JudgmentInput
@@ -115,6 +115,94 @@ class ProjectForm(forms.ModelForm):
     def objective_specs(self) -> list[dict]:
         chosen = set(self.cleaned_data["objectives"])
         return [o for o in DEFAULT_OBJECTIVES if o["key"] in chosen] + self.cleaned_data["extra_objectives"]
+
+
+class ConfigJSONField(forms.JSONField):
+    """A run config's overrides as a JSON textarea; no config (null) shows as an empty box."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
+class ProjectSettingsForm(forms.ModelForm):
+    """The project's *Settings* page: the basics, then the loop in its own group (``GROUPS``). The configs are
+    JSON objects of run settings; ``services.project_settings`` checks them against their schemas."""
+
+    retrain_config = ConfigJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Reward-model settings",
+        help_text='Settings of each round\'s reward-model run, as on the dashboard form, e.g. {"mode": "frozen", '
+                  '"epochs": 2}; empty: the defaults. Keep eval_fraction and seed from round to round: round 1\'s '
+                  "held-out pairs are every round's evaluation set.",
+    )
+    repolicy_config = ConfigJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), label="PPO settings",
+        help_text='Settings of a PPO run on each round\'s reward model, e.g. {"steps": 50, "weights": {"harmless": '
+                  "0.6}}; empty: no PPO step.",
+    )
+    regenerate_config = ConfigJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Generation settings",
+        help_text='Settings of a generation from each round\'s PPO policy, e.g. {"n_prompts": 20, "pairing": '
+                  '"max_min"}; empty: no generation step.',
+    )
+
+    GROUPS = [
+        ("Basics", ["name", "description"]),
+        ("Queue", ["overlap_k", "lease_minutes", "shuffle_sides", "queue_order", "queue_reward_run"]),
+        ("Extra questions", ["ask_likert", "ask_flags"]),
+        ("Gold", ["gold_rate", "gold_pass_accuracy"]),
+        ("Retrain automatically", ["retrain_every", "retrain_config", "repolicy_config", "regenerate_config"]),
+    ]
+
+    class Meta:
+        model = Project
+        fields = ["name", "description", "overlap_k", "lease_minutes", "shuffle_sides", "ask_likert", "ask_flags",
+                  "gold_rate", "gold_pass_accuracy", "queue_order", "queue_reward_run", "retrain_every",
+                  "retrain_config", "repolicy_config", "regenerate_config"]
+        labels = {**ProjectForm.Meta.labels, "queue_order": "Queue order", "queue_reward_run": "Reward run",
+                  "retrain_every": "Retrain every (new labels)"}
+        widgets = ProjectForm.Meta.widgets
+        help_texts = {
+            **ProjectForm.Meta.help_texts,
+            "overlap_k": "Annotations wanted per comparison; fixed once the project has comparisons.",
+            "queue_order": "Which comparison an annotator gets first. Uncertain: the ones the reward run below "
+                           "is least sure about (smallest normalized margin over the objectives).",
+        }
+
+    def __init__(self, *args, project: Project, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, instance=project, **kwargs)
+        self.fields["queue_reward_run"].queryset = project.reward_runs.filter(status=RunStatus.SUCCEEDED)
+        self.fields["queue_reward_run"].help_text = "A succeeded reward-model run of this project (uncertain order)."
+
+    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """``(title, bound fields)`` per group of settings, in page order."""
+        return [(title, [self[name] for name in names]) for title, names in self.GROUPS]
+
+    def clean_retrain_config(self) -> dict:
+        return self._config("retrain_config") or {}
+
+    def clean_repolicy_config(self) -> dict | None:
+        return self._config("repolicy_config")
+
+    def clean_regenerate_config(self) -> dict | None:
+        return self._config("regenerate_config")
+
+    def _config(self, name: str) -> dict | None:
+        value = self.cleaned_data[name]
+        if value is not None and not isinstance(value, dict):
+            raise forms.ValidationError('Write a JSON object, e.g. {"learning_rate": 0.001}, or leave it empty.')
+        return value or None
+
+    def settings(self) -> dict:
+        """The settings as ``services.project_settings.project_settings_update`` takes them (after is_valid())."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+    def add_service_errors(self, error) -> None:
+        """Show the service's ValidationError: ``retrain_config.learning_rate`` beside the retrain_config field."""
+        for key, messages in error.message_dict.items():
+            field, _, setting = key.partition(".")
+            self.add_error(field if field in self.fields else None,
+                           [f"{setting}: {message}" if setting else message for message in messages])
 
 
 class MemberForm(forms.Form):

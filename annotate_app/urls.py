@@ -1,12 +1,14 @@
 from django.urls import path
 
-from .views import account, comparisons, datasets, labeling, projects, runs, stats, webhooks
+from .views import account, comparisons, datasets, labeling, projects, rounds, runs, stats, webhooks
 
 urlpatterns = [
     path("", projects.home, name="home"),
     path("account/token/", account.account_token, name="account-token"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<slug:slug>/members/", projects.project_members, name="project-members"),
+    path("projects/<slug:slug>/settings/", projects.project_settings, name="project-settings"),
+    path("projects/<slug:slug>/rounds/", rounds.project_rounds, name="project-rounds"),
     path("projects/<slug:slug>/import/", projects.project_import, name="project-import"),
     path("projects/<slug:slug>/stats/", stats.project_stats_page, name="project-stats"),
     path("projects/<slug:slug>/exports/", datasets.project_exports, name="project-exports"),

@@ -24,4 +24,5 @@ def test_every_page_with_charts_loads_the_palette_and_the_objectives():
         assert "{% chart_objectives project %}" in text, path.name
         assert text.index("js/palette.js") < max(text.index(f"js/{name}") for name in
                                                   ("run_charts.js", "report_charts.js", "tradeoff_chart.js",
-                                                   "stats_charts.js") if f"js/{name}" in text), path.name
+                                                   "stats_charts.js", "rounds_charts.js")
+                                                  if f"js/{name}" in text), path.name

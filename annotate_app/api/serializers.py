@@ -15,6 +15,7 @@ from ..models import (
     PolicyRun,
     PolicySample,
     Project,
+    QueueOrder,
     RewardModelRun,
     Role,
     RunStatus,
@@ -264,6 +265,38 @@ class RewardRunSerializer(serializers.ModelSerializer):
 class PolicyRunCreateSerializer(serializers.Serializer):
     reward_run = ProjectRewardRunField(help_text="A succeeded reward-model run of this project.")
     config = PPOConfigField(required=False, default=dict)
+
+
+class ProjectSettingsSerializer(serializers.Serializer):
+    """A project's settings (``PATCH projects/{slug}/``): send any of them. Shapes only; the service checks the
+    rest (an overlap_k change, the uncertain order's run, each config against its schema)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True)
+    overlap_k = serializers.IntegerField(
+        min_value=1, max_value=50, help_text="Annotations wanted per comparison; fixed once the project has some.")
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60)
+    shuffle_sides = serializers.BooleanField()
+    ask_likert = serializers.BooleanField()
+    ask_flags = serializers.BooleanField()
+    gold_rate = serializers.FloatField(min_value=0, max_value=1)
+    gold_pass_accuracy = serializers.FloatField(min_value=0, max_value=1)
+    queue_order = serializers.ChoiceField(choices=QueueOrder.choices)
+    queue_reward_run = ProjectRewardRunField(
+        allow_null=True, help_text="The succeeded reward-model run whose scores order the queue (uncertain order).")
+    retrain_every = serializers.IntegerField(
+        min_value=0, max_value=10**9, help_text="Start a round after this many new human annotations; 0: off.")
+    retrain_config = RewardConfigField(help_text="The reward-model settings of each round's run ({}: the defaults).")
+    repolicy_config = PPOConfigField(
+        allow_null=True, help_text="PPO settings (weights too) of a run on each round's reward model; null: none.")
+    regenerate_config = serializers.DictField(
+        allow_null=True, help_text="Generation settings for each round's PPO policy; null: no generation step.")
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({field: "Not a setting that can be changed." for field in unknown})
+        return attrs
 
 
 class PolicyRunSerializer(serializers.ModelSerializer):

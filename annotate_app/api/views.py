@@ -11,6 +11,7 @@ from .. import access
 from ..models import Role
 from ..services.annotations import MIRRORED, JudgmentInput, annotation_submit, task_skip
 from ..services.imports import comparison_import_upload
+from ..services.project_settings import project_settings_update
 from ..services.projects import membership_set, project_create
 from ..services.queue import task_next
 from .bodies import JSONObjectBody
@@ -25,6 +26,7 @@ from .serializers import (
     MembershipSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    ProjectSettingsSerializer,
     SubmitInputSerializer,
     TaskSerializer,
     task_payload,
@@ -50,10 +52,19 @@ class ProjectListCreate(JSONObjectBody, generics.ListAPIView):
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
-class ProjectDetail(APIView):
+class ProjectDetail(JSONObjectBody, APIView):
     @extend_schema(responses=ProjectSerializer)
     def get(self, request, slug):
         return Response(ProjectSerializer(access.project_for(request.user, slug)).data)
+
+    @extend_schema(request=ProjectSettingsSerializer, responses=ProjectSettingsSerializer)
+    def patch(self, request, slug):
+        """Change the project's settings (project admins): any of them, all or nothing."""
+        project = access.project_for(request.user, slug, roles=frozenset({Role.ADMIN}))
+        data = ProjectSettingsSerializer(data=request.data, partial=True, context={"project": project})
+        data.is_valid(raise_exception=True)
+        project = project_settings_update(project=project, user=request.user, data=data.validated_data)
+        return Response(ProjectSettingsSerializer(project, context={"project": project}).data)
 
 
 class ProjectMembers(generics.ListAPIView):

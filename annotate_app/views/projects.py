@@ -7,11 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from .. import access
-from ..forms import ImportForm, MemberForm, ProjectForm, row_id
+from ..forms import ImportForm, MemberForm, ProjectForm, ProjectSettingsForm, row_id
 from ..importers import ImportFormatError
 from ..models import Role
 from ..selectors.queue import annotator_progress
 from ..services.imports import comparison_import_upload
+from ..services.project_settings import project_settings_update
 from ..services.projects import membership_remove, membership_set, project_create
 from .pagination import page_of
 
@@ -101,3 +102,20 @@ def project_import(request, slug):
     batches = page_of(request, project.import_batches.order_by("-id"))
     return render(request, "annotate_app/project_import.html", {"project": project, "form": form,
                                                                  "batches": batches})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request, slug):
+    """Project admins: the settings page (the basics, the queue's order, the loop's retrain settings)."""
+    project = access.project_for(request.user, slug, roles=ADMIN_ONLY)
+    form = ProjectSettingsForm(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project_settings_update(project=project, user=request.user, data=form.settings())
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("project-settings", slug=slug)
+    return render(request, "annotate_app/project_settings.html", {"project": project, "form": form})
