@@ -230,6 +230,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "rm_worker.train_reward_model": {"queue": "training"},
     "rm_worker.run_ppo": {"queue": "training"},
+    "rm_worker.generate_pairs": {"queue": "training"},
     "rm_worker.score_comparisons": {"queue": "training"},  # loads the run's model
     "rm_worker.evaluate_round": {"queue": "training"},  # loads the round's reward model
 }

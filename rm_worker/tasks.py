@@ -18,7 +18,7 @@ from annotate_app.services.webhooks import webhook_deliver
 
 logger = logging.getLogger(__name__)
 
-# Both training tasks (routed to the ``training`` queue in settings).
+# The training tasks and generations (routed to the ``training`` queue in settings).
 TRAINING_TASK_OPTIONS = {
     # Safe: a run is claimed under a row lock, so a redelivered task does nothing.
     "acks_late": True,
@@ -77,6 +77,15 @@ def run_ppo(run_id: int) -> str:
     from rm_worker.policy_runner import run_policy_training
 
     return run_policy_training(run_id)
+
+
+@shared_task(name="rm_worker.generate_pairs", **TRAINING_TASK_OPTIONS)
+def generate_pairs(generation_id: int) -> str:
+    """Sample and pair new comparisons from a policy (a queued generation); routed to the ``training`` queue."""
+    # Imported here so torch loads only in the worker that generates (see train_reward_model).
+    from rm_worker.generation_runner import run_generation
+
+    return run_generation(generation_id)
 
 
 # Idempotent (comparisons already scored are skipped), so a redelivered task is safe: acks_late.

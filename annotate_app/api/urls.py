@@ -1,7 +1,17 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import annotation_views, auth_views, dataset_views, errors, run_views, stats_views, views, webhook_views
+from . import (
+    annotation_views,
+    auth_views,
+    dataset_views,
+    errors,
+    generation_views,
+    run_views,
+    stats_views,
+    views,
+    webhook_views,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -43,6 +53,11 @@ urlpatterns = [
     path("projects/<slug:slug>/webhooks/<int:webhook_id>/", webhook_views.WebhookDetail.as_view(), name="api-webhook"),
     path("projects/<slug:slug>/webhooks/<int:webhook_id>/deliveries/", webhook_views.WebhookDeliveryList.as_view(),
          name="api-webhook-deliveries"),
+    path("projects/<slug:slug>/generations/", generation_views.GenerationListCreate.as_view(), name="api-generations"),
+    path("projects/<slug:slug>/generations/<int:generation_id>/", generation_views.GenerationDetail.as_view(),
+         name="api-generation"),
+    path("projects/<slug:slug>/generations/<int:generation_id>/cancel", generation_views.GenerationCancel.as_view(),
+         name="api-generation-cancel"),
     path("projects/<slug:slug>/tasks/next", views.TaskNext.as_view(), name="api-task-next"),
     path("tasks/<int:task_id>/submit", views.TaskSubmit.as_view(), name="api-task-submit"),
     path("tasks/<int:task_id>/skip", views.TaskSkip.as_view(), name="api-task-skip"),

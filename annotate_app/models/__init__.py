@@ -3,6 +3,7 @@
 from .annotation import Annotation, AnnotationRevision, Choice, Judgment, signed_score
 from .annotation_task import AnnotatorQueue, Task, TaskStatus
 from .comparison import Comparison, ImportBatch
+from .generations import Generation
 from .project import Membership, Objective, Project, QueueOrder, Role
 from .rounds import Round, RoundTrigger
 from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
@@ -18,6 +19,7 @@ __all__ = [
     "Comparison",
     "ComparisonScore",
     "DeliveryStatus",
+    "Generation",
     "ImportBatch",
     "Judgment",
     "Membership",

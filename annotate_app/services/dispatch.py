@@ -11,9 +11,10 @@ from functools import partial
 from celery import current_app
 from django.db import transaction
 
-from ..models import PolicyRun, RewardModelRun, Snapshot, TrainingRun
+from ..models import Generation, PolicyRun, RewardModelRun, Snapshot, TrainingRun
 
-RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo"}
+RUN_TASKS = {RewardModelRun: "rm_worker.train_reward_model", PolicyRun: "rm_worker.run_ppo",
+             Generation: "rm_worker.generate_pairs"}
 ROUND_START_TASK = "rm_worker.start_round_if_due"
 ROUND_EVAL_TASK = "rm_worker.evaluate_round"
 SNAPSHOT_TASK = "rm_worker.build_snapshot"

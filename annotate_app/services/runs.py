@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from rm_worker.training.schema import ConfigError, TrainingConfig, value_from_text
 
-from ..models import PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
+from ..models import Generation, PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
 from .recovery import is_stale, lost_message
 from .run_settings import run_settings_checked
 from .webhooks import run_finished_emit
@@ -48,7 +48,8 @@ def config_from(config_class, overrides: dict, *, defaults: dict, derived: dict 
         config = config_class.from_dict(values)
     except ConfigError as error:
         raise ValidationError({field or "config": messages for field, messages in error.problems.items()}) from error
-    foreign = sorted(set(config.objectives) - set(project_objectives))
+    # A generation's config names no objectives: its reward run's heads are what they are.
+    foreign = sorted(set(getattr(config, "objectives", ())) - set(project_objectives))
     if foreign:
         raise ValidationError({"config": f"Unknown objective: {', '.join(foreign)}."})
     return config
@@ -68,7 +69,7 @@ def run_quota_check(project: Project) -> None:
     limit = settings.MORM_MAX_ACTIVE_RUNS_PER_PROJECT
     active = sum(
         model.objects.filter(project=project, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).count()
-        for model in (RewardModelRun, PolicyRun)
+        for model in (RewardModelRun, PolicyRun, Generation)
     )
     if active >= limit:
         raise RunQuotaExceeded(

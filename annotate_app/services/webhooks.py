@@ -37,6 +37,7 @@ from standardwebhooks import Webhook as Signer
 
 from ..models import (
     DeliveryStatus,
+    Generation,
     PolicyRun,
     Project,
     RewardModelRun,
@@ -187,8 +188,11 @@ RUN_FINISHED = {
 def run_finished_emit(run: TrainingRun) -> None:
     """``reward_run.finished`` or ``policy_run.finished``: ``run`` succeeded, failed or was cancelled (as stored).
 
-    Other kinds of run (generations) send their own events.
+    A generation sends ``generation.finished`` (`generation_finished_emit`).
     """
+    if isinstance(run, Generation):
+        generation_finished_emit(run)
+        return
     if type(run) not in RUN_FINISHED:
         return
     event, source = RUN_FINISHED[type(run)]
@@ -200,6 +204,25 @@ def run_finished_emit(run: TrainingRun) -> None:
         "error": run.error,
         "final_metrics": run.final_metrics,
         "finished_at": run.finished_at and run.finished_at.isoformat(),
+    })
+
+
+def generation_finished_emit(generation: Generation) -> None:
+    """``generation.finished``: the generation succeeded (with how many comparisons it added and skipped as
+    already there), failed or was cancelled (as stored)."""
+    generation = Generation.objects.get(pk=generation.pk)
+    webhook_event_emit(project_id=generation.project_id, event=WebhookEvent.GENERATION_FINISHED, data={
+        "generation": generation.pk,
+        "policy_run": generation.policy_run_id,
+        "reward_run": generation.reward_run_id,
+        "pairing": generation.config.get("pairing"),
+        "status": generation.status,
+        "created": generation.created_count,
+        "skipped": generation.skipped_count,
+        "import_batch": generation.import_batch_id,
+        "error": generation.error,
+        "final_metrics": generation.final_metrics,
+        "finished_at": generation.finished_at and generation.finished_at.isoformat(),
     })
 
 

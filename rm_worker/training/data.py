@@ -320,6 +320,12 @@ def is_held_out(pair_id: str, eval_fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
 
 
+def prompt_held_out(prompt: Prompt, eval_fraction: float, seed: int) -> bool:
+    """Whether PPO with ``eval_fraction`` and ``seed`` holds ``prompt`` out for its before/after evaluation (a hash
+    of the prompt, so a prompt never changes side as the prompt set grows)."""
+    return is_held_out(json.dumps(prompt, ensure_ascii=False, sort_keys=True), eval_fraction, seed)
+
+
 def split_pairs(
     pairs: Sequence[PreferencePair], eval_fraction: float, seed: int
 ) -> tuple[list[PreferencePair], list[PreferencePair]]:

@@ -31,7 +31,7 @@ from transformers import GenerationConfig
 
 from .checkpoint import restore_rng_state, rng_state, seed_everything
 from .config import resolve_device
-from .data import Prompt, format_prompt, is_held_out, pair_text
+from .data import Prompt, format_prompt, pair_text, prompt_held_out
 from .model import RewardModel
 from .policy import PolicyFactory, PolicyWithValueHead
 from .ppo_config import PPO_RESUMABLE_CHANGES, PPOConfig
@@ -185,8 +185,7 @@ def split_prompts(prompts: Sequence[Prompt], config: PPOConfig) -> tuple[list[Pr
     """(train, held-out) by a hash of each prompt, so a prompt never changes side as the prompt set grows."""
     train, held_out = [], []
     for prompt in prompts:
-        key = json.dumps(prompt, ensure_ascii=False, sort_keys=True)
-        (held_out if is_held_out(key, config.eval_fraction, config.seed) else train).append(prompt)
+        (held_out if prompt_held_out(prompt, config.eval_fraction, config.seed) else train).append(prompt)
     return train, held_out[: config.eval_max_prompts]
 
 

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import resolve
 
 from annotate_app.models import RewardModelRun, Role, RunStatus
+from annotate_app.services.generations import generation_create
 from annotate_app.services.gold import comparison_mark_gold
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.projects import membership_set
@@ -46,6 +47,7 @@ class World:
     plain: int
     annotation: int  # the researcher's
     webhook: int
+    generation: int  # queued: detail, cancel
 
 
 def _user(name: str, **extra):
@@ -71,8 +73,9 @@ def world() -> World:
     gold, plain = project.comparisons.order_by("-id")[:2]
     comparison_mark_gold(comparison=gold, expected={"helpful": "A"})
     webhook = webhook_create(project=project, url="https://93.184.215.14/hook", events=["snapshot.created"])
+    generation = generation_create(project=project, enqueue=False)
     return World(project.slug, task.pk, snapshot.pk, reward_run.pk, done_run.pk, policy_run.pk, gold.pk, plain.pk,
-                 annotation, webhook.pk)
+                 annotation, webhook.pk, generation.pk)
 
 
 def _caller(role: str):
@@ -151,6 +154,10 @@ ENDPOINTS = [
     E("patch", "projects/{slug}/webhooks/{webhook}/", 200, ADMINS, {"active": False}),
     E("delete", "projects/{slug}/webhooks/{webhook}/", 204, ADMINS),
     E("get", "projects/{slug}/webhooks/{webhook}/deliveries/", 200, ADMINS),
+    E("get", "projects/{slug}/generations/", 200, DATA),
+    E("post", "projects/{slug}/generations/", 202, DATA, {"config": {"n_prompts": 2}}),
+    E("get", "projects/{slug}/generations/{generation}/", 200, DATA),
+    E("post", "projects/{slug}/generations/{generation}/cancel", 200, DATA),
     E("get", "projects/{slug}/tasks/next", 200, MEMBERS),
     # Tasks are scoped to their annotator: anyone else's is not found, whatever their role.
     E("post", "tasks/{task}/submit", 201, frozenset({"annotator"}), TIES),
