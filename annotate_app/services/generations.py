@@ -164,4 +164,3 @@ def generation_pairs_import(*, generation: Generation, records: list[dict]) -> I
     lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode("utf-8")
     return comparison_import(project=generation.project, fileobj=io.BytesIO(lines), format="native",
                              filename=f"generation-{generation.pk}.jsonl", user=generation.created_by)
-
