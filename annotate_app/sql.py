@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .models import Annotation, AnnotatorQueue, Comparison, Judgment, Membership, Objective, Project, Task
+from .models import Annotation, AnnotatorQueue, Comparison, Judgment, Membership, Objective, Project, Task, Webhook
 
 
 def _table(model) -> str:
@@ -31,6 +31,7 @@ OBJECTIVE = _table(Objective)
 PROJECT = _table(Project)
 QUEUE = _table(AnnotatorQueue)
 TASK = _table(Task)
+WEBHOOK = _table(Webhook)
 
 
 def one(sql: str, params: Sequence = ()) -> tuple | None:

@@ -10,8 +10,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import access, sql
-from ..models import Annotation, AnnotationRevision, Choice, Comparison, Judgment, Objective, Task, TaskStatus
+from ..models import (
+    Annotation,
+    AnnotationRevision,
+    Choice,
+    Comparison,
+    Judgment,
+    Objective,
+    Task,
+    TaskStatus,
+    WebhookEvent,
+)
 from .queue import counts_update
+from .rounds import retrain_labels_added
+from .webhooks import webhook_event_emit
 
 MIRRORED = {Choice.A: Choice.B, Choice.B: Choice.A, Choice.TIE: Choice.TIE}
 # The column is a 32-bit integer on PostgreSQL; the same limit on SQLite keeps the two alike.
@@ -63,7 +75,7 @@ def annotation_submit(
     if time_spent_ms is not None and not 0 <= time_spent_ms <= TIME_SPENT_MS_MAX:
         raise ValidationError({"time_spent_ms": f"Must be between 0 and {TIME_SPENT_MS_MAX}."})
     with transaction.atomic():
-        comparison, task, objective_ids = _lock(task)
+        comparison, task, objective_ids, webhooks_listening = _lock(task)
         if task.status == TaskStatus.SKIPPED:
             raise TaskConflict("This task was skipped and cannot be submitted.")
         project = comparison.project
@@ -85,11 +97,24 @@ def annotation_submit(
             along=[_judgments_insert(rows),
                    (f"UPDATE {sql.TASK} SET status = %s, finished_at = %s WHERE id = %s",
                     [task.status, sql.when(now), task.pk])])
-    annotation = Annotation(id=annotation_id, comparison=comparison, annotator=user, task=task, flags_a=flags_a,
-                            flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
-    for row in rows:
-        row.annotation = annotation
+        if project.retrain_every:
+            retrain_labels_added(project_id=project.pk)
+        annotation = Annotation(id=annotation_id, comparison=comparison, annotator=user, task=task, flags_a=flags_a,
+                                flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
+        for row in rows:
+            row.annotation = annotation
+        if webhooks_listening:
+            webhook_event_emit(project_id=project.pk, event=WebhookEvent.ANNOTATION_CREATED,
+                               data=_created_event(annotation, rows))
     return SubmitResult(annotation=annotation, created=True, judgments=rows)
+
+
+def _created_event(annotation: Annotation, rows: list[Judgment]) -> dict:
+    """What an ``annotation.created`` webhook says: ids, and the judgments in canonical A/B orientation."""
+    return {"annotation_id": annotation.pk, "comparison_id": annotation.comparison_id, "task_id": annotation.task_id,
+            "annotator_id": annotation.annotator_id, "created_at": annotation.created_at.isoformat(),
+            "judgments": [{"objective": row.objective.key, "choice": str(row.choice), "strength": row.strength,
+                           "rationale": row.rationale} for row in rows]}
 
 
 def _annotation_insert(comparison: Comparison, task: Task, user: AbstractBaseUser, flags_a: list[str],
@@ -131,25 +156,27 @@ def _content(judgments: list[Judgment]) -> set[tuple]:
     return {(j.objective_id, str(j.choice), j.strength, j.rationale, j.likert_a, j.likert_b) for j in judgments}
 
 
-def _lock(task: Task) -> tuple[Comparison, Task, dict[str, int]]:
+def _lock(task: Task) -> tuple[Comparison, Task, dict[str, int], bool]:
     """Lock the task's comparison, then the task: the queue's lock order (services.queue).
 
     Returns the comparison's counters as locked, the task with its status as locked (the
-    project is the one the task was loaded with) and the project's objectives ``{key: id}``,
-    read in the comparison's statement (a submit needs them: one round trip fewer).
+    project is the one the task was loaded with), the project's objectives ``{key: id}`` and
+    whether any active webhook of the project may want to hear of it, read in the same
+    statement (a submit needs them: no round trip of their own).
     """
     # One statement locks both rows, the comparison first (the order of its FROM list); Postgres then
     # reads both as locked, so the task's status is the one that holds.
-    *counters, objectives, status, shown_swapped = sql.one(
+    *counters, objectives, status, shown_swapped, webhooks_listening = sql.one(
         f"SELECT c.slots_held, c.submitted_count, c.is_full, c.is_gold, (SELECT {sql.string_agg(OBJECTIVE_ITEM)}"
-        f" FROM {sql.OBJECTIVE} o WHERE o.project_id = c.project_id), t.status, t.shown_swapped"
+        f" FROM {sql.OBJECTIVE} o WHERE o.project_id = c.project_id), t.status, t.shown_swapped,"
+        f" EXISTS (SELECT 1 FROM {sql.WEBHOOK} w WHERE w.project_id = c.project_id AND w.active)"
         f" FROM {sql.COMPARISON} c, {sql.TASK} t WHERE c.id = %s AND t.id = %s{sql.lock_clause(of='c, t')}",
         [task.comparison_id, task.pk])
     comparison = Comparison(id=task.comparison_id, project=task.project, slots_held=counters[0],
                             submitted_count=counters[1], is_full=bool(counters[2]), is_gold=bool(counters[3]))
     task.status, task.shown_swapped = status, bool(shown_swapped)
-    return comparison, task, {key: int(pk) for pk, key in (item.split(":", 1) for item in (objectives or "").split(","))
-                              if key}
+    objective_ids = {key: int(pk) for pk, key in (item.split(":", 1) for item in (objectives or "").split(",")) if key}
+    return comparison, task, objective_ids, bool(webhooks_listening)
 
 
 # One objective in _lock's list: keys are slugs, so neither ':' nor ',' occurs in them.
@@ -274,7 +301,7 @@ def task_skip(*, task: Task, user: AbstractBaseUser) -> Task:
     if task.annotator_id != user.pk:
         raise PermissionError("Tasks are skipped by the annotator they were leased to.")
     with transaction.atomic():
-        comparison, task, _ = _lock(task)
+        comparison, task, *_ = _lock(task)
         if task.status == TaskStatus.SUBMITTED:
             raise TaskConflict("This task was already submitted.")
         if task.status != TaskStatus.SKIPPED:
