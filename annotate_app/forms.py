@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.utils.text import slugify
 
 from rm_worker.training.config import DEFAULT_LOSS_WEIGHT, RewardModelConfig
+from rm_worker.training.generation import GenerationConfig
 from rm_worker.training.ppo_config import PPOConfig
 from rm_worker.training.scalarization import resolve_weights
 from rm_worker.training.schema import FieldSpec, TrainingConfig, field_spec, value_spec
@@ -624,3 +625,71 @@ class WebhookForm(forms.Form):
                   "operator allowed private ones.",
     )
     events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)
+
+
+def succeeded_policy_run_choices(project: Project) -> list[tuple[str, str]]:
+    """The project's latest 50 succeeded PPO runs as form choices."""
+    runs = project.policy_runs.filter(status="succeeded")[:50]
+    return [(str(r.pk), f"PPO run {r.pk} · reward model {r.reward_run_id} · {r.config.get('scalarization')}")
+            for r in runs]
+
+
+class GenerationForm(RunForm):
+    """The "Generate comparisons" form; its values become GenerationConfig overrides, its runs and prompt file the
+    service's arguments."""
+
+    config_class = GenerationConfig
+    MODE_FIELD = "pairing"
+    BASIC_FORM_FIELDS = ("policy_run", "reward_run", "prompts")
+
+    CONFIG_FIELDS = ["pairing", "samples", "n_prompts", "temperature", "max_new_tokens", "top_p", "top_k",
+                     "max_prompt_length", "batch_size", "include_heldout_prompts", "policy", "seed"]
+
+    policy_run = forms.ChoiceField(required=False, label="Policy",
+                                   help_text="A finished PPO run's adapters, or the base policy.")
+    reward_run = forms.ChoiceField(required=False, label="Reward model",
+                                   help_text="Scores the responses: max_min and uncertain need one.")
+    prompts = forms.FileField(
+        required=False, label="Prompt file",
+        help_text='Optional: one {"prompt": text or chat turns} or plain text per line. Without one: the project\'s '
+                  "prompts, less those PPO holds out.",
+    )
+    pairing = config_field(GenerationConfig, "pairing")
+    samples = config_field(GenerationConfig, "samples", label="Samples per prompt")
+    n_prompts = config_field(GenerationConfig, "n_prompts", label="Prompts")
+    temperature = config_field(GenerationConfig, "temperature")
+    max_new_tokens = config_field(GenerationConfig, "max_new_tokens", label="Generation length")
+    top_p = config_field(GenerationConfig, "top_p", label="Top p")
+    top_k = config_field(GenerationConfig, "top_k", label="Top k")
+    max_prompt_length = config_field(GenerationConfig, "max_prompt_length")
+    batch_size = config_field(GenerationConfig, "batch_size")
+    include_heldout_prompts = config_field(GenerationConfig, "include_heldout_prompts",
+                                           label="Include PPO's held-out prompts")
+    policy = forms.ChoiceField(required=False, label="Base policy",
+                               help_text="Without a PPO run: a causal LM the operator provides (MORM_MODEL_DIRS).")
+    seed = config_field(GenerationConfig, "seed")
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["policy_run"].choices = [("", "Base policy (no adapters)")] + succeeded_policy_run_choices(project)
+        self.fields["reward_run"].choices = [("", "—")] + succeeded_reward_run_choices(project)
+        self.fields["policy"].initial, self.fields["policy"].choices = model_choices("policy")
+        self.objective_keys = list(project.objectives.values_list("key", flat=True))
+        weight = value_spec(GenerationConfig, "weights")
+        for key in self.objective_keys:
+            self.fields[f"w_{key}"] = _schema_field(
+                weight, label=f"Weight {key}",
+                help_text=f"{key} in max_min's combined reward; all blank: the PPO run's weights, else equal.")
+
+    def policy_run_id(self) -> int | None:
+        return int(self.cleaned_data["policy_run"]) if self.cleaned_data["policy_run"] else None
+
+    def reward_run_id(self) -> int | None:
+        return int(self.cleaned_data["reward_run"]) if self.cleaned_data["reward_run"] else None
+
+    def overrides(self) -> dict:
+        values = _given(self, self.CONFIG_FIELDS)
+        if self.policy_run_id() is not None:
+            values.pop("policy", None)  # the PPO run's own policy: its adapters fit no other
+        weights = _weights(self, "w_") if values.get("pairing") == "max_min" else {}
+        return {**values, "weights": weights} if weights else values

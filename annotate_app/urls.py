@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, comparisons, datasets, labeling, projects, rounds, runs, stats, webhooks
+from .views import account, comparisons, datasets, generations, labeling, projects, rounds, runs, stats, webhooks
 
 urlpatterns = [
     path("", projects.home, name="home"),
@@ -34,6 +34,9 @@ urlpatterns = [
     path("projects/<slug:slug>/policy-runs/start/", runs.policy_run_start, name="policy-run-start"),
     path("projects/<slug:slug>/policy-runs/compare/", runs.policy_runs_compare, name="policy-runs-compare"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/", runs.policy_run_page, name="policy-run"),
+    path("projects/<slug:slug>/generations/", generations.generations_page, name="generations"),
+    path("projects/<slug:slug>/generations/<int:generation_id>/cancel/", generations.generation_cancel,
+         name="generation-cancel"),
     path("projects/<slug:slug>/label/", labeling.label, name="label"),
     path("projects/<slug:slug>/tasks/<int:task_id>/submit/", labeling.label_submit, name="label-submit"),
     path("projects/<slug:slug>/tasks/<int:task_id>/skip/", labeling.label_skip, name="label-skip"),

@@ -79,7 +79,7 @@ class GenerationConfig(TrainingConfig):
     max_prompt_length: int = Field(256, ge=1, le=32768)
     """Prompt tokens kept; longer prompts lose their beginning (the end of a conversation matters most)."""
 
-    weights: dict[str, Weight] = Field(default_factory=dict)
+    weights: dict[str, Weight] = Field(default_factory=dict, json_schema_extra={"modes": ["max_min"]})
     """``max_min`` only: ``{objective: w_o}`` of the combined reward. Left empty: the weights the PPO run ended
     with when one is given, else 1 for every head of the reward model."""
 
