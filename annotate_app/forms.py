@@ -618,6 +618,56 @@ class PolicyRunForm(RunForm):
         return values
 
 
+class PolicySweepForm(PolicyRunForm):
+    """The dashboard's "Weight sweep" form: a grid of weights (a simplex step, or values per objective) and the
+    settings every run of the sweep shares, as on the PPO form; ``grid()`` is what services.policy_sweeps takes."""
+
+    BASIC_FORM_FIELDS = ("reward_run", "name", "simplex_step")
+
+    name = forms.CharField(required=False, max_length=200, help_text="Optional: what the sweep is for.")
+    simplex_step = forms.FloatField(
+        required=False, min_value=0, max_value=1, label="Simplex step",
+        help_text="One run per weight vector of multiples of this step summing to 1 over the reward model's "
+                  "objectives (0.5 over three: 6 runs; 0.25: 15). Or leave it blank and list values below.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "sweep")  # its fields' ids stay apart from the PPO form's on the same page
+        super().__init__(*args, **kwargs)
+        for key in self.objective_keys:
+            values = forms.CharField(required=False, max_length=1000, label=f"Values {key}",
+                                     help_text=f"Weights of {key} to try, e.g. 0.2, 0.5, 0.8: one run per "
+                                               "combination with the other objectives' values.")
+            values.basic = True
+            self.fields[f"values_{key}"] = values
+            self.fields[f"w_{key}"].help_text = f"The weight of {key} in every run where the grid does not set it."
+        self.order_fields(["reward_run", "name", "simplex_step", *(f"values_{key}" for key in self.objective_keys)])
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {}
+        for key in self.objective_keys:
+            text = cleaned.get(f"values_{key}") or ""
+            try:
+                listed = [float(part) for part in text.replace(",", " ").split()]
+            except ValueError:
+                self.add_error(f"values_{key}", "Write numbers separated by commas, e.g. 0.2, 0.5, 0.8.")
+                continue
+            if listed:
+                values[key] = listed
+        if cleaned.get("simplex_step") is not None and values:
+            self.add_error(None, "Give a simplex step or values per objective, not both.")
+        elif cleaned.get("simplex_step") is None and not values and not self.errors:
+            self.add_error(None, "Give a simplex step, or values for at least one objective.")
+        self.values = values
+        return cleaned
+
+    def grid(self) -> dict:
+        """The grid asked for (call after is_valid())."""
+        step = self.cleaned_data["simplex_step"]
+        return {"simplex_step": step} if step is not None else {"values": self.values}
+
+
 class WebhookForm(forms.Form):
     url = forms.CharField(
         max_length=2000, label="URL",

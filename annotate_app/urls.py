@@ -32,6 +32,7 @@ urlpatterns = [
     path("projects/<slug:slug>/policy-runs/<int:run_id>/cancel/", runs.run_cancel_view, {"kind": "policy"},
          name="policy-run-cancel"),
     path("projects/<slug:slug>/policy-runs/start/", runs.policy_run_start, name="policy-run-start"),
+    path("projects/<slug:slug>/policy-sweeps/start/", runs.policy_sweep_start, name="policy-sweep-start"),
     path("projects/<slug:slug>/policy-runs/compare/", runs.policy_runs_compare, name="policy-runs-compare"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/", runs.policy_run_page, name="policy-run"),
     path("projects/<slug:slug>/generations/", generations.generations_page, name="generations"),

@@ -281,6 +281,9 @@ MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 
 # A project may have at most this many training runs (reward-model and PPO together) queued or
 # running; one more is refused (REST 429, a form error, a CommandError) until one finishes.
 MORM_MAX_ACTIVE_RUNS_PER_PROJECT = int(os.environ.get("MORM_MAX_ACTIVE_RUNS_PER_PROJECT", 4))
+# A weight sweep (services.policy_sweeps) queues at most this many PPO runs; it needs as many free
+# slots under MORM_MAX_ACTIVE_RUNS_PER_PROJECT, or none is queued.
+MORM_MAX_SWEEP_RUNS = int(os.environ.get("MORM_MAX_SWEEP_RUNS", 25))
 
 # Trained models and checkpoints (a volume shared by web and training workers).
 MORM_ARTIFACTS_DIR = Path(os.environ.get("MORM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))

@@ -4,8 +4,11 @@ import importlib
 import os
 import socket
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from celery import Celery
+from celery.result import AsyncResult
 from django.apps import apps
 from django.db.models.signals import post_migrate
 from rest_framework.test import APIClient
@@ -98,14 +101,25 @@ def shared_data_file(name: str):
     return path
 
 
+class SentTasks(list):
+    """``(name, *args)`` per task sent; ``group_ids`` holds each one's Celery group id (None when sent alone)."""
+
+    def __init__(self):
+        super().__init__()
+        self.group_ids = []
+
+
 @pytest.fixture
 def sent(monkeypatch):
-    """The Celery tasks the web sends by name (after commit), as ``(name, *args)``; nothing reaches a broker."""
-    tasks = []
+    """The Celery tasks the web sends by name (after commit), as ``(name, *args)``; nothing reaches a broker.
+    A group's tasks are sent one by one (``SentTasks.group_ids`` tells them apart)."""
+    tasks = SentTasks()
 
-    class Broker:
-        def send_task(self, name, args, **options):  # options: countdown (webhook retries)
+    class Broker(Celery):
+        def send_task(self, name, args, kwargs=None, **options):  # options: countdown (webhook retries), group_id
             tasks.append((name, *args))
+            tasks.group_ids.append(options.get("group_id"))
+            return AsyncResult(options.get("task_id") or str(uuid4()), app=self)
 
-    monkeypatch.setattr(dispatch, "current_app", Broker())
+    monkeypatch.setattr(dispatch, "current_app", Broker("web-under-test", broker="memory://", set_as_current=False))
     return tasks

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from .. import access
 from ..selectors.runs import run_metrics, run_progress
 from ..services.policy_runs import policy_run_create
+from ..services.policy_sweeps import policy_sweep_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
 from .bodies import JSONObjectBody
@@ -20,6 +21,8 @@ from .serializers import (
     PolicyRunCreateSerializer,
     PolicyRunSerializer,
     PolicySampleSerializer,
+    PolicySweepCreateSerializer,
+    PolicySweepSerializer,
     RewardRunCreateSerializer,
     RewardRunReportSerializer,
     RewardRunSerializer,
@@ -125,6 +128,21 @@ class PolicyRunListCreate(JSONObjectBody, PolicyRunMixin, generics.ListAPIView):
         run = policy_run_create(project=project, reward_run=data.validated_data["reward_run"],
                                 overrides=data.validated_data["config"], user=request.user)
         return Response(PolicyRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PolicySweepCreate(JSONObjectBody, PolicyRunMixin, APIView):
+    @extend_schema(request=PolicySweepCreateSerializer, responses={202: PolicySweepSerializer, 429: QUOTA_EXCEEDED})
+    def post(self, request, slug):
+        """Queue a weight sweep: one PPO run per weight vector of ``grid``, all with the other settings of
+        ``config``, sent to the training workers as one Celery group. All or none: a bad grid point or setting
+        is a 400, fewer free run slots than runs a 429, and then no run is queued."""
+        project = self.project(request, slug)
+        data = PolicySweepCreateSerializer(data=request.data, context={"project": project})
+        data.is_valid(raise_exception=True)
+        sweep = policy_sweep_create(project=project, reward_run=data.validated_data["reward_run"],
+                                    grid=data.validated_data["grid"], overrides=data.validated_data["config"],
+                                    name=data.validated_data["name"], user=request.user)
+        return Response(PolicySweepSerializer(sweep).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PolicyRunSamples(PolicyRunMixin, generics.ListAPIView):

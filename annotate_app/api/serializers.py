@@ -309,6 +309,50 @@ class PolicyRunSerializer(serializers.ModelSerializer):
                   "attempts", "resumed_from_step", "heartbeat_at", "stage", "seconds_per_step", "step_at"]
 
 
+_WEIGHT = {"type": "number", "minimum": 0}
+
+
+@extend_schema_field({
+    "type": "object",
+    "description": "The weight vectors to sweep, in one of three shapes: per-objective values (every "
+                   "combination), a simplex step (every vector of multiples of it summing to 1 over `objectives`, "
+                   "default all, the others 0), or a list of vectors. At most MORM_MAX_SWEEP_RUNS vectors; "
+                   "objectives a vector leaves out weigh what config.weights, else the default, gives them.",
+    "oneOf": [
+        {"type": "object", "required": ["values"], "additionalProperties": False, "properties": {
+            "values": {"type": "object", "additionalProperties": {"type": "array", "items": _WEIGHT, "minItems": 1},
+                       "example": {"helpful": [0.2, 0.5, 0.8], "harmless": [0.2, 0.8]}}}},
+        {"type": "object", "required": ["simplex_step"], "additionalProperties": False, "properties": {
+            "simplex_step": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1,
+                             "example": 0.25},
+            "objectives": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
+        {"type": "object", "required": ["weights"], "additionalProperties": False, "properties": {
+            "weights": {"type": "array", "minItems": 1, "items": {"type": "object", "additionalProperties": _WEIGHT}}}},
+    ],
+})
+class SweepGridField(serializers.DictField):
+    """A weight sweep's grid (services.policy_sweeps); the service validates it."""
+
+
+class PolicySweepCreateSerializer(serializers.Serializer):
+    reward_run = ProjectRewardRunField(help_text="A succeeded reward-model run of this project.")
+    grid = SweepGridField()
+    name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+    config = PPOConfigField(required=False, default=dict, help_text="PPO settings shared by every run of the sweep.")
+
+
+class PolicySweepSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    reward_run = serializers.IntegerField(source="reward_run_id")
+    grid = serializers.JSONField()
+    runs = serializers.SerializerMethodField(help_text="The ids of the sweep's PPO runs, one per weight vector.")
+    created_at = serializers.DateTimeField()
+
+    def get_runs(self, sweep) -> list[int]:
+        return sorted(run.pk for run in sweep.runs.all())
+
+
 class MetricsQuerySerializer(serializers.Serializer):
     since = serializers.IntegerField(required=False, help_text="Only points with a step after this one.")
 

@@ -41,6 +41,7 @@ urlpatterns = [
     path("projects/<slug:slug>/reward-runs/<int:run_id>/report", run_views.RewardRunReport.as_view(),
          name="api-reward-run-report"),
     path("projects/<slug:slug>/policy-runs/", run_views.PolicyRunListCreate.as_view(), name="api-policy-runs"),
+    path("projects/<slug:slug>/policy-sweeps/", run_views.PolicySweepCreate.as_view(), name="api-policy-sweeps"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/", run_views.PolicyRunDetail.as_view(),
          name="api-policy-run"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/metrics", run_views.PolicyRunMetrics.as_view(),

@@ -6,7 +6,7 @@ from .comparison import Comparison, ImportBatch
 from .generations import Generation
 from .project import Membership, Objective, Project, QueueOrder, Role
 from .rounds import Round, RoundTrigger
-from .runs import MetricPoint, PolicyRun, PolicySample, RewardModelRun, RunStatus, TrainingRun
+from .runs import MetricPoint, PolicyRun, PolicySample, PolicySweep, RewardModelRun, RunStatus, TrainingRun
 from .scores import ComparisonScore
 from .snapshot import Snapshot, SnapshotFormat, SnapshotStatus
 from .webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
@@ -27,6 +27,7 @@ __all__ = [
     "Objective",
     "PolicyRun",
     "PolicySample",
+    "PolicySweep",
     "Project",
     "QueueOrder",
     "RewardModelRun",

@@ -92,6 +92,26 @@ class RewardModelRun(TrainingRun):
         return f"reward model run {self.pk} ({self.status})"
 
 
+class PolicySweep(models.Model):
+    """PPO runs queued together on one reward model, one per point of a grid of scalarization weights
+    (services.policy_sweeps); the trade-off page draws their Pareto front."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="policy_sweeps")
+    reward_run = models.ForeignKey(RewardModelRun, on_delete=models.PROTECT, related_name="policy_sweeps")
+    name = models.CharField(max_length=200, blank=True)
+    grid = models.JSONField(help_text="The grid as asked for: per-objective values, a simplex step, or weights.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"PPO sweep {self.pk}" + (f" ({self.name})" if self.name else "")
+
+
 class PolicyRun(TrainingRun):
     """One PPO fine-tuning run against a finished reward-model run."""
 
@@ -100,6 +120,7 @@ class PolicyRun(TrainingRun):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="policy_runs")
     reward_run = models.ForeignKey(RewardModelRun, on_delete=models.PROTECT, related_name="policy_runs")
+    sweep = models.ForeignKey(PolicySweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     # Held-out prompts' mean reward per objective, {"helpful": {"raw": .., "normalized": ..}, ...},
     # for the reference policy (before) and the trained one (after).
     eval_before = models.JSONField(default=dict, blank=True)

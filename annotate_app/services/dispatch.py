@@ -8,7 +8,7 @@ commits, so a worker never looks for a row it cannot see yet.
 
 from functools import partial
 
-from celery import current_app
+from celery import current_app, group
 from django.db import transaction
 
 from ..models import Generation, PolicyRun, RewardModelRun, Snapshot, TrainingRun
@@ -38,6 +38,12 @@ def round_eval_enqueue(round_id: int) -> None:
     _send_on_commit(ROUND_EVAL_TASK, round_id)
 
 
+def policy_runs_enqueue(runs: list[PolicyRun]) -> None:
+    """Have training workers run the queued PPO ``runs`` (a sweep's), sent as one Celery group after the current
+    transaction commits: one message per run, sharing a group id."""
+    transaction.on_commit(partial(_send_group_now, RUN_TASKS[PolicyRun], [run.pk for run in runs]))
+
+
 def snapshot_enqueue(snapshot: Snapshot) -> None:
     """Have a worker build the queued ``snapshot``, after the current transaction commits."""
     _send_on_commit(SNAPSHOT_TASK, snapshot.pk)
@@ -57,3 +63,7 @@ def webhook_delivery_enqueue(delivery_id: int, *, delay_seconds: float = 0) -> N
 
 def _send_on_commit(task_name: str, *args) -> None:
     transaction.on_commit(partial(current_app.send_task, task_name, args=list(args)))
+
+
+def _send_group_now(task_name: str, ids: list[int]) -> None:
+    group(current_app.signature(task_name, args=[pk]) for pk in ids).apply_async()

@@ -59,10 +59,11 @@ class RunQuotaExceeded(ValidationError):
     """The project already has ``MORM_MAX_ACTIVE_RUNS_PER_PROJECT`` runs queued or running (REST: 429)."""
 
 
-def run_quota_check(project: Project) -> None:
-    """Raise RunQuotaExceeded unless the project may queue one more run (reward-model and PPO count together).
+def run_quota_check(project: Project, runs: int = 1) -> None:
+    """Raise RunQuotaExceeded unless the project may queue ``runs`` more runs (reward-model and PPO count
+    together); a sweep asks for all its runs at once, so it is queued whole or not at all.
 
-    Call it inside the transaction that creates the run: the project row stays locked until
+    Call it inside the transaction that creates the runs: the project row stays locked until
     that transaction ends, so two concurrent creates cannot both see a free slot.
     """
     Project.objects.select_for_update().values_list("pk", flat=True).get(pk=project.pk)
@@ -71,9 +72,10 @@ def run_quota_check(project: Project) -> None:
         model.objects.filter(project=project, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).count()
         for model in (RewardModelRun, PolicyRun, Generation)
     )
-    if active >= limit:
+    if active + runs > limit:
+        asked = "" if runs == 1 else f", so {runs} more do not fit"
         raise RunQuotaExceeded(
-            f"Project {project.slug} already has {active} runs queued or running (the limit is {limit}); "
+            f"Project {project.slug} already has {active} runs queued or running (the limit is {limit}{asked}); "
             "wait for one to finish or cancel one."
         )
 

@@ -4,15 +4,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import access
-from ..forms import PolicyRunForm, RewardRunForm, row_id
+from ..forms import PolicyRunForm, PolicySweepForm, RewardRunForm, row_id
 from ..selectors.runs import report_head_rows, run_lineage
+from ..selectors.tradeoffs import policy_tradeoff
 from ..services.policy_runs import policy_run_create
+from ..services.policy_sweeps import policy_sweep_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
-from ..templatetags.morm_format import weights
 from .pagination import page_of
 
 # The tag of a "run queued" message: true only while the run waits, so the run page removes it once the
@@ -50,11 +52,12 @@ def _add_service_errors(form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, field_messages)
 
 
-def _render_dashboard(request, project, form, ppo_form):
+def _render_dashboard(request, project, form, ppo_form, sweep_form=None):
     runs = page_of(request, project.reward_runs.select_related("snapshot", "created_by"))
     policy_runs = page_of(request, project.policy_runs.select_related("reward_run"), param="ppo_page")
     return render(request, "annotate_app/dashboard.html", {
         "project": project, "form": form, "ppo_form": ppo_form, "runs": runs, "policy_runs": policy_runs,
+        "sweep_form": sweep_form or PolicySweepForm(project=project),
     })
 
 
@@ -74,6 +77,27 @@ def policy_run_start(request, slug):
             messages.success(request, f"PPO run {run.pk} queued.", extra_tags=RUN_QUEUED)
             return redirect("policy-run", slug=slug, run_id=run.pk)
     return _render_dashboard(request, project, RewardRunForm(project=project), ppo_form)
+
+
+@login_required
+@require_POST
+def policy_sweep_start(request, slug):
+    """Queue a weight sweep from the dashboard, then show its runs on the trade-off page."""
+    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+    sweep_form = PolicySweepForm(request.POST, project=project)
+    if sweep_form.is_valid():
+        reward_run = get_object_or_404(project.reward_runs, pk=int(sweep_form.cleaned_data["reward_run"]))
+        try:
+            sweep = policy_sweep_create(project=project, reward_run=reward_run, grid=sweep_form.grid(),
+                                        overrides=sweep_form.overrides(), name=sweep_form.cleaned_data["name"],
+                                        user=request.user)
+        except ValidationError as error:
+            _add_service_errors(sweep_form, error)
+        else:
+            messages.success(request, f"Weight sweep {sweep.pk} queued: {sweep.runs.count()} PPO runs.")
+            return redirect(f"{reverse('policy-runs-compare', args=[slug])}?sweep={sweep.pk}")
+    return _render_dashboard(request, project, RewardRunForm(project=project), PolicyRunForm(project=project),
+                             sweep_form)
 
 
 @login_required
@@ -112,24 +136,21 @@ def policy_run_page(request, slug, run_id):
 
 @login_required
 def policy_runs_compare(request, slug):
-    """Finished PPO runs on two chosen objectives: the trade-off each weighting bought."""
+    """Finished PPO runs on two chosen objectives (a sweep's only, if one is chosen): the trade-off each weighting
+    bought, their Pareto front and its hypervolume."""
     project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
     keys = list(project.objectives.values_list("key", flat=True))
     x = request.GET.get("x") if request.GET.get("x") in keys else keys[0]
     y = request.GET.get("y") if request.GET.get("y") in keys else keys[min(1, len(keys) - 1)]
-    runs = project.policy_runs.filter(status="succeeded").exclude(eval_after={}).order_by("pk")
-    points = [
-        {"run": run.pk, "label": _weights_label(run.config), "x": run.eval_after[x]["normalized"],
-         "y": run.eval_after[y]["normalized"], "ref_x": run.eval_before[x]["normalized"],
-         "ref_y": run.eval_before[y]["normalized"]}
-        for run in runs if x in run.eval_after and y in run.eval_after
-    ]
-    return render(request, "annotate_app/policy_runs_compare.html",
-                  {"project": project, "keys": keys, "x": x, "y": y, "points": points})
-
-
-def _weights_label(config: dict) -> str:
-    return f"{config.get('scalarization', 'static')}: {weights(config.get('weights', {}), config.get('objectives'))}"
+    sweeps = project.policy_sweeps.all()[:50]
+    sweep_id = row_id(request.GET.get("sweep"))
+    sweep = get_object_or_404(project.policy_sweeps, pk=sweep_id) if sweep_id is not None else None
+    tradeoff = policy_tradeoff(project, x, y, sweep)
+    sweep_runs = sweep.runs.order_by("pk") if sweep is not None else []
+    return render(request, "annotate_app/policy_runs_compare.html", {
+        "project": project, "keys": keys, "x": x, "y": y, "sweeps": sweeps, "sweep": sweep, "sweep_runs": sweep_runs,
+        "tradeoff": tradeoff, "points": tradeoff.points, "front": tradeoff.front,
+    })
 
 
 @login_required

@@ -143,6 +143,8 @@ ENDPOINTS = [
     E("get", "projects/{slug}/reward-runs/{reward_run}/report", 200, DATA),
     E("get", "projects/{slug}/policy-runs/", 200, DATA),
     E("post", "projects/{slug}/policy-runs/", 202, DATA, lambda w: {"reward_run": w.done_run, "config": {"steps": 1}}),
+    E("post", "projects/{slug}/policy-sweeps/", 202, DATA,
+      lambda w: {"reward_run": w.done_run, "grid": {"simplex_step": 1, "objectives": ["helpful"]}}),
     E("get", "projects/{slug}/policy-runs/{policy_run}/", 200, DATA),
     E("get", "projects/{slug}/policy-runs/{policy_run}/metrics", 200, DATA),
     E("get", "projects/{slug}/policy-runs/{policy_run}/samples", 200, DATA),
