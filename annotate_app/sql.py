@@ -116,9 +116,11 @@ def json_rows(*expressions: str) -> str:
     return f"json_agg(json_build_array({', '.join(expressions)}))"
 
 
-def greatest() -> str:
-    """The larger-of-two function: GREATEST on PostgreSQL, the two-argument MAX on SQLite."""
-    return "MAX" if connection.vendor == "sqlite" else "GREATEST"
+def random_fraction() -> str:
+    """An expression drawing a random number in [0, 1) per row (SQLite's random() is a 64-bit integer)."""
+    if connection.vendor == "sqlite":
+        return "(abs(random()) % 1000000000) / 1000000000.0"
+    return "random()"
 
 
 def lock_clause(*, of: str = "", skip_locked: bool = False) -> str:

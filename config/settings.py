@@ -232,6 +232,7 @@ CELERY_TASK_ROUTES = {
     "rm_worker.run_ppo": {"queue": "training"},
     "rm_worker.generate_pairs": {"queue": "training"},
     "rm_worker.score_comparisons": {"queue": "training"},  # loads the run's model
+    "rm_worker.rank_queue": {"queue": "training"},  # loads the queue's reward model
     "rm_worker.evaluate_round": {"queue": "training"},  # loads the round's reward model
 }
 CELERY_TASK_SERIALIZER = "json"

@@ -114,3 +114,13 @@ def evaluate_round(round_id: int) -> dict:
     from rm_worker.round_evaluation import run_round_evaluation
 
     return run_round_evaluation(round_id)
+
+
+# Idempotent (it writes ranks, and stops once a newer ranking of the project started), so acks_late is safe.
+@shared_task(name="rm_worker.rank_queue", acks_late=True, time_limit=6 * 3600, max_retries=0)
+def rank_queue(project_id: int, ranking_id: str, from_id: int) -> int:
+    """Put the project's queue in its order (services.queue_order); routed to the ``training`` queue."""
+    # Imported here so torch loads only in the worker that ranks (see train_reward_model).
+    from rm_worker.queue_ranking import run_queue_ranking
+
+    return run_queue_ranking(project_id, ranking_id, from_id)

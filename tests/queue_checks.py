@@ -32,5 +32,5 @@ def assert_counts_match_a_recount(project) -> None:
         assert queue.finished_open == own.filter(
             status__in=FINISHED, comparison__is_gold=False, comparison__is_full=False
         ).count()
-        handed = own.filter(comparison__is_gold=False).values_list("comparison_id", flat=True)
-        assert queue.cursor >= max(handed, default=0)
+        handed = own.filter(comparison__is_gold=False).values_list("comparison__queue_rank", "comparison_id")
+        assert (queue.cursor_rank, queue.cursor) >= max(handed, default=(0.0, 0))

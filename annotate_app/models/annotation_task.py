@@ -64,8 +64,9 @@ class Task(models.Model):
 class AnnotatorQueue(models.Model):
     """One annotator's place in a project's queue, kept by annotate_app.services.queue.
 
-    ``cursor`` is the highest ordinary comparison id handed to them: everything above it
-    is new to them, so the next lease is found without walking what they already did.
+    ``(cursor_rank, cursor)`` is the highest place in the queue (``Comparison.queue_rank``, id) of
+    an ordinary comparison handed to them: everything above it is new to them, so the next lease is
+    found without walking what they already did. Re-ranking the queue puts it back to (0, 0).
     ``submitted`` counts their submitted tasks; ``finished_open`` counts the ordinary
     comparisons they submitted or skipped that still have a free slot (so "remaining" is
     the project's open count minus this, with no count over the project).
@@ -74,6 +75,7 @@ class AnnotatorQueue(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotator_queues")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     cursor = models.BigIntegerField(default=0)
+    cursor_rank = models.FloatField(default=0.0)
     submitted = models.PositiveIntegerField(default=0)
     finished_open = models.PositiveIntegerField(default=0)
 

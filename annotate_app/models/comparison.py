@@ -62,12 +62,18 @@ class Comparison(models.Model):
     slots_held = models.PositiveIntegerField(default=0)
     submitted_count = models.PositiveIntegerField(default=0)
     is_full = models.BooleanField(default=False)
+    # Where the comparison stands in the project's queue (lowest first, then by id), set by the
+    # project's ``queue_order`` (annotate_app.services.queue_order): 0 for every comparison in import
+    # order, a random number in [0, 1) in random order, the reward model's smallest normalized margin
+    # in uncertain order (0 until scored). Never shown to annotators.
+    queue_rank = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["project", "id"], condition=models.Q(is_full=False, is_gold=False), name="comparison_open_queue"
+                fields=["project", "queue_rank", "id"], condition=models.Q(is_full=False, is_gold=False),
+                name="comparison_open_queue_ranked",
             ),
             models.Index(fields=["project", "id"], condition=models.Q(is_gold=True), name="comparison_gold_items"),
             # The comparison browser's keyset pages (annotate_app.selectors.comparisons): a page walks one of

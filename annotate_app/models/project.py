@@ -72,6 +72,9 @@ class Project(models.Model):
         "annotate_app.RewardModelRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The succeeded reward-model run whose scores order the queue when queue_order is uncertain.",
     )
+    # Where the worker stands in putting the queue in that order (services.queue_order):
+    # {"order", "run", "ranked", "started_at", "finished_at"}; empty until the order first changed.
+    queue_ranking = models.JSONField(default=dict, blank=True)
     # The loop (services.rounds): after every retrain_every new human annotations, a reward-model run
     # with retrain_config on a new snapshot, then optionally PPO (repolicy_config) and a generation
     # (regenerate_config). The configs are overrides of the run configs' defaults, checked like a run form.

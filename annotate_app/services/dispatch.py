@@ -19,6 +19,7 @@ ROUND_START_TASK = "rm_worker.start_round_if_due"
 ROUND_EVAL_TASK = "rm_worker.evaluate_round"
 SNAPSHOT_TASK = "rm_worker.build_snapshot"
 SCORE_TASK = "rm_worker.score_comparisons"
+RANK_TASK = "rm_worker.rank_queue"
 WEBHOOK_TASK = "rm_worker.deliver_webhook"
 
 
@@ -59,6 +60,12 @@ def webhook_delivery_enqueue(delivery_id: int, *, delay_seconds: float = 0) -> N
     transaction.on_commit(
         partial(current_app.send_task, WEBHOOK_TASK, args=[delivery_id], countdown=delay_seconds or None)
     )
+
+
+def queue_rank_enqueue(project, ranking_id: str, from_id: int) -> None:
+    """Have a training worker rank the project's queue (ranking ``ranking_id``, comparisons from ``from_id``;
+    services.queue_order), after the current transaction commits."""
+    _send_on_commit(RANK_TASK, project.pk, ranking_id, from_id)
 
 
 def _send_on_commit(task_name: str, *args) -> None:

@@ -13,6 +13,7 @@ from ..importers import FileTooLarge, ImportFormatError, ParsedComparison, first
 from ..importers.fields import describe
 from ..models import Annotation, Comparison, ImportBatch, Judgment, Objective, Project
 from .queue import comparisons_added
+from .queue_order import comparisons_imported, comparisons_ranked_on_import
 
 
 class UploadTooLarge(FileTooLarge):
@@ -54,6 +55,7 @@ def comparison_import(
         )
     max_depth = settings.MORM_MAX_JSON_DEPTH
     totals = Counter()
+    first_id = None
     with transaction.atomic():
         batch = ImportBatch.objects.create(
             project=project,
@@ -74,12 +76,15 @@ def comparison_import(
         while chunk := list(itertools.islice(parsed, IMPORT_CHUNK_LINES)):
             _check_labels(chunk, objectives, only=objective)
             new = _new_comparisons(project, batch, chunk, fileobj=fileobj, max_depth=max_depth)
-            comparisons = Comparison.objects.bulk_create(
-                [_comparison(project, batch, item) for item in new], batch_size=500
-            )
+            rows = [_comparison(project, batch, item) for item in new]
+            comparisons_ranked_on_import(project=project, comparisons=rows)
+            comparisons = Comparison.objects.bulk_create(rows, batch_size=500)
+            first_id = first_id or (comparisons[0].pk if comparisons else None)
             judgments, labelled = _create_labels(batch, zip(new, comparisons), objectives, only=objective)
             totals.update(lines=len(chunk), created=len(comparisons), judgments=judgments, labelled=labelled)
         comparisons_added(project=project, created=totals["created"], labelled=totals["labelled"])
+        if first_id is not None:
+            comparisons_imported(project=project, first_id=first_id)
         batch.created_count = totals["created"]
         batch.skipped_count = totals["lines"] - totals["created"]
         batch.label_count = totals["judgments"]

@@ -14,11 +14,13 @@ them against a recount):
 - ``Project.open_count`` = ordinary (non-gold) comparisons that are not full;
   ``complete_count`` = ordinary comparisons with submitted_count >= overlap_k.
 - ``AnnotatorQueue.finished_open`` = ordinary comparisons not full that the annotator
-  submitted or skipped; ``submitted`` = their submitted tasks; ``cursor`` >= the id of
-  every ordinary comparison they were handed.
+  submitted or skipped; ``submitted`` = their submitted tasks.
 
 So the next lease is the first row of a partial index (open ordinary comparisons of the
-project, by id) above the annotator's cursor, and progress is two maintained numbers.
+project, by ``queue_rank`` then id) above the annotator's cursor, and progress is two
+maintained numbers. The cursor, ``(cursor_rank, cursor)``, is at or above the place of every
+ordinary comparison they were handed, until the queue is re-ranked (services.queue_order),
+which puts every cursor back to the start: a cursor saves walking, it decides nothing.
 
 Lock order in every transaction that changes a task: the comparison row, then the
 AnnotatorQueue rows it touches (ascending annotator id, in one statement), then the
@@ -44,6 +46,8 @@ from ..selectors.queue import Progress, annotator_progress, objectives_from_json
 
 FINISHED = (TaskStatus.SUBMITTED, TaskStatus.SKIPPED)
 LEASED = sql.literal(TaskStatus.LEASED)
+# The lowest place in a queue (queue_rank, id): every rank is >= 0 and every id > 0.
+START = (0.0, 0)
 # Expired leases given back per call to task_next_for. Each call makes at most one lease,
 # so reclaiming more than one per call keeps up with any rate of expiry.
 RECLAIM_PER_CALL = 4
@@ -68,8 +72,8 @@ def task_next(*, project: Project, user: AbstractBaseUser) -> NextTask:
 
     Gives back a few expired leases of the project first (each in its own transaction) when
     there are any, renews the user's own expired lease if nobody took its slot, then leases
-    the first open comparison above the user's cursor (or, once they reached the end, one
-    that reopened below it). The progress comes from the numbers read on the way: no count.
+    the first open comparison above the user's cursor in the queue's order (or, once they
+    reached the end, one that reopened below it). The progress comes from the numbers read on the way: no count.
     """
     now = timezone.now()
     state = _state_of(project, user, now)
@@ -84,7 +88,7 @@ def task_next(*, project: Project, user: AbstractBaseUser) -> NextTask:
     if state.open_count <= state.finished_open:
         return NextTask(None, progress, state.objectives)  # every open comparison is one they finished
     with transaction.atomic():
-        candidate = _open_candidate(project, user, above=state.cursor) or _open_candidate(project, user, above=0)
+        candidate = _open_candidate(project, user, above=state.cursor) or _open_candidate(project, user, above=START)
         if candidate is None:
             return NextTask(None, progress, state.objectives)
         if project.gold_rate and random.random() < project.gold_rate:
@@ -96,7 +100,7 @@ def task_next(*, project: Project, user: AbstractBaseUser) -> NextTask:
 @dataclass(frozen=True)
 class _QueueState:
     open_count: int
-    cursor: int
+    cursor: tuple[float, int]  # (queue_rank, id)
     submitted: int
     finished_open: int
     own_task_id: int | None  # their oldest lease, open or not
@@ -107,7 +111,7 @@ class _QueueState:
 def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _QueueState:
     """Everything ``task_next`` decides on, in one statement (the user's queue row is made on first use)."""
     row = sql.one(
-        f'SELECT p.open_count, q."cursor", q.submitted, q.finished_open,'
+        f'SELECT p.open_count, q."cursor", q.cursor_rank, q.submitted, q.finished_open,'
         f" (SELECT t.id FROM {sql.TASK} t WHERE t.project_id = p.id AND t.annotator_id = %s AND t.status = {LEASED}"
         f"  ORDER BY t.leased_at, t.id LIMIT 1),"
         f" EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.project_id = p.id AND t.status = {LEASED}"
@@ -120,7 +124,8 @@ def _state_of(project: Project, user: AbstractBaseUser, now: datetime) -> _Queue
     if row[1] is None:
         AnnotatorQueue.objects.get_or_create(project=project, annotator=user)
         return _state_of(project, user, now)
-    return _QueueState(*row[:5], expired_waiting=bool(row[5]), objectives=objectives_from_json(row[6]))
+    return _QueueState(row[0], (row[2], row[1]), *row[3:6], expired_waiting=bool(row[6]),
+                       objectives=objectives_from_json(row[7]))
 
 
 def _own_lease(task_id: int, now: datetime) -> Task | None:
@@ -134,36 +139,37 @@ def _own_lease(task_id: int, now: datetime) -> Task | None:
     return own
 
 
-def _open_candidate(project: Project, user: AbstractBaseUser, *, above: int) -> Comparison | None:
-    """The first open ordinary comparison above ``above`` that the user has not finished, locked.
+def _open_candidate(project: Project, user: AbstractBaseUser, *, above: tuple[float, int]) -> Comparison | None:
+    """The first open ordinary comparison above ``above`` (queue_rank, id) that the user has not finished, locked.
 
     Called with the user's cursor first: nothing above it was ever handed to them, so the
-    walk stops at the first row. Called with 0 once nothing new is left for them, it
+    walk stops at the first row. Called with START once nothing new is left for them, it
     passes over the open comparisons they finished.
 
-    The condition is written as ``(project_id, id) > (project, above)`` with
-    ``project_id <= project``, ordered by both, so that Postgres seeks straight to the spot
-    in the ``comparison_open_queue`` index. With ``project_id = X AND id > N ORDER BY id``
+    The condition is written as ``(project_id, queue_rank, id) > (project, rank, id)`` with
+    ``project_id <= project``, ordered by all three, so that Postgres seeks straight to the
+    spot in the ``comparison_open_queue_ranked`` index. With ``project_id = X AND id > N ORDER BY id``
     its planner preferred the primary key and walked every lower row of every project
     (measured by bench/queue_scale.py: see bench/RESULTS.md).
     """
     row = sql.one(
         "SELECT c.id, c.prompt, c.response_a, c.response_b, c.slots_held, c.submitted_count, c.is_full, c.is_gold,"
+        " c.queue_rank,"
         f" (SELECT t.id FROM {sql.TASK} t WHERE t.comparison_id = c.id AND t.annotator_id = %s)"
-        f" FROM {sql.COMPARISON} c WHERE (c.project_id, c.id) > (%s, %s) AND c.project_id <= %s"
+        f" FROM {sql.COMPARISON} c WHERE (c.project_id, c.queue_rank, c.id) > (%s, %s, %s) AND c.project_id <= %s"
         " AND NOT c.is_full AND NOT c.is_gold"
         f" AND NOT EXISTS (SELECT 1 FROM {sql.TASK} t WHERE t.comparison_id = c.id AND t.annotator_id = %s"
         f"  AND t.status IN ({sql.literal(*FINISHED)}))"
-        f" ORDER BY c.project_id, c.id LIMIT 1{sql.lock_clause(of='c', skip_locked=True)}",
-        [user.pk, project.pk, above, project.pk, user.pk],
+        f" ORDER BY c.project_id, c.queue_rank, c.id LIMIT 1{sql.lock_clause(of='c', skip_locked=True)}",
+        [user.pk, project.pk, *above, project.pk, user.pk],
     )
     if row is None:
         return None
     comparison = Comparison(
         id=row[0], project=project, prompt=sql.json_of(row[1]), response_a=row[2], response_b=row[3],
-        slots_held=row[4], submitted_count=row[5], is_full=bool(row[6]), is_gold=bool(row[7]),
+        slots_held=row[4], submitted_count=row[5], is_full=bool(row[6]), is_gold=bool(row[7]), queue_rank=row[8],
     )
-    comparison.own_task_id = row[8]
+    comparison.own_task_id = row[9]
     return comparison
 
 
@@ -200,7 +206,8 @@ def _lease(comparison: Comparison, project: Project, user: AbstractBaseUser, now
                   " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                   [project.pk, comparison.pk, user.pk, TaskStatus.LEASED, shown_swapped, sql.when(now),
                    sql.when(expires_at)])
-        task_id = counts_update(comparison=comparison, project=project, actor_id=user.pk, held=1, first=insert)
+        task_id = counts_update(comparison=comparison, project=project, actor_id=user.pk, held=1, handed=True,
+                                first=insert)
         return Task(id=task_id, project=project, comparison=comparison, annotator=user,
                     status=TaskStatus.LEASED, shown_swapped=shown_swapped, leased_at=now, expires_at=expires_at)
     # Their lease on this comparison expired and was reclaimed: renew it in place,
@@ -210,7 +217,7 @@ def _lease(comparison: Comparison, project: Project, user: AbstractBaseUser, now
     task.leased_at = now
     task.expires_at = expires_at
     task.save(update_fields=["status", "leased_at", "expires_at"])
-    counts_update(comparison=comparison, project=project, actor_id=user.pk, held=1)
+    counts_update(comparison=comparison, project=project, actor_id=user.pk, held=1, handed=True)
     return task
 
 
@@ -288,6 +295,7 @@ def counts_update(
     held: int = 0,
     submitted: int = 0,
     finishes: bool = False,
+    handed: bool = False,
     is_gold: bool | None = None,
     first: sql.Statement | None = None,
     along: Sequence[sql.Statement] = (),
@@ -298,6 +306,7 @@ def counts_update(
     and with the actor's task not yet or already finished, whichever: the actor is
     counted through ``finishes`` only. ``held``/``submitted`` change the slots held and
     the submitted annotations; ``finishes`` says the actor submitted or skipped it;
+    ``handed`` that it was just leased to them (their cursor moves up to it);
     ``is_gold`` moves the comparison in or out of the ordinary pool.
 
     ``first`` (an ``INSERT ... RETURNING id``) and ``along`` are the change's own writes (a new
@@ -319,7 +328,7 @@ def counts_update(
     open_step, complete_step = after.open - before.open, after.complete - before.complete
     if open_step:
         writes += _others_update(comparison, project, actor_id, open_step)  # locks the actor's queue row too
-    actor_write = _actor_update(comparison, project, actor_id, submitted=submitted,
+    actor_write = _actor_update(comparison, project, actor_id, submitted=submitted, handed=handed,
                                 finished_open=int(finishes) * after.open) if actor_id is not None else None
     writes += [actor_write] if actor_write else []
     project_write = (f"UPDATE {sql.PROJECT} SET open_count = open_count + %s, complete_count = complete_count + %s"
@@ -354,14 +363,17 @@ def _others_update(comparison: Comparison, project: Project, actor_id: int | Non
              [open_step, project.pk, *others])]
 
 
-def _actor_update(comparison: Comparison, project: Project, actor_id: int, *, submitted: int,
+def _actor_update(comparison: Comparison, project: Project, actor_id: int, *, submitted: int, handed: bool,
                   finished_open: int) -> sql.Statement | None:
-    cursor = 0 if comparison.is_gold else comparison.pk
-    if not (submitted or finished_open or cursor):
+    moves = handed and not comparison.is_gold
+    if not (submitted or finished_open or moves):
         return None
+    place = [comparison.queue_rank, comparison.pk] if moves else [-1.0, 0]  # below START: the cursor stays
+    above = '(%s, %s) > (cursor_rank, "cursor")'
     return (f"UPDATE {sql.QUEUE} SET submitted = submitted + %s, finished_open = finished_open + %s,"
-            f' "cursor" = {sql.greatest()}("cursor", %s) WHERE project_id = %s AND annotator_id = %s',
-            [submitted, finished_open, cursor, project.pk, actor_id])
+            f" cursor_rank = CASE WHEN {above} THEN %s ELSE cursor_rank END,"
+            f' "cursor" = CASE WHEN {above} THEN %s ELSE "cursor" END WHERE project_id = %s AND annotator_id = %s',
+            [submitted, finished_open, *place, place[0], *place, place[1], project.pk, actor_id])
 
 
 def comparisons_added(*, project: Project, created: int, labelled: int) -> None:

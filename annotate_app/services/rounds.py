@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import Max
 
 from .. import sql
-from ..models import PolicyRun, Project, RewardModelRun, Round, RoundTrigger, RunStatus, TrainingRun
+from ..models import PolicyRun, Project, QueueOrder, RewardModelRun, Round, RoundTrigger, RunStatus, TrainingRun
 from .dispatch import round_eval_enqueue, round_start_enqueue
 from .policy_runs import policy_run_create
+from .queue_order import queue_order_changed
 from .reward_runs import reward_run_create
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ def _reward_run_finished(run_id: int) -> None:
     project = current.project
     if current.reward_run.status == RunStatus.SUCCEEDED:
         round_eval_enqueue(current.pk)
+        if project.queue_order == QueueOrder.UNCERTAIN:
+            # The newest reward model decides what annotators see first: the loop's active learning.
+            project.queue_reward_run = current.reward_run
+            project.save(update_fields=["queue_reward_run"])
+            queue_order_changed(project=project)
         if project.repolicy_config is not None:
             _step(current, "policy_run", "PPO", lambda: policy_run_create(
                 project=project, reward_run=current.reward_run, overrides=project.repolicy_config))

@@ -102,3 +102,13 @@ def held_out_pairs(config: RewardModelConfig, pairs: Sequence[PreferencePair]) -
     report is measured on."""
     used, _ = select_trainable_pairs(pairs, config.objectives, use_ratings=config.rating_loss_weight > 0)
     return split_pairs(used, config.eval_fraction, config.seed)[1]
+
+
+def smallest_normalized_margins(model: RewardModel, pairs: Sequence[PreferencePair], *,
+                                batch_size: int = 32) -> list[float]:
+    """Per pair, ``min_o |r̂_o(A) − r̂_o(B)|``: how little the model tells the two responses apart on the
+    objective it is least sure about, with each head's rewards divided by its held-out std (the normalization
+    stats saved with the model), so heads on different scales compare. 0 means a coin toss on some objective."""
+    rewards_a, rewards_b = _side_rewards(model, pairs, batch_size)
+    margins = (model.normalize(rewards_a) - model.normalize(rewards_b)).abs()
+    return margins.min(dim=1).values.tolist()

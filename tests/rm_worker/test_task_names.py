@@ -34,3 +34,10 @@ def test_training_and_scoring_go_to_the_training_queue_and_exports_to_the_defaul
 def test_the_loop_tasks_are_registered_and_a_round_is_measured_on_the_training_queue():
     assert {ROUND_START_TASK, ROUND_EVAL_TASK} <= set(current_app.tasks)
     assert (_queue(ROUND_START_TASK), _queue(ROUND_EVAL_TASK)) == ("default", "training")
+
+
+def test_ranking_the_queue_is_registered_and_runs_on_the_training_queue():
+    from annotate_app.services.dispatch import RANK_TASK
+
+    assert RANK_TASK in current_app.tasks
+    assert _queue(RANK_TASK) == "training"
