@@ -3,14 +3,17 @@
 
 import io
 import json
+from datetime import timedelta
 from itertools import combinations
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from annotate_app.models import Comparison, Generation, RunStatus, WebhookDelivery
+from annotate_app.models import Comparison, Generation, PolicyRun, RunStatus, WebhookDelivery
 from annotate_app.services.generations import generation_create
 from annotate_app.services.policy_runs import policy_prompts, policy_run_create
+from annotate_app.services.recovery import work_recover
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import run_cancel
 from annotate_app.services.webhooks import webhook_create
@@ -19,7 +22,7 @@ from rm_worker.reward_runner import run_reward_training
 from rm_worker.runtime import MetricsWriter
 from rm_worker.tasks import generate_pairs as generate_pairs_task
 from rm_worker.training.data import prompt_held_out
-from tests.factories import trainable_project
+from tests.factories import labelled_project, succeeded_reward_run, trainable_project
 from tests.tiny_models import tiny_bert_factory, tiny_policy_factory
 
 pytestmark = pytest.mark.django_db
@@ -194,6 +197,32 @@ def test_cancelled_before_it_starts_or_while_sampling_imports_nothing(reward_run
     running.refresh_from_db()
     assert running.status == RunStatus.CANCELLED and running.import_batch is None
     assert project.comparisons.count() == before
+
+
+def test_a_generation_whose_worker_died_is_queued_again_and_runs_from_the_start(
+        reward_run, sent, django_capture_on_commit_callbacks):
+    generation = generation_create(project=reward_run.project, overrides={**TINY, "samples": 2}, enqueue=False)
+    Generation.objects.filter(pk=generation.pk).update(status=RunStatus.RUNNING, attempts=1, step=2,
+                                                       heartbeat_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert work_recover()["generations"] == 1
+    assert sent == [("rm_worker.generate_pairs", generation.pk)]
+    assert generation_runner.run_generation(generation.pk, policy_factory=tiny_policy_factory) == RunStatus.SUCCEEDED
+    generation.refresh_from_db()
+    assert generation.attempts == 2 and generation.created_count > 0
+
+
+def test_a_generation_that_fails_records_why_and_imports_nothing():
+    project = labelled_project()
+    never_trained = policy_run_create(project=project, reward_run=succeeded_reward_run(project), enqueue=False)
+    PolicyRun.objects.filter(pk=never_trained.pk).update(status=RunStatus.SUCCEEDED)
+    generation = generation_create(project=project, policy_run=PolicyRun.objects.get(pk=never_trained.pk),
+                                   overrides=TINY, enqueue=False)
+    with pytest.raises(FileNotFoundError):
+        generation_runner.run_generation(generation.pk, policy_factory=tiny_policy_factory)
+    generation.refresh_from_db()
+    assert generation.status == RunStatus.FAILED and "morm_ppo.json" in generation.error
+    assert generation.import_batch is None and project.comparisons.count() == 2
 
 
 def test_generate_pairs_command_waits_and_prints_the_outcome(reward_run, capsys, monkeypatch):
