@@ -80,8 +80,8 @@ class GenerationConfig(TrainingConfig):
     """Prompt tokens kept; longer prompts lose their beginning (the end of a conversation matters most)."""
 
     weights: dict[str, Weight] = Field(default_factory=dict, json_schema_extra={"modes": ["max_min"]})
-    """``max_min`` only: ``{objective: w_o}`` of the combined reward. Left empty: the weights the PPO run ended
-    with when one is given, else 1 for every head of the reward model."""
+    """``{objective: w_o}`` of max_min's combined reward. Left empty: the weights the PPO run ended with when one
+    is given, else 1 for every head of the reward model."""
 
     include_heldout_prompts: bool = False
     """Also use the project's prompts that PPO holds out for its before/after evaluation (the PPO run's split,
