@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from .. import access
 from ..selectors.runs import run_metrics, run_progress
+from ..selectors.tradeoffs import sweep_pareto
 from ..services.policy_runs import policy_run_create
 from ..services.policy_sweeps import policy_sweep_create
 from ..services.reward_runs import reward_run_create
@@ -18,10 +19,12 @@ from .bodies import JSONObjectBody
 from .schema import error_response
 from .serializers import (
     MetricsQuerySerializer,
+    ParetoSerializer,
     PolicyRunCreateSerializer,
     PolicyRunSerializer,
     PolicySampleSerializer,
     PolicySweepCreateSerializer,
+    PolicySweepDetailSerializer,
     PolicySweepSerializer,
     RewardRunCreateSerializer,
     RewardRunReportSerializer,
@@ -130,7 +133,14 @@ class PolicyRunListCreate(JSONObjectBody, PolicyRunMixin, generics.ListAPIView):
         return Response(PolicyRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class PolicySweepCreate(JSONObjectBody, PolicyRunMixin, APIView):
+class PolicySweepListCreate(JSONObjectBody, RunKindMixin, generics.ListAPIView):
+    """The project's weight sweeps, newest first, a page at a time; POST queues one."""
+
+    serializer_class = PolicySweepSerializer
+
+    def get_queryset(self):
+        return self.project(self.request, self.kwargs["slug"]).policy_sweeps.prefetch_related("runs")
+
     @extend_schema(request=PolicySweepCreateSerializer, responses={202: PolicySweepSerializer, 429: QUOTA_EXCEEDED})
     def post(self, request, slug):
         """Queue a weight sweep: one PPO run per weight vector of ``grid``, all with the other settings of
@@ -143,6 +153,15 @@ class PolicySweepCreate(JSONObjectBody, PolicyRunMixin, APIView):
                                     grid=data.validated_data["grid"], overrides=data.validated_data["config"],
                                     name=data.validated_data["name"], user=request.user)
         return Response(PolicySweepSerializer(sweep).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PolicySweepDetail(RunKindMixin, APIView):
+    @extend_schema(responses=PolicySweepDetailSerializer)
+    def get(self, request, slug, sweep_id):
+        """A sweep with the Pareto front of its succeeded runs over their objectives and its hypervolume."""
+        sweep = get_object_or_404(self.project(request, slug).policy_sweeps.select_related("reward_run"), pk=sweep_id)
+        return Response({**PolicySweepSerializer(sweep).data,
+                         "pareto": ParetoSerializer(pareto).data if (pareto := sweep_pareto(sweep)) else None})
 
 
 class PolicyRunSamples(PolicyRunMixin, generics.ListAPIView):

@@ -353,6 +353,27 @@ class PolicySweepSerializer(serializers.Serializer):
         return sorted(run.pk for run in sweep.runs.all())
 
 
+class ParetoSerializer(serializers.Serializer):
+    """selectors.tradeoffs.Volume: the front of a sweep's succeeded runs and its hypervolume."""
+
+    objectives = serializers.ListField(child=serializers.CharField(),
+                                       help_text="The objectives every succeeded run has, all maximized.")
+    reference = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="The reference point, per objective: the reference policy's mean normalized held-out reward "
+                  "(adapters off), the lowest of the runs' where they differ.")
+    front = serializers.ListField(child=serializers.IntegerField(),
+                                  help_text="Ids of the runs no other run beats on every objective at once.")
+    hypervolume = serializers.FloatField(
+        source="value", allow_null=True,
+        help_text="The volume the front dominates above the reference point, over the objectives (mean normalized "
+                  "held-out rewards); null when too costly to compute exactly (many objectives and front runs).")
+
+
+class PolicySweepDetailSerializer(PolicySweepSerializer):
+    pareto = ParetoSerializer(allow_null=True, help_text="Null until one of the sweep's runs has succeeded.")
+
+
 class MetricsQuerySerializer(serializers.Serializer):
     since = serializers.IntegerField(required=False, help_text="Only points with a step after this one.")
 

@@ -14,11 +14,13 @@ HYPERVOLUME_BUDGET = 30_000_000
 @dataclass(frozen=True)
 class Volume:
     """The hypervolume over ``objectives`` of the runs' mean normalized held-out rewards, above ``reference``
-    (one value per objective); ``value`` is None when it would cost more than ``HYPERVOLUME_BUDGET``."""
+    (one value per objective); ``value`` is None when it would cost more than ``HYPERVOLUME_BUDGET``.
+    ``front``: the ids of the runs on the Pareto front over those objectives."""
 
     objectives: list[str]
     reference: list[float]
     value: float | None
+    front: list[int]
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,22 @@ def policy_tradeoff(project: Project, x: str, y: str, sweep: PolicySweep | None 
                     volume=_volume(runs, shared) if runs and len(shared) > 2 else None)
 
 
+def sweep_pareto(sweep: PolicySweep) -> Volume | None:
+    """The Pareto front and hypervolume of the sweep's succeeded runs over every objective they all have (the
+    reference point as in ``policy_tradeoff``); None before a run has succeeded."""
+    runs = [run for run in sweep.runs.filter(status=RunStatus.SUCCEEDED).exclude(eval_after={}).order_by("pk")]
+    shared = [key for key in sweep.reward_run.config["objectives"] if all(_has(run, [key]) for run in runs)]
+    return _volume(runs, shared) if runs and shared else None
+
+
 def _volume(runs: list[PolicyRun], objectives: list[str]) -> Volume:
     reference = [min(_before(run, key) for run in runs) for key in objectives]
     points = [tuple(_after(run, key) for key in objectives) for run in runs]
-    front = [points[i] for i in pareto_front(points)]
+    on_front = pareto_front(points)
+    front = [points[i] for i in on_front]
     affordable = len(front) ** (len(objectives) - 1) <= HYPERVOLUME_BUDGET
-    return Volume(objectives, reference, hypervolume(front, reference) if affordable else None)
+    return Volume(objectives, reference, hypervolume(front, reference) if affordable else None,
+                  [runs[i].pk for i in on_front])
 
 
 def _has(run: PolicyRun, keys: list[str]) -> bool:

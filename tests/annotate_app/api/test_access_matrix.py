@@ -17,9 +17,11 @@ from annotate_app.models import RewardModelRun, Role, RunStatus
 from annotate_app.services.generations import generation_create
 from annotate_app.services.gold import comparison_mark_gold
 from annotate_app.services.policy_runs import policy_run_create
+from annotate_app.services.policy_sweeps import policy_sweep_create
 from annotate_app.services.projects import membership_set
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.runs import run_cancel
 from annotate_app.services.snapshots import snapshot_create
 from annotate_app.services.webhooks import webhook_create
 from tests.factories import annotate, jsonl, make_project, native_line
@@ -48,6 +50,7 @@ class World:
     annotation: int  # the researcher's
     webhook: int
     generation: int  # queued: detail, cancel
+    sweep: int  # its one run cancelled, so it takes no slot of the run quota
 
 
 def _user(name: str, **extra):
@@ -74,8 +77,10 @@ def world() -> World:
     comparison_mark_gold(comparison=gold, expected={"helpful": "A"})
     webhook = webhook_create(project=project, url="https://93.184.215.14/hook", events=["snapshot.created"])
     generation = generation_create(project=project, enqueue=False)
+    sweep = policy_sweep_create(project=project, reward_run=done_run, grid={"values": {"helpful": [1]}})
+    run_cancel(run=sweep.runs.get())
     return World(project.slug, task.pk, snapshot.pk, reward_run.pk, done_run.pk, policy_run.pk, gold.pk, plain.pk,
-                 annotation, webhook.pk, generation.pk)
+                 annotation, webhook.pk, generation.pk, sweep.pk)
 
 
 def _caller(role: str):
@@ -143,6 +148,8 @@ ENDPOINTS = [
     E("get", "projects/{slug}/reward-runs/{reward_run}/report", 200, DATA),
     E("get", "projects/{slug}/policy-runs/", 200, DATA),
     E("post", "projects/{slug}/policy-runs/", 202, DATA, lambda w: {"reward_run": w.done_run, "config": {"steps": 1}}),
+    E("get", "projects/{slug}/policy-sweeps/", 200, DATA),
+    E("get", "projects/{slug}/policy-sweeps/{sweep}/", 200, DATA),
     E("post", "projects/{slug}/policy-sweeps/", 202, DATA,
       lambda w: {"reward_run": w.done_run, "grid": {"simplex_step": 1, "objectives": ["helpful"]}}),
     E("get", "projects/{slug}/policy-runs/{policy_run}/", 200, DATA),

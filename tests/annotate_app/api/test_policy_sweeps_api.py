@@ -3,7 +3,7 @@ and queues nothing."""
 
 import pytest
 
-from annotate_app.models import PolicyRun, PolicySweep, Role
+from annotate_app.models import PolicyRun, PolicySweep, Role, RunStatus
 from tests.factories import labelled_project, make_project, member, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +88,34 @@ def test_only_the_projects_admins_and_researchers_may_sweep(api, project):
     response = api.post(_url(other), body, format="json")
     assert response.status_code == 400 and "reward_run: Invalid pk" in response.json()["detail"]
     assert not PolicyRun.objects.exists()
+
+
+def _finish(run_id: int, after: dict[str, float]) -> None:
+    """What the worker records: the run succeeded with these held-out rewards; the reference policy's are 0."""
+    PolicyRun.objects.filter(pk=run_id).update(
+        status=RunStatus.SUCCEEDED,
+        eval_after={key: {"raw": value, "normalized": value} for key, value in after.items()},
+        eval_before={key: {"raw": 0.0, "normalized": 0.0} for key in after},
+    )
+
+
+def test_a_sweep_reads_back_with_its_pareto_front_and_hypervolume(api, project):
+    reward_run = succeeded_reward_run(project)
+    api.force_authenticate(member(project, Role.RESEARCHER))
+    created = api.post(_url(project), {"reward_run": reward_run.pk, "grid": {"values": {"helpful": [1, 2, 3]}}},
+                       format="json").json()
+    first, second, third = created["runs"]
+    detail = api.get(_url(project) + f"{created['id']}/").json()
+    assert detail["runs"] == created["runs"] and detail["pareto"] is None  # nothing has finished yet
+
+    _finish(first, {"helpful": 1, "harmless": 3, "honest": 2})
+    _finish(second, {"helpful": 2, "harmless": 2, "honest": 1})
+    _finish(third, {"helpful": 1, "harmless": 1, "honest": 1})  # below the first everywhere
+    pareto = api.get(_url(project) + f"{created['id']}/").json()["pareto"]
+    # Slabs: honest 0..1 holds the staircase 2·2 + 1·1, honest 1..2 the first run's 1×3.
+    assert pareto == {"objectives": ["helpful", "harmless", "honest"], "reference": [0.0, 0.0, 0.0],
+                      "front": [first, second], "hypervolume": 8.0}
+    listed = api.get(_url(project)).json()
+    assert [sweep["id"] for sweep in listed["results"]] == [created["id"]]
+    assert listed["results"][0]["runs"] == created["runs"]
+    assert api.get(_url(project) + "999999/").status_code == 404

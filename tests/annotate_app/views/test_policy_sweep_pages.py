@@ -48,6 +48,8 @@ def test_the_dashboard_form_queues_a_sweep_as_one_group_and_shows_it(project, se
     page = client.get(response["Location"]).content.decode()
     assert "Weight sweep" in page and f"Sweep {sweep.pk} · helpful vs harmless" in page
     assert all(f"PPO run {run.pk}" in page for run in runs)
+    dashboard = client.get(f"/projects/{project.slug}/dashboard/").content.decode()
+    assert dashboard.count(f'compare/?sweep={sweep.pk}">sweep {sweep.pk}</a>') == 4  # in the PPO runs' table
 
 
 @pytest.mark.parametrize(
