@@ -64,6 +64,8 @@ def sweep_configs(reward_run: RewardModelRun, grid: dict, overrides: dict) -> li
     """
     objectives = reward_run.config["objectives"]
     base = overrides.get("weights") or {}
+    if not isinstance(base, dict):
+        raise ValidationError({"weights": "Expected {objective: weight}: the weights the grid does not set."})
     configs, seen = [], set()
     for point in grid_points(grid, objectives, max_runs=settings.MORM_MAX_SWEEP_RUNS):
         try:

@@ -53,6 +53,8 @@ def test_a_sweep_returns_its_run_ids_and_sends_them_as_one_group(api, project, s
                                                                             "most 25 runs (MORM_MAX_SWEEP_RUNS)."),
         ({"reward_run": "R", "grid": {"simplex_step": 1}, "config": {"steps": 0}}, "steps:"),
         ({"reward_run": "R", "grid": {"simplex_step": 1}, "config": {"spin": 1}}, "Unknown setting: spin"),
+        ({"reward_run": "R", "grid": {"simplex_step": 1}, "config": {"weights": [1]}}, "weights: Expected {objective"),
+        ({"reward_run": "R", "grid": {"simplex_step": 1}, "config": []}, "config: Expected a dictionary"),
         ({"reward_run": "R", "grid": {"simplex_step": 1}, "name": "n" * 201}, "name: Ensure this field has no more"),
     ],
 )
