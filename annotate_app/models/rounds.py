@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from .generations import Generation
 from .project import Project
 from .runs import PolicyRun, RewardModelRun
 from .snapshot import Snapshot
@@ -26,6 +27,9 @@ class Round(models.Model):
     reward_run = models.OneToOneField(RewardModelRun, on_delete=models.PROTECT, related_name="round")
     policy_run = models.OneToOneField(
         PolicyRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="round"
+    )
+    generation = models.OneToOneField(
+        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="round"
     )
     # Pairwise accuracy per objective of the reward run on the project's fixed evaluation set (the pairs
     # round 1's reward run held out), so rounds compare on the same pairs; {} until the worker measured it.

@@ -22,14 +22,23 @@ class RoundRow:
 
 def rounds_of(project: Project) -> QuerySet[Round]:
     """The project's rounds, latest first, with what a row shows loaded (paginate it)."""
-    return (project.rounds.select_related("snapshot", "reward_run", "policy_run")
+    return (project.rounds.select_related("snapshot", "reward_run", "policy_run", "generation")
             .order_by("-number"))
 
 
 def round_rows(rounds) -> list[RoundRow]:
     """The rows of a page of ``rounds_of``: one query per row with a generated batch (a sum over that batch only)."""
-    return [RoundRow(round=current, comparisons=current.snapshot.manifest.get("comparisons"),
-                     generated=None, labels=None) for current in rounds]
+    return [_row(current) for current in rounds]
+
+
+def _row(current: Round) -> RoundRow:
+    generation = current.generation
+    imported = generation is not None and generation.import_batch_id is not None
+    return RoundRow(
+        round=current, comparisons=current.snapshot.manifest.get("comparisons"),
+        generated=generation.created_count if imported else None,
+        labels=batch_labels(generation.import_batch_id) if imported else None,
+    )
 
 
 def batch_labels(import_batch_id: int) -> int:

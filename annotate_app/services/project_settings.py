@@ -6,15 +6,16 @@ The loop's configs are overrides of a run config, stored on the project and used
 (``retrain_config.learning_rate``), not when a round tries to use it.
 """
 
-import importlib.util
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from rm_worker.training.generation import GenerationConfig
 from rm_worker.training.ppo_config import PPOConfig
 
 from ..models import Project, QueueOrder, RewardModelRun
+from .generations import POLICY_FIELDS
+from .queue_order import queue_order_changed
 from .reward_runs import reward_config_for
 from .runs import config_from, require_succeeded_reward_run
 
@@ -50,7 +51,7 @@ def project_settings_update(*, project: Project, user: AbstractBaseUser, data: d
     project.full_clean(exclude=["slug", "flag_options"])
     project.save(update_fields=list(data))
     if (project.queue_order, project.queue_reward_run_id) != order_before:
-        _queue_order_changed(project)
+        queue_order_changed(project=project)
     return project
 
 
@@ -70,7 +71,9 @@ def _problems(project: Project, data: dict) -> dict[str, str]:
             errors["queue_reward_run"] = "The uncertain order needs a succeeded reward-model run of this project."
         else:
             errors.update(_run_problem(project, reward_run))
-    for field, check in (("retrain_config", _reward_config_problems), ("repolicy_config", _ppo_config_problems)):
+    checks = (("retrain_config", _reward_config_problems), ("repolicy_config", _ppo_config_problems),
+              ("regenerate_config", _generation_config_problems))
+    for field, check in checks:
         if data.get(field) is not None:
             errors.update({f"{field}.{key}" if key != "config" else field: value
                            for key, value in check(project, data[field]).items()})
@@ -106,10 +109,13 @@ def _ppo_config_problems(project: Project, overrides: dict) -> dict[str, str]:
         project_objectives=objectives))
 
 
-def _queue_order_changed(project: Project) -> None:
-    """Tell the queue its order changed (``services.queue_order``), when that part is installed."""
-    if importlib.util.find_spec("annotate_app.services.queue_order") is None:
-        return
-    from .queue_order import queue_order_changed
-
-    queue_order_changed(project=project)
+def _generation_config_problems(project: Project, overrides: dict) -> dict[str, str]:
+    fixed = sorted(set(POLICY_FIELDS) & set(overrides))
+    if fixed:
+        return {field: "Set by the round's PPO run: its adapters fit the policy it trained." for field in fixed}
+    problems = _config_problems(lambda: config_from(GenerationConfig, overrides, defaults={}, project_objectives=[]))
+    if problems:
+        return problems
+    # Weights name heads of the round's reward run, whose heads are the project's objectives.
+    unknown = sorted(set(overrides.get("weights", {})) - set(project.objectives.values_list("key", flat=True)))
+    return {"weights": f"No objective {', '.join(unknown)} in this project."} if unknown else {}

@@ -19,6 +19,7 @@ from django.db.models import Max
 from .. import sql
 from ..models import PolicyRun, Project, QueueOrder, RewardModelRun, Round, RoundTrigger, RunStatus, TrainingRun
 from .dispatch import round_eval_enqueue, round_start_enqueue
+from .generations import generation_create
 from .policy_runs import policy_run_create
 from .queue_order import queue_order_changed
 from .reward_runs import reward_run_create
@@ -125,11 +126,15 @@ def _reward_run_finished(run_id: int) -> None:
 
 
 def _policy_run_finished(run_id: int) -> None:
-    current = Round.objects.select_related("project", "policy_run").filter(policy_run_id=run_id).first()
+    current = (Round.objects.select_related("project", "policy_run", "reward_run")
+               .filter(policy_run_id=run_id).first())
     if current is None or current.policy_run.status != RunStatus.SUCCEEDED:
         return
-    if current.project.regenerate_config is not None:
-        _note(current, "Generation: not wired yet (annotate_app.services.generations).")
+    project = current.project
+    if project.regenerate_config is not None:
+        _step(current, "generation", "Generation", lambda: generation_create(
+            project=project, policy_run=current.policy_run, reward_run=current.reward_run,
+            overrides=project.regenerate_config))
 
 
 def _step(current: Round, field: str, name: str, create) -> None:

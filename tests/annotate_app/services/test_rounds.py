@@ -4,10 +4,10 @@ and reported as the worker reports them (``round_run_finished``)."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from annotate_app.models import PolicyRun, Project, RewardModelRun, Round, RoundTrigger, RunStatus
+from annotate_app.models import Generation, PolicyRun, Project, RewardModelRun, Round, RoundTrigger, RunStatus
 from annotate_app.services.rounds import retrain_labels_added, round_run_finished, round_start, round_start_if_due
 from rm_worker.tasks import start_round_if_due
-from tests.factories import labelled_project
+from tests.factories import annotate, labelled_project, make_project, member
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +155,51 @@ def test_runs_outside_a_round_take_no_step(project, sent, finish):
 def _labels_without_tasks(project, added):
     """Count labels as a submit does, dropping the after-commit ask (the tests call the trigger themselves)."""
     retrain_labels_added(project_id=project.pk, added=added)
+
+
+def test_a_succeeded_ppo_run_is_followed_by_a_generation_with_regenerate_config(project, sent, finish):
+    Project.objects.filter(pk=project.pk).update(repolicy_config={"steps": 2},
+                                                 regenerate_config={"n_prompts": 5, "pairing": "max_min"})
+    current = round_start(project=project)
+    finish(current.reward_run)
+    current.refresh_from_db()
+    finish(current.policy_run, RunStatus.FAILED)
+    assert not Generation.objects.exists()
+    PolicyRun.objects.filter(pk=current.policy_run_id).update(status=RunStatus.SUCCEEDED)
+    finish(current.policy_run)
+    current.refresh_from_db()
+    generation = current.generation
+    assert (generation.policy_run, generation.reward_run) == (current.policy_run, current.reward_run)
+    assert generation.config["n_prompts"] == 5 and generation.config["pairing"] == "max_min"
+    assert ("rm_worker.generate_pairs", generation.pk) in sent
+
+
+def test_without_regenerate_config_a_round_ends_with_its_ppo_run(project, sent, finish):
+    Project.objects.filter(pk=project.pk).update(repolicy_config={"steps": 2})
+    current = round_start(project=project)
+    finish(current.reward_run)
+    current.refresh_from_db()
+    finish(current.policy_run)
+    assert not Generation.objects.exists() and Round.objects.get(pk=current.pk).note == ""
+
+
+def test_submits_count_toward_the_next_round_and_the_one_that_reaches_retrain_every_asks_for_it(
+        sent, django_capture_on_commit_callbacks):
+    project = make_project(comparisons=3, overlap_k=1, gold_rate=0)
+    Project.objects.filter(pk=project.pk).update(retrain_every=2)
+    project.refresh_from_db()  # a submit reads retrain_every from the project its task was loaded with
+    user = member(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        annotate(project, user, {"harmless": 1})
+    assert Project.objects.get(pk=project.pk).labels_since_retrain == 1 and (ROUND_TASK, project.pk) not in sent
+    with django_capture_on_commit_callbacks(execute=True):
+        annotate(project, user, {"harmless": -1})
+    assert (ROUND_TASK, project.pk) in sent
+    assert start_round_if_due.apply(args=[project.pk]).get() == 1
+    assert Project.objects.get(pk=project.pk).labels_since_retrain == 0
+
+
+def test_submits_leave_the_counter_alone_while_retrain_is_off(sent):
+    project = make_project(comparisons=1, overlap_k=1, gold_rate=0)
+    annotate(project, member(project), {"harmless": 1})
+    assert Project.objects.get(pk=project.pk).labels_since_retrain == 0

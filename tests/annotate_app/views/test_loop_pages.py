@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from annotate_app.models import PolicyRun, Project, RewardModelRun, Role, Round, RunStatus
+from annotate_app.models import Comparison, Generation, PolicyRun, Project, RewardModelRun, Role, Round, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.rounds import round_eval_record, round_start
-from tests.factories import labelled_project, logged_in_client, make_project, member
+from tests.factories import import_lines, labelled_project, logged_in_client, make_project, member, native_line
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +68,12 @@ def _two_rounds(project):
     PolicyRun.objects.filter(pk=first.policy_run_id).update(
         status=RunStatus.SUCCEEDED, eval_after={"harmless": {"raw": 0.3, "normalized": 0.25}})
     round_eval_record(round_id=first.pk, accuracy={"helpful": None, "harmless": 0.75, "honest": None}, pairs=4)
+    batch = import_lines(project, [native_line(100), native_line(101)])
+    Comparison.objects.filter(import_batch=batch, external_id="c100").update(submitted_count=2)
+    first.generation = Generation.objects.create(
+        project=project, policy_run=first.policy_run, reward_run=first.reward_run, config={},
+        status=RunStatus.SUCCEEDED, import_batch=batch, created_count=2)
+    first.save(update_fields=["generation"])
     second = round_start(project=project)
     return first, second
 
@@ -81,6 +87,8 @@ def test_the_rounds_page_shows_each_round_and_charts_them(sent):
     assert response.status_code == 200
     assert f'data-round="{first.number}"' in page and f'data-round="{second.number}"' in page
     assert f"PPO run {first.policy_run_id}" in page and "harmless 0.750" in page and "(4 pairs)" in page
+    row = page.split(f'data-round="{first.number}"')[1].split("</tr>")[0]
+    assert f"Generation {first.generation_id}" in row and "2 new comparisons" in row and "<td>2</td>" in row
     assert "round 1's reward run held out" in page and "js/rounds_charts.js" in page
     chart = json.loads(re.search(r'id="rounds-chart"[^>]*>(.*?)</script>', page).group(1))
     assert chart["rounds"] == [1, 2]
