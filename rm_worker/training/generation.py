@@ -201,7 +201,8 @@ def generate_pairs(
     if config.pairing in SCORED_PAIRINGS:
         callbacks.stage("loading reward model")
         scorer = _RewardScorer(reward_model_dir, device)
-    # Seeded again here, so every pairing rule samples the same responses from the same settings.
+    # Seeded again: loading a reward model draws random numbers (its heads' init), and random, max_min and
+    # uncertain should sample the same responses from the same settings.
     seed_everything(config.seed)
     callbacks.stage("sampling")
     sampled: list[tuple[Prompt, list[str], list[bool]]] = []

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
 from annotate_app.models import RewardModelRun, Role, RunStatus
+from annotate_app.services.generations import generation_create
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.reward_runs import reward_run_create
@@ -73,7 +74,8 @@ def _seed() -> World:
     task = task_next_for(project=project, user=users[Role.ANNOTATOR])
     world = World(slug=project.slug, policy_run=policy.pk,
                   ids={"run_id": done.pk, "snapshot_id": snapshot.pk, "task_id": task.pk,
-                       "comparison_id": project.comparisons.first().pk})
+                       "comparison_id": project.comparisons.first().pk,
+                       "generation_id": generation_create(project=project, enqueue=False).pk})
     world.tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
     return world
 
