@@ -4,6 +4,7 @@ from django.utils.html import format_html_join
 from .models import (
     Annotation,
     Comparison,
+    Generation,
     ImportBatch,
     Judgment,
     Membership,
@@ -150,6 +151,12 @@ class RewardModelRunAdmin(RunAdmin):
 @admin.register(PolicyRun)
 class PolicyRunAdmin(RunAdmin):
     list_display = [*RunAdmin.list_display[:2], "reward_run", *RunAdmin.list_display[2:]]
+
+
+@admin.register(Generation)
+class GenerationAdmin(RunAdmin):
+    list_display = [*RunAdmin.list_display[:2], "policy_run", "reward_run", *RunAdmin.list_display[2:4],
+                    "created_count", "skipped_count", *RunAdmin.list_display[4:]]
 
 
 @admin.register(MetricPoint)

@@ -11,7 +11,7 @@ from annotate_app.models import Generation, Role, RunStatus
 from annotate_app.services.generations import generation_create
 from rm_worker.training.generation import GenerationConfig
 from rm_worker.training.schema import field_spec
-from tests.factories import labelled_project, logged_in_client, member, succeeded_reward_run
+from tests.factories import labelled_project, logged_in_client, make_user, member, succeeded_reward_run
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,14 @@ def test_cancel_and_roles(project):
     assert client.post(_url(project, f"{generation.pk}/cancel/")).status_code == 302
     generation.refresh_from_db()
     assert generation.status == RunStatus.CANCELLED
+
+
+def test_the_admin_lists_generations_and_cancels_them_through_the_service(project):
+    generation = generation_create(project=project, enqueue=False)
+    admin = logged_in_client(make_user(is_staff=True, is_superuser=True))
+    assert admin.get("/admin/annotate_app/generation/").status_code == 200
+    assert admin.get("/admin/annotate_app/generation/add/").status_code == 403
+    response = admin.post("/admin/annotate_app/generation/", {"action": "cancel_runs",
+                                                              "_selected_action": [generation.pk]}, follow=True)
+    assert "Cancel asked for 1 run" in response.content.decode()
+    assert Generation.objects.get(pk=generation.pk).status == RunStatus.CANCELLED
