@@ -18,7 +18,9 @@ from .runs import _add_service_errors
 @require_http_methods(["GET", "POST"])
 def generations_page(request, slug):
     project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
-    form = GenerationForm(request.POST or None, request.FILES or None, project=project)
+    # A PPO run's page links here with the run (and its reward run) chosen.
+    initial = {name: request.GET[name] for name in ("policy_run", "reward_run") if name in request.GET}
+    form = GenerationForm(request.POST or None, request.FILES or None, project=project, initial=initial)
     if request.method == "POST" and form.is_valid():
         policy_run = reward_run = None
         if form.policy_run_id() is not None:

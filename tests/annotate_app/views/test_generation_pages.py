@@ -7,8 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotate_app.forms import GenerationForm
-from annotate_app.models import Generation, Role, RunStatus
+from annotate_app.models import Generation, PolicyRun, Role, RunStatus
 from annotate_app.services.generations import generation_create
+from annotate_app.services.policy_runs import policy_run_create
 from rm_worker.training.generation import GenerationConfig
 from rm_worker.training.schema import field_spec
 from tests.factories import labelled_project, logged_in_client, make_user, member, succeeded_reward_run
@@ -102,3 +103,13 @@ def test_the_admin_lists_generations_and_cancels_them_through_the_service(projec
                                                               "_selected_action": [generation.pk]}, follow=True)
     assert "Cancel asked for 1 run" in response.content.decode()
     assert Generation.objects.get(pk=generation.pk).status == RunStatus.CANCELLED
+
+
+def test_a_succeeded_ppo_runs_page_links_to_the_form_with_the_run_chosen(project):
+    run = policy_run_create(project=project, reward_run=succeeded_reward_run(project), enqueue=False)
+    PolicyRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+    client = logged_in_client(member(project, Role.RESEARCHER))
+    assert 'id="generate-from-run"' in client.get(f"/projects/{project.slug}/policy-runs/{run.pk}/").content.decode()
+    page = client.get(_url(project) + f"?policy_run={run.pk}&reward_run={run.reward_run_id}").content.decode()
+    assert re.search(rf'<option value="{run.pk}" selected>PPO run {run.pk}', page)
+    assert re.search(rf'<option value="{run.reward_run_id}" selected>Run {run.reward_run_id}', page)
