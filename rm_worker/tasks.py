@@ -14,7 +14,7 @@ from django.db import OperationalError
 from annotate_app.services.recovery import work_recover
 from annotate_app.services.rounds import round_start_if_due
 from annotate_app.services.snapshots import snapshot_build
-from annotate_app.services.webhooks import webhook_deliver
+from annotate_app.services.webhooks import DELIVERY_TIME_LIMIT_SECONDS, webhook_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ def build_snapshot(snapshot_id: int) -> str:
 
 # One attempt per task, taken with a conditional update (a redelivered task sends nothing); the service
 # queues the next attempt itself, with its backoff, so Celery's own retries are not used.
-@shared_task(name="rm_worker.deliver_webhook", time_limit=120, max_retries=0, ignore_result=True)
+@shared_task(
+    name="rm_worker.deliver_webhook", time_limit=DELIVERY_TIME_LIMIT_SECONDS, max_retries=0, ignore_result=True
+)
 def deliver_webhook(delivery_id: int) -> str:
     """Send one attempt of a webhook message and log it; default queue."""
     delivery = webhook_deliver(delivery_id=delivery_id)

@@ -67,7 +67,12 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["webhook", "-id"], name="webhook_delivery_log")]
+        indexes = [
+            models.Index(fields=["webhook", "-id"], name="webhook_delivery_log"),
+            # Crash recovery looks for lost attempts among the few pending ones, never through the whole log.
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"),
+                         name="webhook_delivery_pending"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["message_id", "attempt"], name="webhook_delivery_attempt_once"),
             models.CheckConstraint(

@@ -27,7 +27,7 @@ from django.utils import timezone
 from ..models import RunStatus, Snapshot, SnapshotStatus, TrainingRun
 from ..models.runs import FINISHED
 from .dispatch import RUN_TASKS, run_enqueue, snapshot_enqueue
-from .webhooks import run_finished_emit
+from .webhooks import run_finished_emit, webhook_deliveries_recover
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ def _beat(attempt: QuerySet, stop: threading.Event) -> None:
 
 
 def work_recover() -> dict[str, int]:
-    """Queue again, fail or cancel every run and export whose worker stopped; counts by kind.
+    """Queue again, fail or cancel every run and export whose worker stopped, and send again the webhook
+    deliveries a worker lost; counts by kind.
 
     Idempotent and safe to run from several processes at once (each row is re-checked under
     its lock). Exports go first: a run that was building its own snapshot rebuilds it.
@@ -97,6 +98,7 @@ def work_recover() -> dict[str, int]:
     counts = {"snapshots": _recover_all(Snapshot, SnapshotStatus.RUNNING, _recover_snapshot)}
     for model in RUN_TASKS:
         counts[model.metric_field + "s"] = _recover_all(model, RunStatus.RUNNING, _recover_run)
+    counts["webhook_deliveries"] = webhook_deliveries_recover()
     return counts
 
 

@@ -59,6 +59,10 @@ FIRST_RETRY_SECONDS = 5
 BACKOFF_FACTOR = 5
 MAX_RETRY_SECONDS = 6 * 3600
 EXCERPT_CHARS = WebhookDelivery._meta.get_field("response_body").max_length
+# rm_worker.deliver_webhook's time limit: an attempt taken longer ago than this (and the stale margin) ended unlogged.
+DELIVERY_TIME_LIMIT_SECONDS = 120
+# Attempts resent per recovery pass (every MORM_RECOVER_EVERY_SECONDS): a backlog drains over a few passes.
+RECOVER_BATCH = 500
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -271,6 +275,35 @@ def _retry_later(failed: WebhookDelivery) -> None:
         next_attempt_at=failed.finished_at + timedelta(seconds=delay),
     )
     webhook_delivery_enqueue(retry.pk, delay_seconds=delay)
+
+
+def webhook_deliveries_recover() -> int:
+    """Send again the attempts a worker lost (crash recovery, ``services.recovery``); how many.
+
+    An attempt still pending MORM_STALE_AFTER_SECONDS after it was due was never taken: its task
+    was lost (the filesystem broker does not redeliver; a stopped worker drops the retries it held
+    as countdowns). One taken but never logged was cut off by its worker's death: it is logged as
+    failed and its next attempt queued. A task that was only late still sends once (the attempt
+    is taken with a conditional UPDATE).
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.MORM_STALE_AFTER_SECONDS)
+    pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+    lost = list(pending.filter(sent_at__isnull=True, next_attempt_at__lt=stale).values_list("pk", flat=True)
+                [:RECOVER_BATCH])
+    # Due again from now, so it is resent once per stale period, not at every pass while the workers are down.
+    pending.filter(pk__in=lost, sent_at__isnull=True).update(next_attempt_at=now)
+    for delivery_id in lost:
+        webhook_delivery_enqueue(delivery_id)
+    cut_off = pending.filter(sent_at__lt=stale - timedelta(seconds=DELIVERY_TIME_LIMIT_SECONDS))
+    for attempt in cut_off.select_related("webhook")[:RECOVER_BATCH]:
+        attempt.status, attempt.error, attempt.finished_at = (
+            DeliveryStatus.FAILED, "The worker stopped during this attempt.", now)
+        if pending.filter(pk=attempt.pk).update(status=attempt.status, error=attempt.error, finished_at=now):
+            if attempt.webhook.active and attempt.attempt < settings.MORM_WEBHOOK_MAX_ATTEMPTS:
+                _retry_later(attempt)
+            lost.append(attempt.pk)
+    return len(lost)
 
 
 def _send(delivery: WebhookDelivery, now: datetime) -> tuple[int | None, str, str]:

@@ -10,14 +10,17 @@ import hashlib
 import hmac
 import re
 import socket
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from standardwebhooks import Webhook as Verifier
 
 from annotate_app.models import DeliveryStatus, Webhook, WebhookDelivery
 from annotate_app.services import dispatch
+from annotate_app.services.recovery import work_recover
 from annotate_app.services.webhooks import (
     MAX_WEBHOOKS_PER_PROJECT,
     webhook_create,
@@ -293,3 +296,33 @@ def test_a_target_that_turned_private_is_refused_at_delivery(settings, queued, d
             attempt = webhook_deliver(delivery_id=queued[0][0])
     assert receiver.received == []
     assert attempt.status == "failed" and "loopback" in attempt.error and attempt.error.startswith("WebhookTarget")
+
+
+def test_recovery_resends_an_attempt_whose_task_was_lost_once_per_stale_period(
+        allow_private, queued, settings, django_capture_on_commit_callbacks):
+    project = make_project()
+    webhook_create(project=project, url="http://127.0.0.1:9/", events=["snapshot.created"])
+    _emit_and_queue(project, django_capture_on_commit_callbacks)
+    _emit_and_queue(project, django_capture_on_commit_callbacks)
+    lost, recent = WebhookDelivery.objects.order_by("id")
+    long_ago = timezone.now() - timedelta(seconds=settings.MORM_STALE_AFTER_SECONDS + 60)
+    WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=long_ago)
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert work_recover()["webhook_deliveries"] == 1
+        assert work_recover()["webhook_deliveries"] == 0  # due again from now: not resent at every pass
+    assert queued == [(lost.pk, None)]
+
+
+def test_recovery_fails_an_attempt_cut_off_by_its_worker_and_queues_the_next(
+        allow_private, queued, settings, django_capture_on_commit_callbacks):
+    project = make_project()
+    webhook_create(project=project, url="http://127.0.0.1:9/", events=["snapshot.created"])
+    _emit_and_queue(project, django_capture_on_commit_callbacks)
+    taken_long_ago = timezone.now() - timedelta(seconds=settings.MORM_STALE_AFTER_SECONDS + 600)
+    WebhookDelivery.objects.update(sent_at=taken_long_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert work_recover()["webhook_deliveries"] == 1
+    first, second = WebhookDelivery.objects.order_by("attempt")
+    assert (first.status, first.error) == ("failed", "The worker stopped during this attempt.")
+    assert (second.attempt, second.status) == (2, "pending") and queued[-1] == (second.pk, 5)
