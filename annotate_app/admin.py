@@ -14,6 +14,7 @@ from .models import (
     PolicySample,
     Project,
     RewardModelRun,
+    Round,
     Snapshot,
     Task,
 )
@@ -157,6 +158,13 @@ class PolicyRunAdmin(RunAdmin):
 class GenerationAdmin(RunAdmin):
     list_display = [*RunAdmin.list_display[:2], "policy_run", "reward_run", *RunAdmin.list_display[2:4],
                     "created_count", "skipped_count", *RunAdmin.list_display[4:]]
+
+
+@admin.register(Round)
+class RoundAdmin(ReadOnlyAdmin):
+    """Written by services.rounds as the loop takes each step; the Rounds page shows them."""
+
+    list_display = ["id", "project", "number", "trigger", "reward_run", "policy_run", "generation", "created_at"]
 
 
 @admin.register(MetricPoint)

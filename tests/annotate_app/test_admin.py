@@ -7,6 +7,7 @@ import pytest
 from annotate_app.models import MetricPoint, PolicyRun, RewardModelRun, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
 from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.rounds import round_start
 from annotate_app.services.snapshots import snapshot_create
 from tests.factories import labelled_project, logged_in_client, make_user, succeeded_reward_run
 
@@ -71,3 +72,11 @@ def test_admin_texts_read_as_meant(admin_client, runs):
     comparison = runs[0].project.comparisons.first()
     page = html.unescape(admin_client.get(f"/admin/annotate_app/comparison/{comparison.pk}/change/").content.decode())
     assert '{"helpful": "A", "harmless": "tie"}' in page and '{"": ' not in page
+
+
+def test_rounds_are_listed_and_read_only(admin_client, sent):
+    current = round_start(project=labelled_project())
+    listing = admin_client.get("/admin/annotate_app/round/").content.decode()
+    assert f"/admin/annotate_app/round/{current.pk}/change/" in listing
+    page = admin_client.get(f"/admin/annotate_app/round/{current.pk}/change/").content.decode()
+    assert 'name="_save"' not in page and admin_client.get("/admin/annotate_app/round/add/").status_code == 403
