@@ -14,12 +14,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="comparison",
             name="queue_rank",
-            field=models.FloatField(default=0.0),
+            field=models.FloatField(db_default=0.0, default=0.0),
         ),
         migrations.AddField(
             model_name="annotatorqueue",
             name="cursor_rank",
-            field=models.FloatField(default=0.0),
+            field=models.FloatField(db_default=0.0, default=0.0),
         ),
         migrations.AddField(
             model_name="project",

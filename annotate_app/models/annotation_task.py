@@ -75,7 +75,7 @@ class AnnotatorQueue(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotator_queues")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     cursor = models.BigIntegerField(default=0)
-    cursor_rank = models.FloatField(default=0.0)
+    cursor_rank = models.FloatField(default=0.0, db_default=0.0)
     submitted = models.PositiveIntegerField(default=0)
     finished_open = models.PositiveIntegerField(default=0)
 

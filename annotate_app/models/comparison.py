@@ -65,8 +65,9 @@ class Comparison(models.Model):
     # Where the comparison stands in the project's queue (lowest first, then by id), set by the
     # project's ``queue_order`` (annotate_app.services.queue_order): 0 for every comparison in import
     # order, a random number in [0, 1) in random order, the reward model's smallest normalized margin
-    # in uncertain order (0 until scored). Never shown to annotators.
-    queue_rank = models.FloatField(default=0.0)
+    # in uncertain order (0 until scored). Never shown to annotators. A database default too, so rows
+    # inserted by hand (bulk SQL) take their place in import order.
+    queue_rank = models.FloatField(default=0.0, db_default=0.0)
 
     class Meta:
         ordering = ["id"]
