@@ -279,12 +279,13 @@ MORM_STATS_SAMPLE = int(os.environ.get("MORM_STATS_SAMPLE", 5000))
 # (progress on the export page) instead of inside the request.
 MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 20000))
 
-# A project may have at most this many training runs (reward-model and PPO together) queued or
-# running; one more is refused (REST 429, a form error, a CommandError) until one finishes.
-MORM_MAX_ACTIVE_RUNS_PER_PROJECT = int(os.environ.get("MORM_MAX_ACTIVE_RUNS_PER_PROJECT", 4))
 # A weight sweep (services.policy_sweeps) queues at most this many PPO runs; it needs as many free
 # slots under MORM_MAX_ACTIVE_RUNS_PER_PROJECT, or none is queued.
 MORM_MAX_SWEEP_RUNS = int(os.environ.get("MORM_MAX_SWEEP_RUNS", 25))
+# A project may have at most this many training runs (reward-model, PPO, generations) queued or
+# running; one more is refused (REST 429, a form error, a CommandError) until one finishes. As many
+# as the largest sweep: with the defaults, a sweep a researcher is allowed to ask for is queued.
+MORM_MAX_ACTIVE_RUNS_PER_PROJECT = int(os.environ.get("MORM_MAX_ACTIVE_RUNS_PER_PROJECT", MORM_MAX_SWEEP_RUNS))
 
 # Trained models and checkpoints (a volume shared by web and training workers).
 MORM_ARTIFACTS_DIR = Path(os.environ.get("MORM_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
