@@ -128,6 +128,7 @@ ENDPOINTS = [
     E("get", "projects/", 200, SIGNED_IN),
     E("post", "projects/", 201, frozenset({"superuser"}), {"name": "New one"}),
     E("get", "projects/{slug}/", 200, MEMBERS),
+    E("patch", "projects/{slug}/", 200, ADMINS, {"description": "Changed"}),
     E("get", "projects/{slug}/members/", 200, ADMINS),
     E("post", "projects/{slug}/members/", 200, ADMINS, {"username": "second_annotator", "role": "researcher"}),
     E("post", "projects/{slug}/comparisons/import", 201, ADMINS,
@@ -167,6 +168,8 @@ ENDPOINTS = [
     E("post", "projects/{slug}/generations/", 202, DATA, {"config": {"n_prompts": 2}}),
     E("get", "projects/{slug}/generations/{generation}/", 200, DATA),
     E("post", "projects/{slug}/generations/{generation}/cancel", 200, DATA),
+    E("get", "projects/{slug}/rounds/", 200, DATA),
+    E("post", "projects/{slug}/rounds/", 202, DATA),
     E("get", "projects/{slug}/tasks/next", 200, MEMBERS),
     # Tasks are scoped to their annotator: anyone else's is not found, whatever their role.
     E("post", "tasks/{task}/submit", 201, frozenset({"annotator"}), TIES),
