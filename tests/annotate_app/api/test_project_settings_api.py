@@ -37,6 +37,7 @@ def test_an_admin_changes_basic_and_loop_settings(admin_api, project):
     assert project.retrain_every == 50 and project.repolicy_config["weights"]["harmless"] == 0.7
     assert project.regenerate_config == {"samples": 2}
     assert _patch(admin_api, project, {"repolicy_config": None}).json()["repolicy_config"] is None
+    assert _patch(admin_api, project, {}).json()["retrain_every"] == 50  # {} changes nothing: the settings as they are
 
 
 def test_overlap_k_changes_only_while_the_project_has_no_comparisons(admin_api, project):
