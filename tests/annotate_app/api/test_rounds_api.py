@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotate_app.models import Round, Role
+from annotate_app.models import Role, Round
 from annotate_app.services.rounds import round_eval_record
 from tests.factories import labelled_project, member
 
