@@ -71,15 +71,16 @@ _TASK_COLUMNS = ("id", "comparison_id", "annotator_id", "status", "shown_swapped
 
 
 def task_for(user: AbstractBaseUser, task_id: int) -> Task:
-    """One of ``tasks_of(user)`` by id, with its project loaded, in one statement (every submit asks); else Http404."""
+    """One of ``tasks_of(user)`` by id, with its project and the project's ``objective_ids`` loaded, in one statement
+    (every submit asks); else Http404."""
     if not user.is_authenticated or not 0 < task_id < 2**63:  # ids are 64-bit: SQLite cannot take a larger int
         raise Http404("No such task.")
     member = "" if user.is_superuser else (
         f" AND EXISTS (SELECT 1 FROM {sql.MEMBERSHIP} m WHERE m.project_id = t.project_id AND m.user_id = %s)")
     columns = ", ".join(f"t.{name} AS task_{name}" for name in _TASK_COLUMNS)
     project = next(iter(Project.objects.raw(
-        f"SELECT p.*, {columns} FROM {sql.TASK} t JOIN {sql.PROJECT} p ON p.id = t.project_id"
-        f" WHERE t.id = %s AND t.annotator_id = %s{member}",
+        f"SELECT p.*, {columns}, {sql.objective_ids('p.id')} AS objective_list FROM {sql.TASK} t"
+        f" JOIN {sql.PROJECT} p ON p.id = t.project_id WHERE t.id = %s AND t.annotator_id = %s{member}",
         [task_id, user.pk] + ([] if user.is_superuser else [user.pk]))), None)
     if project is None:
         raise Http404("No such task.")
@@ -89,6 +90,8 @@ def task_for(user: AbstractBaseUser, task_id: int) -> Task:
     values["shown_swapped"] = bool(values["shown_swapped"])
     for name in ("leased_at", "expires_at", "finished_at"):
         values[name] = values[name] and sql.datetime_of(values[name])
+    # What a submit validates against (services.annotations): the project's {objective key: id}.
+    project.objective_ids = sql.objective_ids_of(project.objective_list)
     return Task(project=project, **values)
 
 

@@ -1,15 +1,22 @@
 """What a submit sets off besides storing it: the automatic retrain's label count (``retrain_every``) and the
-``annotation.created`` webhook, each only when the project asks for it, read in statements a submit makes anyway."""
+``annotation.created`` webhook, each only when the project asks for it, read in statements a submit makes anyway;
+and which submits are one statement on Postgres (the common case) and which take the general path."""
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from annotate_app.models import Project, WebhookDelivery, WebhookEvent
+from annotate_app import access
+from annotate_app.models import Annotation, Project, Task, TaskStatus, WebhookDelivery, WebhookEvent
 from annotate_app.services.annotations import JudgmentInput, annotation_submit
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.webhooks import webhook_create
+from tests.conftest import require
 from tests.factories import make_project, member
+from tests.queue_checks import assert_counts_match_a_recount
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +81,61 @@ def test_a_project_whose_webhooks_are_paused_pays_no_query_for_them(settings):
     hook.save(update_fields=["active"])
     assert submit_queries(paused) == submit_queries(plain)
     assert not WebhookDelivery.objects.exists()
+
+
+def _statements_of_a_submit(project: Project, user=None) -> tuple[int, object]:
+    """The statements a submit sends when its task is loaded as the API and the labeling page load it."""
+    user = user or member(project)
+    task = access.task_for(user, task_next_for(project=project, user=user).pk)
+    with CaptureQueriesContext(connection) as queries:
+        result = annotation_submit(task=task, user=user, judgments=HARMLESS_A)
+    return len([q for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]), result
+
+
+@pytest.mark.postgres
+def test_on_postgres_a_common_submit_is_one_statement_and_stores_what_the_general_path_stores():
+    require(connection.vendor == "postgresql", "the one-statement submit is Postgres' (set DATABASE_URL)")
+    project = make_project(comparisons=2, overlap_k=2, gold_rate=0, shuffle_sides=True)
+    first = member(project)
+    statements, result = _statements_of_a_submit(project, first)
+    assert statements == 1
+    annotation = Annotation.objects.get(pk=result.annotation.pk)
+    task = Task.objects.get(pk=annotation.task_id)
+    assert task.status == TaskStatus.SUBMITTED and task.finished_at is not None
+    stored = {j.objective.key: (j.choice, j.strength) for j in annotation.judgments.select_related("objective")}
+    assert stored["harmless"] == ("B" if task.shown_swapped else "A", 2) and stored["helpful"] == ("tie", None)
+    assert_counts_match_a_recount(project)
+
+    # The second submit of a comparison with k=2 completes it: the project row moves too, so the general path.
+    statements, _ = _statements_of_a_submit(project, member(project))
+    assert statements > 1
+    project.refresh_from_db()
+    assert project.complete_count == 1
+    assert_counts_match_a_recount(project)
+
+
+@pytest.mark.postgres
+def test_a_submit_that_is_not_the_common_case_takes_the_general_path(settings):
+    require(connection.vendor == "postgresql", "the one-statement submit is Postgres' (set DATABASE_URL)")
+    settings.MORM_WEBHOOKS_ALLOW_PRIVATE = True
+    listened = make_project(comparisons=1, overlap_k=2, gold_rate=0)
+    webhook_create(project=listened, url="http://127.0.0.1:9/hook", events=[WebhookEvent.ANNOTATION_CREATED])
+    statements, _ = _statements_of_a_submit(listened)
+    assert statements > 1 and WebhookDelivery.objects.count() == 1
+
+    counted = make_project(comparisons=1, overlap_k=2, gold_rate=0)
+    Project.objects.filter(pk=counted.pk).update(retrain_every=5)
+    statements, _ = _statements_of_a_submit(counted)
+    assert statements > 1 and Project.objects.get(pk=counted.pk).labels_since_retrain == 1
+
+    # A task reclaimed after the API loaded it as leased: the statement finds it expired, writes nothing, and the
+    # general path retakes the free slot.
+    reclaimed = make_project(comparisons=1, overlap_k=2, gold_rate=0)
+    holder = member(reclaimed)
+    task = access.task_for(holder, task_next_for(project=reclaimed, user=holder).pk)
+    Task.objects.filter(pk=task.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    task_next_for(project=reclaimed, user=member(reclaimed))  # reclaims it on its way
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.EXPIRED
+    annotation_submit(task=task, user=holder, judgments=HARMLESS_A)
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.SUBMITTED
+    assert_counts_match_a_recount(reclaimed)
