@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from annotate_app.models import AnnotatorQueue, Comparison, Project, QueueOrder, RewardModelRun, RunStatus
+from annotate_app.models import AnnotatorQueue, Comparison, Project, QueueOrder, RewardModelRun, Role, RunStatus
 from annotate_app.services.annotations import annotation_submit
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.queue_order import queue_order_changed
@@ -19,6 +19,7 @@ from rm_worker.training.trainer import MODEL_DIR
 from tests.factories import (
     import_lines,
     labelled_project,
+    logged_in_client,
     make_project,
     member,
     native_line,
@@ -183,3 +184,17 @@ def test_a_rounds_new_reward_model_takes_over_an_uncertain_queue(sent, commits):
     project.refresh_from_db()
     assert project.queue_reward_run == current.reward_run
     assert (RANK_TASK, project.pk, project.queue_ranking["id"], 0) in sent
+
+
+def test_the_settings_page_says_how_far_the_ranking_got(sent):
+    project = make_project(comparisons=3, overlap_k=1, gold_rate=0)
+    admin = logged_in_client(member(project, Role.ADMIN))
+
+    def page() -> str:
+        return " ".join(admin.get(f"/projects/{project.slug}/settings/").content.decode().split())
+
+    ranking_id = _order(project, QueueOrder.RANDOM)
+    assert "a training worker is ranking the queue (0 so far)" in page()
+    run_queue_ranking(project.pk, ranking_id, 0)
+    page = page()
+    assert "Queue order <strong>random</strong>" in page and "3 comparisons ranked, finished" in page
