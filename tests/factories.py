@@ -15,8 +15,10 @@ from annotate_app.services.imports import comparison_import
 from annotate_app.services.projects import membership_set, project_create
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.reward_runs import reward_run_create
+from rm_worker.reward_runner import run_reward_training
 from rm_worker.training.data import HumanJudgment, PreferencePair
 from rm_worker.training.report import reward_model_report
+from tests.tiny_models import tiny_bert_factory
 
 _counter = itertools.count(1)
 
@@ -99,6 +101,17 @@ def trainable_project(comparisons: int = 8):
     for i in range(comparisons):
         annotate(project, user, {"harmless": -2 if i % 2 else 2, "helpful": 1})
     return project
+
+
+def trained_reward_run(project=None):
+    """A reward-model run of ``project`` (default: a `trainable_project`) trained to success by the worker's code on
+    a tiny random BERT, a few steps: a run with a saved model to score with."""
+    project = project or trainable_project()
+    run = reward_run_create(project=project, enqueue=False,
+                            overrides={"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32})
+    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
+    run.refresh_from_db()
+    return run
 
 
 def succeeded_reward_run(project):

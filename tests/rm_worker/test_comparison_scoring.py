@@ -3,28 +3,20 @@
 import pytest
 
 from annotate_app.models import ComparisonScore, RunStatus
-from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import run_dir
-from rm_worker.reward_runner import run_reward_training
 from rm_worker.tasks import score_comparisons
 from rm_worker.training import RewardModel
 from rm_worker.training.trainer import MODEL_DIR
-from tests.factories import import_lines, make_project, native_line, trainable_project
-from tests.tiny_models import tiny_bert_factory
+from tests.factories import import_lines, make_project, native_line, trained_reward_run
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def reward_run(settings, tmp_path):
+def reward_run():
     """A tiny run trained to success, whose project then gets two comparisons in words the tokenizer knows."""
-    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
-    project = trainable_project()
-    run = reward_run_create(project=project, enqueue=False,
-                            overrides={"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32})
-    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    import_lines(project, [native_line(20, prompt="w1 ?", response_a="good safe w3", response_b="bad harm"),
+    run = trained_reward_run()
+    import_lines(run.project, [native_line(20, prompt="w1 ?", response_a="good safe w3", response_b="bad harm"),
                            native_line(21, prompt=[{"role": "user", "content": "w2 ?"}], response_a="harm w9",
                                        response_b="safe good")])
     return run

@@ -7,14 +7,12 @@ from django.core.management import CommandError, call_command
 
 from annotate_app.models import MetricPoint, PolicyRun, RunStatus
 from annotate_app.services.policy_runs import policy_run_create
-from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import run_cancel
 from rm_worker import policy_runner
-from rm_worker.reward_runner import run_reward_training
 from rm_worker.runtime import MetricsWriter
 from rm_worker.tasks import run_ppo
-from tests.factories import local_model, trainable_project
-from tests.tiny_models import tiny_bert_factory, tiny_policy_factory
+from tests.factories import local_model, trained_reward_run
+from tests.tiny_models import tiny_policy_factory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +21,8 @@ TINY_PPO = {"steps": 4, "batch_size": 2, "mini_batch_size": 2, "max_new_tokens":
 
 
 @pytest.fixture
-def reward_run(settings, tmp_path):
-    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
-    project = trainable_project()
-    run = reward_run_create(project=project, enqueue=False,
-                            overrides={"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32})
-    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
-    run.refresh_from_db()
-    return run
+def reward_run():
+    return trained_reward_run()
 
 
 def test_a_ppo_run_logs_every_step_and_records_before_and_after(reward_run):

@@ -9,11 +9,9 @@ from annotate_app.models import AnnotatorQueue, Comparison, Project, QueueOrder,
 from annotate_app.services.annotations import annotation_submit
 from annotate_app.services.queue import task_next_for
 from annotate_app.services.queue_order import queue_order_changed
-from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.rounds import round_run_finished, round_start
 from annotate_app.services.runs import run_dir
 from rm_worker.queue_ranking import run_queue_ranking
-from rm_worker.reward_runner import run_reward_training
 from rm_worker.training import RewardModel
 from rm_worker.training.trainer import MODEL_DIR
 from tests.factories import (
@@ -24,10 +22,9 @@ from tests.factories import (
     member,
     native_line,
     succeeded_reward_run,
-    trainable_project,
+    trained_reward_run,
 )
 from tests.queue_checks import ALL_TIES
-from tests.tiny_models import tiny_bert_factory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,14 +116,10 @@ def test_handing_out_in_random_order_costs_the_same_queries_in_a_small_and_a_lar
 
 
 @pytest.fixture
-def reward_run(settings, tmp_path):
+def reward_run():
     """A tiny run trained to success, whose project then gets open comparisons in words the tokenizer knows."""
-    settings.MORM_ARTIFACTS_DIR = tmp_path / "artifacts"
-    project = trainable_project()
-    run = reward_run_create(project=project, enqueue=False,
-                            overrides={"max_steps": 4, "eval_every": 2, "batch_size": 2, "max_length": 32})
-    assert run_reward_training(run.pk, backbone_factory=tiny_bert_factory) == RunStatus.SUCCEEDED
-    run.refresh_from_db()
+    run = trained_reward_run()
+    project = run.project
     words = ["good", "safe", "bad", "harm", "w1", "w2", "w3", "w9"]
     import_lines(project, [native_line(100 + i, prompt=f"w{i % 3 + 1} ?", response_a=f"{words[i % 8]} w{i % 9}",
                                        response_b=f"{words[(i * 3 + 1) % 8]} {words[i % 5]}") for i in range(10)])
