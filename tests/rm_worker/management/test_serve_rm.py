@@ -3,11 +3,15 @@
 import io
 import json
 import re
+import shlex
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from annotate_app.models import RewardModelRun, RunStatus
@@ -185,3 +189,16 @@ def test_missing_run_model_folder_and_device_are_command_errors():
         call_command("serve_rm", str(run.pk), "--batch-size", "0")
     with pytest.raises(CommandError, match="--device: "):
         call_command("serve_rm", str(run.pk), "--device", "abacus")
+
+
+def test_compose_worker_reward_serves_the_run_from_its_environment_on_the_host_loopback():
+    compose = yaml.safe_load((Path(settings.BASE_DIR) / "docker-compose.yml").read_text())
+    service = compose["services"]["worker-reward"]
+    script = shlex.split(service["command"][2])
+    assert service["command"][:2] == ["sh", "-c"] and script[:4] == ["exec", "python", "manage.py", "serve_rm"]
+    # $$ is compose's escape: the container's shell reads the run id, and refuses to start without one.
+    assert script[4].startswith("$${MORM_SERVE_RM_RUN:?") and script[5:9] == ["--host", "0.0.0.0", "--port", "8001"]
+    assert service["environment"]["MORM_SERVE_RM_RUN"] == "${MORM_SERVE_RM_RUN:-}"
+    assert service["environment"]["DATABASE_URL"] == compose["services"]["web"]["environment"]["DATABASE_URL"]
+    assert service["ports"] == ["127.0.0.1:8001:8001"] and service["profiles"] == ["reward"]
+    assert "http://localhost:8001/health" in " ".join(service["healthcheck"]["test"])
