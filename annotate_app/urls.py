@@ -27,6 +27,7 @@ urlpatterns = [
     path("projects/<slug:slug>/dashboard/", runs.dashboard, name="dashboard"),
     path("projects/<slug:slug>/reward-runs/compare/", runs.reward_runs_compare, name="reward-runs-compare"),
     path("projects/<slug:slug>/reward-runs/<int:run_id>/", runs.reward_run_page, name="reward-run"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/bundle/", runs.reward_run_bundle, name="reward-run-bundle"),
     path("projects/<slug:slug>/reward-runs/<int:run_id>/cancel/", runs.run_cancel_view, {"kind": "reward"},
          name="reward-run-cancel"),
     path("projects/<slug:slug>/policy-runs/<int:run_id>/cancel/", runs.run_cancel_view, {"kind": "policy"},

@@ -279,6 +279,10 @@ MORM_STATS_SAMPLE = int(os.environ.get("MORM_STATS_SAMPLE", 5000))
 # (progress on the export page) instead of inside the request.
 MORM_EXPORT_BACKGROUND_ROWS = int(os.environ.get("MORM_EXPORT_BACKGROUND_ROWS", 20000))
 
+# "Export for training" (page and REST) builds a run bundle inside the request: it copies the reward
+# model folder, at most this many bytes of it; larger models are exported with manage.py export_bundle.
+MORM_BUNDLE_MAX_MODEL_BYTES = int(os.environ.get("MORM_BUNDLE_MAX_MODEL_BYTES", 2 * 1024**3))
+
 # A weight sweep (services.policy_sweeps) queues at most this many PPO runs; it needs as many free
 # slots under MORM_MAX_ACTIVE_RUNS_PER_PROJECT, or none is queued.
 MORM_MAX_SWEEP_RUNS = int(os.environ.get("MORM_MAX_SWEEP_RUNS", 25))

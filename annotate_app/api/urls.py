@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from . import (
     annotation_views,
     auth_views,
+    bundle_views,
     dataset_views,
     errors,
     generation_views,
@@ -41,6 +42,8 @@ urlpatterns = [
          name="api-reward-run-cancel"),
     path("projects/<slug:slug>/reward-runs/<int:run_id>/report", run_views.RewardRunReport.as_view(),
          name="api-reward-run-report"),
+    path("projects/<slug:slug>/reward-runs/<int:run_id>/bundle", bundle_views.RunBundle.as_view(),
+         name="api-reward-run-bundle"),
     path("projects/<slug:slug>/policy-runs/", run_views.PolicyRunListCreate.as_view(), name="api-policy-runs"),
     path("projects/<slug:slug>/policy-sweeps/", run_views.PolicySweepListCreate.as_view(), name="api-policy-sweeps"),
     path("projects/<slug:slug>/policy-sweeps/<int:sweep_id>/", run_views.PolicySweepDetail.as_view(),

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -11,7 +12,8 @@ from .. import access
 from ..forms import PolicyRunForm, PolicySweepForm, RewardRunForm, row_id
 from ..selectors.runs import report_head_rows, run_lineage
 from ..selectors.tradeoffs import policy_tradeoff
-from ..services.policy_runs import policy_run_create
+from ..services.bundles import PROMPT_SOURCES, TARGETS, run_bundle_archive
+from ..services.policy_runs import parse_weights, policy_run_create
 from ..services.policy_sweeps import policy_sweep_create
 from ..services.reward_runs import reward_run_create
 from ..services.runs import run_cancel
@@ -107,7 +109,28 @@ def reward_run_page(request, slug, run_id):
     return render(request, "annotate_app/reward_run.html", {
         "project": project, "run": run, "lineage": run_lineage(run), "objectives": run.config["objectives"],
         "report": run.report, "head_rows": report_head_rows(run.report),
+        "bundle_targets": TARGETS, "bundle_prompts": PROMPT_SOURCES,
     })
+
+
+@login_required
+@require_POST
+def reward_run_bundle(request, slug, run_id):
+    """Export for training: the run's bundle for TRL, verl or OpenRLHF as a .tar.gz download (``services.bundles``);
+    a bad choice goes back to the run page with the message."""
+    project = access.project_for(request.user, slug, roles=access.DATA_ROLES)
+    run = get_object_or_404(project.reward_runs, pk=run_id)
+    try:
+        archive, name = run_bundle_archive(
+            project=project, reward_run=run, target=request.POST.get("target", ""),
+            weights=parse_weights(request.POST.get("weights", "")), prompts=request.POST.get("prompts", "project"),
+            reward_url=request.POST.get("reward_url", "").strip(),
+        )
+    except ValidationError as error:
+        for field, field_messages in error.message_dict.items():
+            messages.error(request, f"Export for training: {field}: {' '.join(field_messages)}")
+        return redirect("reward-run", slug=slug, run_id=run_id)
+    return FileResponse(archive, as_attachment=True, filename=name, content_type="application/gzip")
 
 
 @login_required

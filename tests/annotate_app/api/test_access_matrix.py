@@ -147,6 +147,9 @@ ENDPOINTS = [
     E("get", "projects/{slug}/reward-runs/{reward_run}/metrics", 200, DATA),
     E("post", "projects/{slug}/reward-runs/{reward_run}/cancel", 200, DATA),
     E("get", "projects/{slug}/reward-runs/{reward_run}/report", 200, DATA),
+    # The succeeded run has no model folder: an OpenRLHF bundle for a served model needs none.
+    E("post", "projects/{slug}/reward-runs/{done_run}/bundle", 200, DATA,
+      {"target": "openrlhf", "reward_url": "http://rm.internal:8000/get_reward"}),
     E("get", "projects/{slug}/policy-runs/", 200, DATA),
     E("post", "projects/{slug}/policy-runs/", 202, DATA, lambda w: {"reward_run": w.done_run, "config": {"steps": 1}}),
     E("get", "projects/{slug}/policy-sweeps/", 200, DATA),

@@ -1,0 +1,225 @@
+"""Run bundles from a tiny trained reward run, one per target, loaded as each framework loads them: TRL's data with
+``datasets`` and its reward functions into a ``GRPOConfig``; verl's parquet read with pyarrow against its documented
+columns and its ``compute_score``; OpenRLHF's ``reward_func`` called with the arguments OpenRLHF passes."""
+
+import importlib.util
+import json
+import sys
+import tarfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from annotate_app.services.bundles import run_bundle_write
+from annotate_app.services.policy_runs import policy_prompts
+from annotate_app.services.reward_runs import reward_run_create
+from annotate_app.services.runs import run_dir
+from rm_worker.training.data import prompt_held_out
+from rm_worker.training.model import RewardModel
+from tests.factories import make_project, succeeded_reward_run, trained_reward_run
+
+pytestmark = pytest.mark.django_db
+
+WEIGHTS = {"helpful": 0.25, "harmless": 0.5}  # honest keeps its house weight, 0.15
+RESPONSES = ["Sure, here is a careful answer.", "No."]
+
+
+@pytest.fixture
+def reward_run():
+    return trained_reward_run()
+
+
+@pytest.fixture(autouse=True)
+def _sys_path_restored(monkeypatch):
+    # The bundle's modules put their folder first on sys.path, as they do on the training machine.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+def _module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _model(run):
+    return RewardModel.from_pretrained(run_dir(run) / "model", device="cpu")
+
+
+def _combined(row, weights):
+    return sum(weights[o] * row[o] for o in weights)
+
+
+def _bundle(run, target, tmp_path, **options):
+    out = tmp_path / f"{target}-bundle"
+    bundle = run_bundle_write(project=run.project, reward_run=run, target=target, out=out, weights=WEIGHTS,
+                              archive=False, **options)
+    assert bundle.path == out and out.is_dir()
+    return out, bundle.manifest
+
+
+def _turns(prompt):
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def _expected_split(project):
+    prompts = policy_prompts(project)
+    return ([p for p in prompts if not prompt_held_out(p, 0.2, 0)], [p for p in prompts if prompt_held_out(p, 0.2, 0)])
+
+
+def test_a_trl_bundle_loads_with_datasets_and_its_reward_functions_score_as_the_model(reward_run, tmp_path):
+    from datasets import load_dataset
+    from trl import GRPOConfig
+
+    out, manifest = _bundle(reward_run, "trl", tmp_path)
+    weights = json.loads((out / "weights.json").read_text())
+    assert weights == {"objectives": ["helpful", "harmless", "honest"], "normalized": True,
+                       "weights": {"helpful": 0.25, "harmless": 0.5, "honest": 0.15}}
+    data = load_dataset("json", data_files={"train": str(out / "data/train.jsonl"),
+                                            "test": str(out / "data/test.jsonl")})
+    train, test = _expected_split(reward_run.project)
+    assert data["train"]["prompt"] == [_turns(p) for p in train]
+    assert data["test"].num_rows == len(test) == manifest["test_prompts"]
+
+    module = _module(out / "morm_rewards.py", "morm_rewards")
+    assert [f.__name__ for f in module.reward_funcs] == ["morm_helpful", "morm_harmless", "morm_honest"]
+    assert module.reward_weights == [0.25, 0.5, 0.15]
+    assert module.morm_harmless is module.reward_funcs[1]  # `trl grpo --reward_funcs morm_rewards.morm_harmless`
+    prompts = [data["train"]["prompt"][0]] * 2
+    completions = [[{"role": "assistant", "content": r}] for r in RESPONSES]
+    expected = _model(reward_run).score_batch([train[0]] * 2, RESPONSES, normalized=True)
+    for func in module.reward_funcs:
+        objective = func.__name__.removeprefix("morm_")
+        assert func(prompts=prompts, completions=completions) == pytest.approx([row[objective] for row in expected],
+                                                                               rel=1e-5, abs=1e-5)
+    config = GRPOConfig(output_dir=str(tmp_path / "grpo"), reward_weights=module.reward_weights, report_to=[],
+                        use_cpu=True, bf16=False)
+    assert len(config.reward_weights) == len(module.reward_funcs)
+    readme = (out / "README.md").read_text()
+    assert "morm_rewards.morm_helpful morm_rewards.morm_harmless morm_rewards.morm_honest" in readme
+    assert "--reward_weights 0.25 0.5 0.15" in readme
+
+
+def test_a_verl_bundle_has_the_documented_columns_and_compute_score_gives_the_combined_reward(reward_run, tmp_path):
+    out, _ = _bundle(reward_run, "verl", tmp_path)
+    train_table = pq.read_table(out / "data/train.parquet")
+    test_table = pq.read_table(out / "data/test.parquet")
+    assert train_table.column_names == ["data_source", "prompt", "ability", "reward_model", "extra_info"]
+    assert train_table.schema.field("prompt").type == pa.list_(
+        pa.struct([("role", pa.string()), ("content", pa.string())]))
+    assert train_table.schema.field("reward_model").type == pa.struct(
+        [("style", pa.string()), ("ground_truth", pa.string())])
+    train, test = _expected_split(reward_run.project)
+    rows = train_table.to_pylist()
+    assert [row["prompt"] for row in rows] == [_turns(p) for p in train]
+    assert rows[0]["data_source"] == f"morm/{reward_run.project.slug}"
+    assert rows[0]["reward_model"] == {"style": "model", "ground_truth": ""}
+    assert rows[1]["extra_info"] == {"split": "train", "index": 1, "morm_prompt": json.dumps(train[1])}
+    assert test_table.num_rows == len(test) and {r["extra_info"]["split"] for r in test_table.to_pylist()} <= {"test"}
+
+    module = _module(out / "morm_reward.py", "custom_module")
+    weights = {"helpful": 0.25, "harmless": 0.5, "honest": 0.15}
+    expected = [_combined(row, weights)
+                for row in _model(reward_run).score_batch([train[0], train[1]], RESPONSES, normalized=True)]
+    one = module.compute_score(data_source=rows[0]["data_source"], solution_str=RESPONSES[0], ground_truth="",
+                               extra_info=rows[0]["extra_info"])
+    assert one == pytest.approx(expected[0], rel=1e-5, abs=1e-5)
+    batch = module.compute_score(data_sources=[r["data_source"] for r in rows[:2]], solution_strs=RESPONSES,
+                                 ground_truths=["", ""], extra_infos=[r["extra_info"] for r in rows[:2]])
+    assert batch == pytest.approx(expected, rel=1e-5, abs=1e-5)
+
+
+def test_an_openrlhf_bundle_reward_func_scores_the_responses_in_the_queries(reward_run, tmp_path):
+    out, _ = _bundle(reward_run, "openrlhf", tmp_path)
+    lines = [json.loads(line) for line in (out / "data/train.jsonl").read_text().splitlines()]
+    train, _ = _expected_split(reward_run.project)
+    assert lines[0] == {"prompt": _turns(train[0]), "label": json.dumps(train[0])}
+
+    module = _module(out / "reward_func.py", "reward_func")
+    # As OpenRLHF passes them: the templated prompt, the query decoded with special tokens, the label column.
+    prompts = [f"<|im_start|>user\n{_turns(train[0])[-1]['content']}<|im_end|>\n<|im_start|>assistant\n"] * 2
+    queries = [prompt + response + "<|im_end|>" for prompt, response in zip(prompts, RESPONSES)]
+    result = module.reward_func(queries, prompts, [lines[0]["label"]] * 2)
+    rows = _model(reward_run).score_batch([train[0]] * 2, RESPONSES, normalized=True)
+    weights = {"helpful": 0.25, "harmless": 0.5, "honest": 0.15}
+    assert result["rewards"].tolist() == pytest.approx([_combined(row, weights) for row in rows], rel=1e-5, abs=1e-5)
+    assert result["scores"].tolist() == result["rewards"].tolist()
+    assert result["extra_logs"]["morm_harmless"].tolist() == pytest.approx([row["harmless"] for row in rows],
+                                                                           rel=1e-5, abs=1e-5)
+    readme = (out / "README.md").read_text()
+    assert "--remote_rm_url $PWD/reward_func.py" in readme and "--label_key label" in readme
+
+
+def test_an_archive_holds_the_whole_self_contained_folder(reward_run, tmp_path):
+    out = tmp_path / "exports" / "verl.tar.gz"
+    bundle = run_bundle_write(project=reward_run.project, reward_run=reward_run, target="verl", out=out)
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+    for name in ("README.md", "weights.json", "manifest.json", "morm_reward.py", "data/train.parquet",
+                 "data/test.parquet", "model/morm_reward_model.json", "rm_worker/__init__.py",
+                 "rm_worker/training/rl_rewards.py"):
+        assert f"verl/{name}" in names
+    assert not any("__pycache__" in name for name in names)
+    assert bundle.manifest["model_bytes"] > 0 and bundle.manifest["reward_run"] == reward_run.pk
+    assert [p.name for p in out.parent.iterdir()] == ["verl.tar.gz"]  # no staging left behind
+
+
+def test_an_openrlhf_bundle_for_a_served_model_holds_no_model_and_names_the_url(tmp_path):
+    run = succeeded_reward_run(make_project(comparisons=3))
+    out, manifest = _bundle(run, "openrlhf", tmp_path, reward_url="http://rm.internal:8000/get_reward")
+    assert not (out / "model").exists() and not (out / "reward_func.py").exists()
+    assert manifest["reward_url"] == "http://rm.internal:8000/get_reward" and manifest["model_bytes"] == 0
+    assert "--remote_rm_url http://rm.internal:8000/get_reward" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    ({"target": "deepspeed-chat"}, "target"),
+    ({"weights": {"funny": 1.0}}, "weights"),
+    ({"weights": {"helpful": float("nan")}}, "weights"),
+    ({"prompts": "elsewhere"}, "prompts"),
+    ({"reward_url": "http://rm:8000/score"}, "reward_url"),  # trl has no served-model form
+    ({"target": "openrlhf", "reward_url": "ftp://rm"}, "reward_url"),
+])
+def test_bad_requests_name_the_field_and_write_nothing(tmp_path, options, field):
+    run = succeeded_reward_run(make_project(comparisons=3))
+    options = {"target": "trl", **options}
+    with pytest.raises(ValidationError) as error:
+        run_bundle_write(project=run.project, reward_run=run, out=tmp_path / "exports" / "b.tar.gz", **options)
+    assert field in error.value.message_dict
+    assert not (tmp_path / "exports").exists()
+
+
+def test_a_run_that_has_not_succeeded_or_is_another_projects_is_refused(tmp_path):
+    project = make_project(comparisons=3)
+    queued = reward_run_create(project=project, enqueue=False)
+    with pytest.raises(ValidationError, match="queued"):
+        run_bundle_write(project=project, reward_run=queued, target="trl", out=tmp_path / "b.tar.gz")
+    other = succeeded_reward_run(make_project(comparisons=3))
+    with pytest.raises(ValidationError, match="another project") as error:
+        run_bundle_write(project=project, reward_run=other, target="trl", out=tmp_path / "b.tar.gz")
+    assert "reward_run" in error.value.message_dict
+    succeeded = succeeded_reward_run(project)  # no model folder: marked succeeded without training
+    with pytest.raises(ValidationError, match="no saved model"):
+        run_bundle_write(project=project, reward_run=succeeded, target="trl", out=tmp_path / "b.tar.gz")
+
+
+def test_the_command_writes_a_bundle_and_reports_bad_input_as_a_command_error(reward_run, tmp_path, capsys):
+    out = tmp_path / "b.tar.gz"
+    call_command("export_bundle", str(reward_run.pk), "--target", "openrlhf", "--weights", "harmless=1,helpful=0",
+                 "-o", str(out))
+    assert "openrlhf bundle of reward run" in capsys.readouterr().out
+    with tarfile.open(out) as tar:
+        weights = json.load(tar.extractfile("b/weights.json"))
+    assert weights["weights"] == {"helpful": 0.0, "harmless": 1.0, "honest": 0.15}
+    with pytest.raises(CommandError, match="out: .* already exists"):
+        call_command("export_bundle", str(reward_run.pk), "--target", "trl", "-o", str(out))
+    with pytest.raises(CommandError, match="target: Unknown target"):
+        call_command("export_bundle", str(reward_run.pk), "--target", "nemo", "-o", str(tmp_path / "x"))
+    with pytest.raises(CommandError, match="weights: Unknown objective: funny"):
+        call_command("export_bundle", str(reward_run.pk), "--target", "trl", "--weights", "funny=1",
+                     "-o", str(tmp_path / "x"))
+    with pytest.raises(CommandError, match="No reward-model run 999999"):
+        call_command("export_bundle", "999999", "--target", "trl", "-o", str(tmp_path / "x"))
