@@ -98,11 +98,12 @@ def verl_compute_score(
 
 
 def response_from_query(query: str, prompt: str) -> str:
-    """The response in an OpenRLHF query (the prompt text, then the response, then end-of-turn markers)."""
+    """The response in an OpenRLHF query (the prompt text, the response, end-of-turn markers), without the markers
+    and the whitespace around it."""
     start = query.find(prompt)
     if start < 0:
         raise ValueError(f"an OpenRLHF query does not contain its prompt: {prompt[:80]!r}")
-    response = query[start + len(prompt):].rstrip()
+    response = query[start + len(prompt):].strip()
     stripped = True
     while stripped:
         stripped = False

@@ -4,6 +4,7 @@ columns and its ``compute_score``; OpenRLHF's ``reward_func`` called with the ar
 
 import importlib.util
 import json
+import subprocess
 import sys
 import tarfile
 
@@ -151,6 +152,20 @@ def test_an_openrlhf_bundle_reward_func_scores_the_responses_in_the_queries(rewa
                                                                            rel=1e-5, abs=1e-5)
     readme = (out / "README.md").read_text()
     assert "--remote_rm_url $PWD/reward_func.py" in readme and "--label_key label" in readme
+
+    # On a machine without morm: the module scores with the bundle's own copy of the training library.
+    script = ("import importlib.util, json, sys\n"
+              "spec = importlib.util.spec_from_file_location('reward_func', 'reward_func.py')\n"
+              "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+              "result = module.reward_func(*json.loads(sys.argv[1]))\n"
+              "import rm_worker\n"
+              "print(json.dumps([rm_worker.__file__, result['rewards'].tolist()]))\n")
+    arguments = json.dumps([queries, prompts, [lines[0]["label"]] * 2])
+    alone = subprocess.run([sys.executable, "-I", "-c", script, arguments], cwd=out, capture_output=True, text=True,
+                           check=True)
+    library, rewards = json.loads(alone.stdout.splitlines()[-1])
+    assert library == str(out / "rm_worker" / "__init__.py")
+    assert rewards == pytest.approx(result["rewards"].tolist(), rel=1e-5, abs=1e-5)
 
 
 def test_an_archive_holds_the_whole_self_contained_folder(reward_run, tmp_path):
