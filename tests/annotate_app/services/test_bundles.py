@@ -4,6 +4,7 @@ columns and its ``compute_score``; OpenRLHF's ``reward_func`` called with the ar
 
 import importlib.util
 import json
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -74,6 +75,7 @@ def _expected_split(project):
 def test_a_trl_bundle_loads_with_datasets_and_its_reward_functions_score_as_the_model(reward_run, tmp_path):
     from datasets import load_dataset
     from trl import GRPOConfig
+    from trl.scripts.grpo import make_parser
 
     out, manifest = _bundle(reward_run, "trl", tmp_path)
     weights = json.loads((out / "weights.json").read_text())
@@ -99,9 +101,17 @@ def test_a_trl_bundle_loads_with_datasets_and_its_reward_functions_score_as_the_
     config = GRPOConfig(output_dir=str(tmp_path / "grpo"), reward_weights=module.reward_weights, report_to=[],
                         use_cpu=True, bf16=False)
     assert len(config.reward_weights) == len(module.reward_funcs)
+    # The README's launch command, as TRL's own `trl grpo` parser reads it (on CPU here).
     readme = (out / "README.md").read_text()
-    assert "morm_rewards.morm_helpful morm_rewards.morm_harmless morm_rewards.morm_honest" in readme
-    assert "--reward_weights 0.25 0.5 0.15" in readme
+    command = readme.split("```sh\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    arguments = shlex.split(command)
+    assert arguments[:2] == ["trl", "grpo"]
+    script, training, model, _ = make_parser().parse_args_and_config(
+        args=[*arguments[2:], "--use_cpu", "--bf16", "false"])
+    assert script.reward_funcs == [f"morm_rewards.{f.__name__}" for f in module.reward_funcs]
+    assert training.reward_weights == module.reward_weights and model.model_name_or_path == "POLICY"
+    folder = load_dataset(str(out / script.dataset_name))  # what --dataset_name data loads, from the bundle
+    assert (folder["train"].num_rows, folder["test"].num_rows) == (len(train), len(test))
 
 
 def test_a_verl_bundle_has_the_documented_columns_and_compute_score_gives_the_combined_reward(reward_run, tmp_path):
@@ -131,6 +141,30 @@ def test_a_verl_bundle_has_the_documented_columns_and_compute_score_gives_the_co
     batch = module.compute_score(data_sources=[r["data_source"] for r in rows[:2]], solution_strs=RESPONSES,
                                  ground_truths=["", ""], extra_infos=[r["extra_info"] for r in rows[:2]])
     assert batch == pytest.approx(expected, rel=1e-5, abs=1e-5)
+
+
+def test_verl_s_own_dataset_loader_reads_the_bundle_and_its_rows_score(reward_run, tmp_path):
+    # verl is not a dependency (Ray, vLLM): this runs where it is installed (verl 0.9.1 was, by hand, once).
+    rl_dataset = pytest.importorskip("verl.utils.dataset.rl_dataset")
+    from omegaconf import OmegaConf
+
+    from tests.tiny_models import make_chat_tokenizer
+
+    out, _ = _bundle(reward_run, "verl", tmp_path)
+    config = OmegaConf.create({"max_prompt_length": 256, "filter_overlong_prompts": False,
+                               "cache_dir": str(tmp_path / "verl-cache")})
+    dataset = rl_dataset.RLHFDataset(data_files=[str(out / "data/train.parquet")], tokenizer=make_chat_tokenizer(),
+                                     config=config)
+    train, _ = _expected_split(reward_run.project)
+    assert len(dataset) == len(train)
+    item = dataset[0]
+    assert item["raw_prompt"] == _turns(train[0]) and item["data_source"] == f"morm/{reward_run.project.slug}"
+    module = _module(out / "morm_reward.py", "custom_module")
+    score = module.compute_score(data_source=item["data_source"], solution_str=RESPONSES[0],
+                                 ground_truth=item["reward_model"]["ground_truth"], extra_info=item["extra_info"])
+    weights = {"helpful": 0.25, "harmless": 0.5, "honest": 0.15}
+    row = _model(reward_run).score_batch([train[0]], RESPONSES[:1], normalized=True)[0]
+    assert score == pytest.approx(_combined(row, weights), rel=1e-5, abs=1e-5)
 
 
 def test_an_openrlhf_bundle_reward_func_scores_the_responses_in_the_queries(reward_run, tmp_path):
