@@ -141,6 +141,10 @@ class EncodedPairs:
         rows = torch.as_tensor(list(indices), dtype=torch.long)
         return PairBatch(**self._labels(indices), embeddings=torch.cat([embeddings_a[rows], embeddings_b[rows]]))
 
+    def label_batch(self, indices: Sequence[int]) -> PairBatch:
+        """The labels of the pairs ``indices`` without their inputs (what metrics and loss counts read)."""
+        return PairBatch(**self._labels(indices))
+
     def _labels(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         rows = torch.as_tensor(list(indices), dtype=torch.long)
         labels = {

@@ -20,7 +20,7 @@ from .run_io import atomic_save, check_resumable
 
 CHECKPOINT_FILE = "trainer_state.pt"
 # Fields a resumed run may change: they extend or re-route training without changing what is learned so far.
-RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "eval_every", "log_every", "device", "cache_dir"})
+RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "eval_every", "log_every", "device", "devices", "cache_dir"})
 
 
 @dataclass

@@ -151,6 +151,12 @@ class RewardModelConfig(TrainingConfig):
     device: Device = "auto"
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
 
+    devices: int = Field(1, ge=1, le=64, json_schema_extra=STEPPED)
+    """Processes that train together (``torch.distributed``): on CUDA one per GPU (GPUs 0..N-1, over NCCL), on
+    CPU that many processes over gloo. Each takes ``batch_size / devices`` pairs of every micro-batch and the
+    gradients are summed, so a step is the one-process step on the same batch: more devices train faster,
+    not differently. ``multi_head`` and ``separate`` modes (a ``frozen`` fit is one full-batch solve)."""
+
     pooling: Pooling = Field("response", json_schema_extra={"choice_help": {
         "auto": "mean for encoders, last token for decoders", "response": "mean over the response's tokens",
     }})
@@ -216,10 +222,26 @@ class RewardModelConfig(TrainingConfig):
             problems.append(("loss_weights", f"names unknown objective(s): {', '.join(unknown)}"))
         elif not any(self.objective_weights().values()):
             problems.append(("loss_weights", "must give at least one objective a positive weight"))
+        problems += self._devices_problems()
         if self.lora_r > 0 and self.mode == "frozen":
             problems.append(("lora_r", "applies to multi_head and separate modes: "
                                        "frozen mode trains no backbone weights"))
         return problems
+
+
+    def _devices_problems(self) -> list[tuple[str, str]]:
+        if self.devices == 1:
+            return []
+        if self.mode == "frozen":
+            return [("devices", "applies to multi_head and separate modes: a frozen fit is one full-batch solve "
+                                "on cached embeddings, which more processes would not speed up")]
+        if self.device not in ("auto", "cpu", "cuda"):
+            return [("devices", f"needs device auto, cpu or cuda (each process takes its own GPU, 0..N-1), "
+                                f"got {self.device}")]
+        if self.batch_size < self.devices:
+            return [("devices", f"each process takes batch_size / devices pairs of every micro-batch: "
+                                f"batch_size ({self.batch_size}) must be at least devices ({self.devices})")]
+        return []
 
 
 def resolve_device(device: str) -> "torch.device":

@@ -29,12 +29,14 @@ def bradley_terry_loss(
     mask: torch.Tensor,
     weights: Mapping[str, float],
     margins: torch.Tensor | None = None,
+    labeled: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``(Σ_o w_o · L_o, {o: L_o})`` with ``L_o = mean over pairs labeled for o of -log σ(r_c - r_r - m)``.
 
     ``weights`` maps objective to weight in column order (its keys name the columns). An objective
     with no labeled pair in the batch has ``L_o = 0`` and sends no gradient: unlabeled entries are
-    multiplied by 0, never guessed.
+    multiplied by 0, never guessed. ``labeled`` [O] divides the sums instead of the batch's own label
+    counts: a process of a multi-process run passes the whole batch's, so the shares' losses add up to it.
     """
     if rewards_a.shape[-1] != len(weights):
         raise ValueError(f"{rewards_a.shape[-1]} reward columns but {len(weights)} weights")
@@ -44,7 +46,8 @@ def bradley_terry_loss(
     mask = mask.to(difference.dtype)
     # logsigmoid is finite for any finite input, so masked entries contribute exactly 0 (and no NaN).
     per_pair = -F.logsigmoid(difference) * mask
-    per_objective = per_pair.sum(dim=0) / mask.sum(dim=0).clamp(min=1)
+    counts = mask.sum(dim=0) if labeled is None else labeled.to(difference.dtype)
+    per_objective = per_pair.sum(dim=0) / counts.clamp(min=1)
     weight_vector = torch.tensor(list(weights.values()), dtype=difference.dtype, device=difference.device)
     total = (per_objective * weight_vector).sum()
     return total, dict(zip(weights, per_objective.unbind()))
@@ -98,12 +101,14 @@ def rating_loss(
     rating_mask: torch.Tensor,
     weights: Mapping[str, float],
     rating_map: RatingMap,
+    rated: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``(Σ_o w_o · R_o, {o: R_o})`` with ``R_o = mean over the responses rated for o of (a_o·r_o + b_o - t)²``,
     ``t = rating_targets(rating)`` (see `RatingMap`).
 
     ``ratings`` and ``rating_mask`` are [B, 2, O] (A side, B side); a missing rating is masked, never guessed,
-    and an objective without a rating in the batch has ``R_o = 0`` and no gradient.
+    and an objective without a rating in the batch has ``R_o = 0`` and no gradient. ``rated`` [O] divides the
+    sums instead of the batch's own rating counts (see ``labeled`` in `bradley_terry_loss`).
     """
     if rewards_a.shape[-1] != len(weights):
         raise ValueError(f"{rewards_a.shape[-1]} reward columns but {len(weights)} weights")
@@ -111,7 +116,8 @@ def rating_loss(
     mask = rating_mask.to(predicted.dtype)
     # Missing ratings hold 0, so every entry is finite and a masked one contributes exactly 0.
     squared = (predicted - rating_targets(ratings.to(predicted.dtype))).square() * mask
-    per_objective = squared.sum(dim=(0, 1)) / mask.sum(dim=(0, 1)).clamp(min=1)
+    counts = mask.sum(dim=(0, 1)) if rated is None else rated.to(predicted.dtype)
+    per_objective = squared.sum(dim=(0, 1)) / counts.clamp(min=1)
     weight_vector = torch.tensor(list(weights.values()), dtype=predicted.dtype, device=predicted.device)
     return (per_objective * weight_vector).sum(), dict(zip(weights, per_objective.unbind()))
 

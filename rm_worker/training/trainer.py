@@ -26,6 +26,7 @@ from .batching import EncodedPairs, PairBatch, bucketed_batches, encode_pairs, p
 from .checkpoint import CHECKPOINT_FILE, TrainingPosition, load_checkpoint, save_checkpoint, seed_everything
 from .config import RewardModelConfig, resolve_device
 from .data import DataReport, PreferencePair, select_trainable_pairs, split_pairs
+from .distributed import Ranks, rank_device, run_ranks
 from .embedding_cache import EmbeddingCache, embedding_namespace
 from .frozen_fit import HeadFit, fit_frozen_head, head_data
 from .loss import bradley_terry_loss, rating_loss
@@ -204,14 +205,23 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 
 def batch_loss(
     model: RewardModel, batch: PairBatch, rewards: tuple[torch.Tensor, torch.Tensor], weights: dict[str, float],
-    rating_weight: float = 0.0,
+    rating_weight: float = 0.0, whole: PairBatch | None = None,
 ) -> torch.Tensor:
     """The training loss of one batch: Bradley-Terry over its preferences, plus ``rating_weight`` times the
-    rating loss over its ratings (a batch without ratings has no rating term)."""
+    rating loss over its ratings (a batch without ratings has no rating term). ``whole``: the labels of the
+    micro-batch ``batch`` is one process's share of; its means are taken over them (`Ranks`)."""
     rewards_a, rewards_b = rewards
-    loss, _ = bradley_terry_loss(rewards_a, rewards_b, batch.chosen_is_a, batch.label_mask, weights, batch.margins)
+    labeled = rated = None
+    if whole is not None:
+        labeled = whole.label_mask.sum(dim=0)
+        rated = None if whole.rating_mask is None else whole.rating_mask.sum(dim=(0, 1))
+    loss, _ = bradley_terry_loss(
+        rewards_a, rewards_b, batch.chosen_is_a, batch.label_mask, weights, batch.margins, labeled
+    )
     if rating_weight > 0 and batch.rating_mask is not None and batch.rating_mask.any():
-        rating, _ = rating_loss(rewards_a, rewards_b, batch.ratings, batch.rating_mask, weights, model.rating_map)
+        rating, _ = rating_loss(
+            rewards_a, rewards_b, batch.ratings, batch.rating_mask, weights, model.rating_map, rated
+        )
         loss = loss + rating_weight * rating
     return loss
 
@@ -235,6 +245,37 @@ def train_step(
         (loss / len(batches)).backward()
         window.add(rewards_a, rewards_b, batch)
     trained = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(trained, grad_clip)
+    optimizer.step()
+    scheduler.step()
+    return grad_norm
+
+
+def shared_train_step(
+    model: RewardModel,
+    micro_batches: Sequence[tuple[PairBatch | None, PairBatch]],
+    weights: dict[str, float],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    grad_clip: float,
+    window: PairMetrics,
+    rating_weight: float,
+    ranks: Ranks,
+) -> torch.Tensor:
+    """`train_step` as one of ``ranks``: ``micro_batches`` are (this rank's share, None when it is empty; the
+    labels of the whole micro-batch in `Ranks.ordered` order). Gradients are summed over the ranks, so every
+    rank takes the one-process step; rank 0's ``window`` gets the rewards of every pair."""
+    optimizer.zero_grad(set_to_none=True)
+    for share, whole in micro_batches:
+        rewards = (torch.empty(0, len(weights)), torch.empty(0, len(weights)))
+        if share is not None:
+            rewards = _pair_rewards(model, share)
+            (batch_loss(model, share, rewards, weights, rating_weight, whole) / len(micro_batches)).backward()
+        rewards = ranks.gather_rewards(rewards)
+        if ranks.main:
+            window.add(*rewards, whole)
+    trained = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    ranks.sum_gradients(trained)
     grad_norm = torch.nn.utils.clip_grad_norm_(trained, grad_clip)
     optimizer.step()
     scheduler.step()
@@ -303,6 +344,7 @@ class _Run:
     callbacks: Callbacks
     output_dir: Path
     device: torch.device
+    ranks: Ranks | None = None  # None: the run's only process
     position: TrainingPosition = field(default_factory=TrainingPosition)
     metrics: dict[str, float] = field(default_factory=dict)  # the latest value of every metric reported
 
@@ -313,6 +355,35 @@ class _Run:
     def window(self) -> PairMetrics:
         """A fresh collector of the training metrics (rating metrics too when ratings are used)."""
         return PairMetrics(self.weights, self.model.rating_map, self.config.rating_loss_weight)
+
+    @property
+    def main(self) -> bool:
+        """Whether this process reports, evaluates, checkpoints and exports (the only one, or rank 0)."""
+        return self.ranks is None or self.ranks.main
+
+    def stop_requested(self) -> bool:
+        """Whether to stop before the next step; asked on rank 0, whose answer every rank follows."""
+        requested = self.main and self.callbacks.stop_requested()
+        return requested if self.ranks is None else self.ranks.agree(requested)
+
+    def step(self, micro_batches: Sequence[Sequence[int]], window: PairMetrics) -> torch.Tensor:
+        """One optimizer step on the pairs ``micro_batches``; returns the gradient norm before clipping."""
+        config = self.config
+        if self.ranks is None:
+            batches = [self.batch("train", indices) for indices in micro_batches]
+            return train_step(
+                self.model, batches, self.weights, self.optimizer, self.scheduler, config.grad_clip, window,
+                config.rating_loss_weight,
+            )
+        shares = [
+            (self.batch("train", self.ranks.share(indices)) if self.ranks.share(indices) else None,
+             self.data.train.label_batch(self.ranks.ordered(indices)).to(self.device))
+            for indices in micro_batches
+        ]
+        return shared_train_step(
+            self.model, shares, self.weights, self.optimizer, self.scheduler, config.grad_clip, window,
+            config.rating_loss_weight, self.ranks,
+        )
 
     def batch(self, split: str, indices: Sequence[int]) -> PairBatch:
         data, embeddings = self.data.split(split), self.data.embeddings.get(split)
@@ -355,15 +426,11 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
         seed = config.seed + position.epoch  # seeded by epoch, so a resumed run sees the same order
         steps = step_batches(run.data.train.lengths, config.batch_size, config.gradient_accumulation, seed)
         while position.epoch_step < len(steps) and position.step < total_steps:
-            if run.callbacks.stop_requested():
+            if run.stop_requested():
                 if unreported is not None:  # a cancelled run keeps the curve of every step it took
                     run.report(unreported())
                 return True
-            batches = [run.batch("train", indices) for indices in steps[position.epoch_step]]
-            grad_norm = train_step(
-                run.model, batches, run.weights, run.optimizer, run.scheduler, config.grad_clip, window,
-                config.rating_loss_weight,
-            )
+            grad_norm = run.step(steps[position.epoch_step], window)
             position.step += 1
             position.epoch_step += 1
             epoch = position.epoch + position.epoch_step / len(steps)
@@ -372,7 +439,7 @@ def _train_loop(run: _Run, total_steps: int) -> bool:
                 run.report(unreported())
                 window, unreported = run.window(), None
             run.callbacks.progress(position.step, total_steps)
-            if position.step % config.eval_every == 0 or position.step == total_steps:
+            if run.main and (position.step % config.eval_every == 0 or position.step == total_steps):
                 if len(run.data.eval):
                     run.evaluate_and_keep_best()
                 run.checkpoint()
@@ -465,23 +532,54 @@ def train_reward_model(
     """Train a reward model on ``pairs`` (see `load_pairs`) and export it to ``output_dir/model``.
 
     ``backbone_factory(config) -> (backbone, tokenizer)`` replaces loading ``config.backbone`` (tests
-    pass tiny in-memory models). ``resume=True`` continues from ``output_dir/checkpoint`` at its step;
-    otherwise earlier ``checkpoint/``, ``best/`` and ``model/`` folders in ``output_dir`` are removed.
+    pass tiny in-memory models; with ``devices`` > 1 it must be picklable: a module-level function).
+    ``resume=True`` continues from ``output_dir/checkpoint`` at its step; otherwise earlier ``checkpoint/``,
+    ``best/`` and ``model/`` folders in ``output_dir`` are removed. With ``devices`` > 1 this process is
+    rank 0 of that many (`distributed`): only it calls ``callbacks`` and writes ``output_dir``.
     """
+    if config.devices == 1:
+        return _train(config, pairs, Path(output_dir), callbacks or Callbacks(), backbone_factory, resume)
+    helper_call = (_train_helper_rank, (config, list(pairs), Path(output_dir), backbone_factory, resume))
+    return run_ranks(
+        config.devices, resolve_device(config.device),
+        partial(_train, config, pairs, Path(output_dir), callbacks or Callbacks(), backbone_factory, resume),
+        helper_call,
+    )
+
+
+def _train_helper_rank(
+    config: RewardModelConfig, pairs: list[PreferencePair], output_dir: Path,
+    backbone_factory: BackboneFactory | None, resume: bool, *, ranks: Ranks,
+) -> None:
+    """Ranks 1..N-1 of a multi-process run: the same loop, without callbacks or files of their own."""
+    _train(config, pairs, output_dir, Callbacks(), backbone_factory, resume, ranks)
+
+
+def _train(
+    config: RewardModelConfig,
+    pairs: Sequence[PreferencePair],
+    output_dir: Path,
+    callbacks: Callbacks,
+    backbone_factory: BackboneFactory | None,
+    resume: bool,
+    ranks: Ranks | None = None,
+) -> TrainResult:
+    """`train_reward_model` in this process: the only one (``ranks`` None) or one of ``ranks``."""
     started = time.monotonic()
-    output_dir = Path(output_dir)
     # A frozen fit takes seconds and keeps no state between steps: a restarted frozen run fits again.
     refit, resume = resume and config.mode == "frozen", resume and config.mode != "frozen"
     checkpoint_file = output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     outputs = (CHECKPOINT_DIR, BEST_DIR, MODEL_DIR)
-    start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=outputs)
+    if ranks is None or ranks.main:
+        start_output_dir(output_dir, resume=resume, checkpoint_file=checkpoint_file, outputs=outputs)
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    if ranks is not None:
+        device = rank_device(device, ranks)
     splits = _split(config, pairs)
     # The steps are known from the pairs: reported before the slow part (loading, tokenizing, embedding), so a
     # dashboard shows "0 / N" from the start. A resumed run keeps the progress its checkpoint reports.
     total_steps = total_steps_of(config, len(splits[0]))
-    callbacks = callbacks or Callbacks()
     if not resume:
         callbacks.progress(0, total_steps)
     callbacks.stage("loading backbone")
@@ -489,13 +587,15 @@ def train_reward_model(
     data = _prepare_data(config, model, splits, device, callbacks)
     optimizer = torch.optim.AdamW(_parameter_groups(model, config))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
-    run = _Run(config, model, data, optimizer, scheduler, callbacks, output_dir, device)
+    run = _Run(config, model, data, optimizer, scheduler, callbacks, output_dir, device, ranks)
     if resume:
         run.position = load_checkpoint(
             checkpoint_file.parent, model=model, optimizer=optimizer, scheduler=scheduler, config=config
         )
         logger.info("resuming at step %d of %d", run.position.step, total_steps)
         run.callbacks.resumed(run.position.step)
+    if ranks is not None:
+        ranks.broadcast_module(model)
     if refit:
         run.callbacks.resumed(0)
     callbacks.stage("fitting heads" if config.mode == "frozen" else "training")
@@ -503,10 +603,10 @@ def train_reward_model(
     callbacks.progress(run.position.step, total_steps)
     cancelled = (_fit_frozen if config.mode == "frozen" else _train_loop)(run, total_steps)
     model_dir = None
-    if cancelled:
+    if cancelled and run.main:
         run.checkpoint()
         logger.info("reward model training cancelled at step %d", run.position.step)
-    else:
+    elif run.main:
         callbacks.stage("exporting the model")
         model_dir = _export(run)
     return TrainResult(
