@@ -10,9 +10,11 @@ uses (`scalarization.resolve_weights`), so the combined reward is the one a morm
 ``POST /get_reward`` follows OpenRLHF (``openrlhf/utils/remote_rm_utils.py`` and its example server
 ``openrlhf/cli/serve_rm.py``): it posts ``{"query": [prompt + response], "prompts": [prompt], "labels": [...]}``
 and reads ``"rewards"`` (``"scores"`` for dynamic filtering and ``"extra_logs"`` for its logs, in versions that
-read them). Its texts are already joined and written in the *policy's* chat template: a query that starts with
-its prompt is scored as that prompt's response, any other (older OpenRLHF sends no prompts) as a response to an
-empty prompt. ``labels`` are ignored: a learned reward model needs no reference answer.
+read them). Its queries are the policy's decoded token sequences (``skip_special_tokens=False``), written in the
+*policy's* chat template, special tokens included: a query that contains its prompt is scored as that prompt's
+response (the text after the prompt's first occurrence; a BOS token before it is dropped), any other (older
+OpenRLHF sends no prompts) whole, as a response to an empty prompt. The policy's end-of-sequence token stays in
+the response. ``labels`` are ignored: a learned reward model needs no reference answer.
 
 One forward pass at a time (a lock around the model), in batches of ``batch_size``, under a threaded server
 whose other threads parse and answer requests meanwhile. No authentication: bind to 127.0.0.1, or put an
@@ -167,10 +169,12 @@ class RewardService:
 
 
 def _split_query(query: str, prompt: str) -> tuple[str, str]:
-    """(prompt, response) of an OpenRLHF query: the prompt when the query starts with it, else an empty one."""
-    if prompt and query.startswith(prompt):
-        return prompt, query[len(prompt):]
-    return "", query
+    """(prompt, response) of an OpenRLHF query: the text after ``prompt`` when the query holds it (the policy's
+    tokenizer may put a BOS token before it), else the whole query with an empty prompt."""
+    start = query.find(prompt) if prompt else -1
+    if start < 0:
+        return "", query
+    return prompt, query[start + len(prompt):]
 
 
 class _Handler(BaseHTTPRequestHandler):

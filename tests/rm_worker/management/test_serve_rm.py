@@ -1,5 +1,6 @@
 """serve_rm: a trained run's model over real HTTP, /score and OpenRLHF's /get_reward, scoring as in-process."""
 
+import http.client
 import io
 import json
 import re
@@ -120,12 +121,14 @@ def test_get_reward_speaks_openrlhf_and_scores_the_response_after_its_prompt(ser
     url, _, model = served
     prompt = "<|user|>How do I boil an egg?<|assistant|>"
     response = "Put it in boiling water for eight minutes."
-    unrelated = "A query that does not start with its prompt."
-    status, answer = post(url + "/get_reward",
-                          {"query": [prompt + response, unrelated], "prompts": [prompt, prompt], "labels": ["", ""]})
+    unrelated = "A query that does not hold its prompt."
+    # The policy's tokenizer may decode a BOS token before the prompt: the response still follows the prompt.
+    status, answer = post(url + "/get_reward", {"query": [prompt + response, unrelated, "<s>" + prompt + response],
+                                                "prompts": [prompt, prompt, prompt], "labels": ["", "", ""]})
     assert status == 200, answer
     _, normalized, combined = in_process(model, [{"prompt": prompt, "response": response},
-                                                 {"prompt": "", "response": unrelated}])
+                                                 {"prompt": "", "response": unrelated},
+                                                 {"prompt": prompt, "response": response}])
     assert answer["rewards"] == answer["scores"] == pytest.approx(combined, rel=1e-5, abs=1e-6)
     assert set(answer["extra_logs"]) == {f"morm_{o}" for o in model.objectives}
     for objective in model.objectives:
@@ -164,6 +167,18 @@ def test_bad_requests_are_400_naming_the_field(served):
     for path, payload, detail in cases:
         status, answer = post(url + path, payload)
         assert (status, detail in answer.get("detail", "")) == (400, True), (path, payload, answer)
+
+    host, port = url.removeprefix("http://").split(":")
+    for headers, expected in (({"Content-Length": str(10**9)}, (413, "body: at most")),
+                              ({}, (411, "Content-Length: a JSON body with its length is required"))):
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        connection.putrequest("POST", "/score")
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert (response.status, expected[1] in json.loads(response.read())["detail"]) == (expected[0], True)
+        connection.close()
 
     status, answer = post(url + "/nowhere", {"items": [item]})
     assert status == 404 and "POST /score or /get_reward" in answer["detail"]
