@@ -62,7 +62,7 @@ class _ScoreItem(BaseModel):
 
     @field_validator("prompt", mode="before")
     @classmethod
-    def _a_prompt(cls, value: Any) -> Any:
+    def _string_or_chat_turns(cls, value: Any) -> Any:
         # One message for both shapes, rather than pydantic's one per branch of the union.
         turns_ok = isinstance(value, list) and value and all(
             isinstance(turn, dict) and set(turn) == {"role", "content"}
