@@ -3,8 +3,8 @@
 Both frameworks get one number per response: the weighted sum of the normalized per-objective rewards,
 ``Σ_o w_o (r_o - mean_o) / std_o``, as PPO's static scalarization (``scalarization.py``). A run bundle
 (``annotate_app/services/bundles.py``) writes ``weights.json`` and the model folder beside small modules that
-call `CombinedReward.from_bundle` the first time they score. The interfaces followed, as stored in the projects'
-repositories:
+call `bundle_reward` each time they score (the model loads on the first). The interfaces followed, as stored
+in the projects' repositories:
 
 - verl, ``docs/preparation/reward_function.rst`` ("Implement Reward Function for Dataset", last updated
   06/02/2025): ``compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float``, called
@@ -12,17 +12,19 @@ repositories:
   ``compute_score(data_sources=, solution_strs=, ground_truths=, extra_infos=) -> list[float]`` once per batch
   (``reward_model.reward_manager=batch``). The response is decoded without special tokens; the prompt is not
   passed, so the bundle's parquet rows carry it in ``extra_info["morm_prompt"]`` (JSON).
-- OpenRLHF, ``examples/python/reward_func.py`` and ``openrlhf/trainer/ppo_utils/experience_maker.py``:
+- OpenRLHF, ``examples/python/reward_func.py`` and ``openrlhf/trainer/ppo_utils/experience_maker.py`` (main as
+  stored), ``openrlhf/utils/agent.py`` (release 0.11.2, one query per call):
   ``reward_func(queries, prompts, labels)`` where a query is the prompt and response decoded with special
   tokens (padding removed), a prompt is the prompt text after the chat template, a label the row's
-  ``--label_key`` column; it returns ``{"rewards": tensor, "scores": tensor, "extra_logs": {...}}``. The
-  bundle's rows carry the conversation as JSON in ``label``, so the reward model reads the conversation as it
-  was labelled, not the policy's template.
+  ``--label_key`` (0.11: ``--data.label_key``) column; it returns ``{"rewards": tensor, "scores": tensor,
+  "extra_logs": {...}}``. The bundle's rows carry the conversation as JSON in ``label``, so the reward model
+  reads the conversation as it was labelled, not the policy's template.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,20 @@ class CombinedReward:
         """``(per-objective normalized rewards, combined rewards)``, one of each per response."""
         rows = self.model.score_batch(prompts, responses, normalized=True, batch_size=self.batch_size)
         return rows, [sum(self.weights[o] * row[o] for o in self.weights) for row in rows]
+
+
+_BUNDLE_REWARDS: dict[str, CombinedReward] = {}
+_LOADING = threading.Lock()
+
+
+def bundle_reward(directory: str | Path) -> CombinedReward:
+    """The reward of the bundle in ``directory``, loaded once per process (frameworks score from several threads
+    at once: OpenRLHF 0.11 runs ``reward_func`` through ``asyncio.to_thread``)."""
+    key = str(Path(directory).resolve())
+    with _LOADING:
+        if key not in _BUNDLE_REWARDS:
+            _BUNDLE_REWARDS[key] = CombinedReward.from_bundle(key)
+        return _BUNDLE_REWARDS[key]
 
 
 def prompt_from_json(text: str) -> Prompt:

@@ -4,31 +4,20 @@
 With the default reward manager verl calls it once per response; with ``reward_model.reward_manager=batch``
 once per batch, which costs one reward-model pass instead of one per response. The prompt comes from the
 parquet rows' ``extra_info["morm_prompt"]``. The model (the ``model`` folder beside this file) loads on the
-first call, in the process that scores.
+first call, once per process.
 """
 
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_reward = None
-
-
-def _combined_reward():
-    global _reward
-    if _reward is None:
-        if HERE not in sys.path:
-            sys.path.insert(0, HERE)  # the bundle's copy of rm_worker.training, when morm is not installed
-        from rm_worker.training.rl_rewards import CombinedReward
-
-        _reward = CombinedReward.from_bundle(HERE)
-    return _reward
 
 
 def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_info=None, **batch):
     """The combined normalized reward of ``solution_str`` (or a list of them for ``solution_strs``)."""
-    reward = _combined_reward()
-    from rm_worker.training.rl_rewards import verl_compute_score
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)  # the bundle's copy of rm_worker.training, when morm is not installed
+    from rm_worker.training.rl_rewards import bundle_reward, verl_compute_score
 
-    return verl_compute_score(reward, solution_str, extra_info, solution_strs=batch.get("solution_strs"),
+    return verl_compute_score(bundle_reward(HERE), solution_str, extra_info, solution_strs=batch.get("solution_strs"),
                               extra_infos=batch.get("extra_infos"))

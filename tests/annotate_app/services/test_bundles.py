@@ -4,10 +4,13 @@ columns and its ``compute_score``; OpenRLHF's ``reward_func`` called with the ar
 
 import importlib.util
 import json
+import re
 import shlex
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -185,7 +188,7 @@ def test_an_openrlhf_bundle_reward_func_scores_the_responses_in_the_queries(rewa
     assert result["extra_logs"]["morm_harmless"].tolist() == pytest.approx([row["harmless"] for row in rows],
                                                                            rel=1e-5, abs=1e-5)
     readme = (out / "README.md").read_text()
-    assert "--remote_rm_url $PWD/reward_func.py" in readme and "--label_key label" in readme
+    assert "--reward.remote_url $PWD/reward_func.py" in readme and "--data.label_key label" in readme
 
     # On a machine without morm: the module scores with the bundle's own copy of the training library.
     script = ("import importlib.util, json, sys\n"
@@ -216,12 +219,40 @@ def test_an_archive_holds_the_whole_self_contained_folder(reward_run, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["verl.tar.gz"]  # no staging left behind
 
 
+def test_openrlhf_s_own_prompt_dataset_reads_the_bundle_and_its_launch_options_exist(reward_run, tmp_path):
+    # OpenRLHF is not a dependency (Ray, vLLM, DeepSpeed): this runs where it is installed (0.11.2 was, by hand).
+    prompts_dataset = pytest.importorskip("openrlhf.datasets.prompts_dataset")
+    from datasets import load_dataset
+
+    from tests.tiny_models import make_chat_tokenizer
+
+    out, _ = _bundle(reward_run, "openrlhf", tmp_path)
+    tokenizer = make_chat_tokenizer()
+    options = SimpleNamespace(data=SimpleNamespace(input_key="prompt", label_key="label", apply_chat_template=True))
+    dataset = prompts_dataset.PromptDataset(
+        load_dataset("json", data_files=str(out / "data/train.jsonl"))["train"], tokenizer,
+        SimpleNamespace(args=options, is_rank_0=lambda: True))
+    _, prompt, label, _ = dataset[0]
+    train, _ = _expected_split(reward_run.project)
+    assert prompt == tokenizer.apply_chat_template(_turns(train[0]), tokenize=False, add_generation_prompt=True)
+    module = _module(out / "reward_func.py", "reward_func")
+    result = module.reward_func([prompt + RESPONSES[0]], [prompt], [label])  # as 0.11's single-turn agent calls it
+    row = _model(reward_run).score_batch([train[0]], RESPONSES[:1], normalized=True)[0]
+    weights = {"helpful": 0.25, "harmless": 0.5, "honest": 0.15}
+    assert result["rewards"].tolist() == pytest.approx([_combined(row, weights)], rel=1e-5, abs=1e-5)
+
+    launcher = (Path(prompts_dataset.__file__).parents[1] / "cli" / "train_ppo_ray.py").read_text()
+    command = (out / "README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
+    flags = re.findall(r"(--[\w.]+)", command)
+    assert len(flags) == 10 and [f for f in flags if f'"{f}"' not in launcher] == []
+
+
 def test_an_openrlhf_bundle_for_a_served_model_holds_no_model_and_names_the_url(tmp_path):
     run = succeeded_reward_run(make_project(comparisons=3))
     out, manifest = _bundle(run, "openrlhf", tmp_path, reward_url="http://rm.internal:8000/get_reward")
     assert not (out / "model").exists() and not (out / "reward_func.py").exists()
     assert manifest["reward_url"] == "http://rm.internal:8000/get_reward" and manifest["model_bytes"] == 0
-    assert "--remote_rm_url http://rm.internal:8000/get_reward" in (out / "README.md").read_text()
+    assert "--reward.remote_url http://rm.internal:8000/get_reward" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize(("options", "field"), [
