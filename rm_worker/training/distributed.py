@@ -129,13 +129,17 @@ def run_ranks(world_size: int, device: torch.device, train: Callable[[Ranks], An
     ``function(*args, ranks=Ranks(rank, world_size))``. A helper that fails fails the run.
     """
     call = pickle.dumps(helper_call)  # before anything starts: a function that cannot be pickled fails here
+    # Processes on one CPU share its cores: each takes its part, so their threads do not crowd each other out.
+    threads = max(1, torch.get_num_threads() // world_size) if device.type == "cpu" else torch.get_num_threads()
+    caller_threads = torch.get_num_threads()
     port = _free_port()
     store = dist.TCPStore("127.0.0.1", port, world_size, is_master=True, timeout=COLLECTIVE_TIMEOUT,
                           wait_for_workers=False)
     with tempfile.TemporaryDirectory(prefix="morm-ranks-") as folder:
         spec = Path(folder) / "call.pkl"
         spec.write_bytes(pickle.dumps({"call": call, "sys_path": sys.path, "port": port,
-                                       "world_size": world_size, "backend": _backend(device)}))
+                                       "world_size": world_size, "backend": _backend(device),
+                                       "threads": threads}))
         # The helpers import this package from wherever the caller did, whatever their working folder.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         helpers = [
@@ -146,6 +150,7 @@ def run_ranks(world_size: int, device: torch.device, train: Callable[[Ranks], An
             _wait_for_helpers(store, helpers)
             dist.init_process_group(_backend(device), store=store, rank=0, world_size=world_size,
                                     timeout=COLLECTIVE_TIMEOUT)
+            torch.set_num_threads(threads)
             result = train(Ranks(0, world_size))
         except BaseException as error:
             for helper in helpers:
@@ -156,6 +161,7 @@ def run_ranks(world_size: int, device: torch.device, train: Callable[[Ranks], An
                 raise RuntimeError("; ".join(failures)) from error
             raise
         finally:
+            torch.set_num_threads(caller_threads)
             if dist.is_initialized():
                 dist.destroy_process_group()
             codes = [helper.wait() for helper in helpers]
@@ -189,6 +195,7 @@ def _helper_main(spec_file: str, rank: int) -> None:
     function, args = pickle.loads(spec["call"])
     store = dist.TCPStore("127.0.0.1", spec["port"], spec["world_size"], is_master=False, timeout=COLLECTIVE_TIMEOUT)
     store.add("started", 1)
+    torch.set_num_threads(spec["threads"])
     dist.init_process_group(spec["backend"], store=store, rank=rank, world_size=spec["world_size"],
                             timeout=COLLECTIVE_TIMEOUT)
     try:

@@ -375,11 +375,11 @@ class _Run:
                 self.model, batches, self.weights, self.optimizer, self.scheduler, config.grad_clip, window,
                 config.rating_loss_weight,
             )
-        shares = [
-            (self.batch("train", self.ranks.share(indices)) if self.ranks.share(indices) else None,
-             self.data.train.label_batch(self.ranks.ordered(indices)).to(self.device))
-            for indices in micro_batches
-        ]
+        shares = []
+        for indices in micro_batches:
+            share = self.ranks.share(indices)  # empty for some ranks in an epoch's last, short micro-batch
+            whole = self.data.train.label_batch(self.ranks.ordered(indices)).to(self.device)
+            shares.append((self.batch("train", share) if share else None, whole))
         return shared_train_step(
             self.model, shares, self.weights, self.optimizer, self.scheduler, config.grad_clip, window,
             config.rating_loss_weight, self.ranks,

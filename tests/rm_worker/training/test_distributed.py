@@ -99,6 +99,26 @@ def test_two_processes_in_float32_report_the_one_process_losses(tmp_path, one_th
     _assert_same_losses(points_one, points_two, FLOAT32_LOSS_TOLERANCE)
 
 
+def test_a_two_process_run_stopped_and_resumed_takes_the_one_process_steps(tmp_path, one_thread, float64):
+    # Rank 0 alone is asked whether to stop (the worker's cancel poll); both ranks stop, rank 0 checkpoints,
+    # and a resumed attempt on two processes carries on from the checkpoint as the uninterrupted run did.
+    pairs, overrides = synthetic_pairs(24), dict(batch_size=4, max_steps=4, eval_every=2)
+    one = _train(tmp_path, 1, pairs, **overrides)
+    config, output_dir, points, done = tiny_config(devices=2, **overrides), tmp_path / "stopped", {}, []
+    callbacks = Callbacks(
+        on_metrics=lambda step, values: points.update({(step, key): value for key, value in values.items()}),
+        on_progress=lambda step, total: done.append(step), should_stop=lambda: done[-1] == 2,
+    )
+    stopped = train_reward_model(config, pairs, output_dir, callbacks=callbacks, backbone_factory=float64_bert_factory)
+    assert stopped.cancelled and stopped.steps == 2 and stopped.model_dir is None
+    callbacks.should_stop = None
+    resumed = train_reward_model(config, pairs, output_dir, callbacks=callbacks, backbone_factory=float64_bert_factory,
+                                 resume=True)
+    assert not resumed.cancelled and resumed.steps == 4
+    weights = torch.load(output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE, weights_only=True)["model"]
+    _assert_same_run(one, (points, weights, RewardModel.from_pretrained(resumed.model_dir, device="cpu")))
+
+
 def _failing_backbone_factory(config):
     """A `backbone_factory` that fails in rank 1 of a multi-process run, as a second GPU out of memory would."""
     if dist.is_initialized() and dist.get_rank() == 1:
