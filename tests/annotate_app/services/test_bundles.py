@@ -169,6 +169,13 @@ def test_verl_s_own_dataset_loader_reads_the_bundle_and_its_rows_score(reward_ru
     row = _model(reward_run).score_batch([train[0]], RESPONSES[:1], normalized=True)[0]
     assert score == pytest.approx(_combined(row, weights), rel=1e-5, abs=1e-5)
 
+    # Every override of the README's launch command names a setting of verl's trainer config.
+    trainer = OmegaConf.load(Path(rl_dataset.__file__).parents[2] / "trainer/config/_generated_ppo_trainer.yaml")
+    command = (out / "README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
+    keys = re.findall(r"^  ([\w.]+)=", command, flags=re.MULTILINE)
+    unset = object()
+    assert len(keys) == 9 and [k for k in keys if OmegaConf.select(trainer, k, default=unset) is unset] == []
+
 
 def test_an_openrlhf_bundle_reward_func_scores_the_responses_in_the_queries(reward_run, tmp_path):
     out, _ = _bundle(reward_run, "openrlhf", tmp_path)
