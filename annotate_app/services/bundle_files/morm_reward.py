@@ -2,9 +2,9 @@
 
 ``reward.custom_reward_function.path=<this file>`` (before verl 0.9: ``custom_reward_function.path``; the name
 defaults to ``compute_score``). The default reward manager calls it once per response (0.9: from a thread pool);
-before 0.9, ``reward_model.reward_manager=batch`` calls it once per batch, one reward-model pass for the batch. The prompt comes from the
-parquet rows' ``extra_info["morm_prompt"]``. The model (the ``model`` folder beside this file) loads on the
-first call, once per process.
+before 0.9, ``reward_model.reward_manager=batch`` calls it once per batch, one reward-model pass for the batch.
+The prompt comes from the parquet rows' ``extra_info["morm_prompt"]``. The model (the ``model`` folder beside
+this file) loads on the first call, once per process.
 """
 
 import os
