@@ -92,6 +92,13 @@ def test_two_processes_with_ratings_take_the_one_process_steps(tmp_path, one_thr
     _assert_same_run(_train(tmp_path, 1, pairs, **overrides), _train(tmp_path, 2, pairs, **overrides))
 
 
+def test_two_processes_train_separate_backbones_with_lora_adapters_as_one(tmp_path, one_thread, float64):
+    # The gradients summed are whatever the optimizer trains: here two backbones' adapters and their heads.
+    pairs = synthetic_pairs(24)
+    overrides = dict(mode="separate", lora_r=4, lora_alpha=8, batch_size=4, max_steps=3, eval_every=2)
+    _assert_same_run(_train(tmp_path, 1, pairs, **overrides), _train(tmp_path, 2, pairs, **overrides))
+
+
 def test_two_processes_in_float32_report_the_one_process_losses(tmp_path, one_thread):
     pairs = synthetic_pairs(24)
     overrides = dict(factory=tiny_bert_factory, batch_size=4, max_steps=4, eval_every=2)
