@@ -104,12 +104,7 @@ def _collective_device() -> torch.device:
 
 def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
     """The device of ``ranks.rank``: CUDA device ``rank`` (one process per GPU), else ``device`` (CPU)."""
-    if device.type != "cuda":
-        return device
-    if torch.cuda.device_count() < ranks.world_size:
-        raise ValueError(f"devices={ranks.world_size} but {torch.cuda.device_count()} CUDA device(s) are visible")
-    torch.cuda.set_device(ranks.rank)
-    return torch.device("cuda", ranks.rank)
+    return torch.device("cuda", ranks.rank) if device.type == "cuda" else device
 
 
 def _free_port() -> int:
@@ -128,6 +123,8 @@ def run_ranks(world_size: int, device: torch.device, train: Callable[[Ranks], An
     ``helper_call`` is ``(function, args)``, picklable by reference: each helper rank runs
     ``function(*args, ranks=Ranks(rank, world_size))``. A helper that fails fails the run.
     """
+    if device.type == "cuda" and torch.cuda.device_count() < world_size:
+        raise ValueError(f"devices={world_size} but {torch.cuda.device_count()} CUDA device(s) are visible")
     call = pickle.dumps(helper_call)  # before anything starts: a function that cannot be pickled fails here
     # Processes on one CPU share its cores: each takes its part, so their threads do not crowd each other out.
     threads = max(1, torch.get_num_threads() // world_size) if device.type == "cpu" else torch.get_num_threads()
@@ -148,6 +145,8 @@ def run_ranks(world_size: int, device: torch.device, train: Callable[[Ranks], An
         ]
         try:
             _wait_for_helpers(store, helpers)
+            if device.type == "cuda":
+                torch.cuda.set_device(0)  # before NCCL starts: each rank's communicator on its own GPU
             dist.init_process_group(_backend(device), store=store, rank=0, world_size=world_size,
                                     timeout=COLLECTIVE_TIMEOUT)
             torch.set_num_threads(threads)
@@ -196,6 +195,8 @@ def _helper_main(spec_file: str, rank: int) -> None:
     store = dist.TCPStore("127.0.0.1", spec["port"], spec["world_size"], is_master=False, timeout=COLLECTIVE_TIMEOUT)
     store.add("started", 1)
     torch.set_num_threads(spec["threads"])
+    if spec["backend"] == "nccl":
+        torch.cuda.set_device(rank)
     dist.init_process_group(spec["backend"], store=store, rank=rank, world_size=spec["world_size"],
                             timeout=COLLECTIVE_TIMEOUT)
     try:

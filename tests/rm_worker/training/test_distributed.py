@@ -141,6 +141,14 @@ def test_a_failing_process_fails_the_run(tmp_path, one_thread):
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="two GPUs are visible here")
+def test_more_devices_than_visible_gpus_fails_before_starting_a_process(tmp_path):
+    with pytest.raises(ValueError, match=f"devices=2 but {torch.cuda.device_count()} CUDA device"):
+        train_reward_model(tiny_config(devices=2, device="cuda"), synthetic_pairs(12), tmp_path,
+                           backbone_factory=tiny_bert_factory)
+    assert not dist.is_initialized() and not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
