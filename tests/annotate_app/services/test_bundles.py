@@ -22,6 +22,7 @@ from annotate_app.services.bundles import run_bundle_write
 from annotate_app.services.policy_runs import policy_prompts
 from annotate_app.services.reward_runs import reward_run_create
 from annotate_app.services.runs import run_dir
+from annotate_app.services.snapshots import snapshot_path
 from rm_worker.training.data import prompt_held_out
 from rm_worker.training.model import RewardModel
 from tests.factories import make_project, succeeded_reward_run, trained_reward_run
@@ -214,7 +215,11 @@ def test_an_openrlhf_bundle_reward_func_scores_the_responses_in_the_queries(rewa
 
 def test_an_archive_holds_the_whole_self_contained_folder(reward_run, tmp_path):
     out = tmp_path / "exports" / "verl.tar.gz"
-    bundle = run_bundle_write(project=reward_run.project, reward_run=reward_run, target="verl", out=out)
+    bundle = run_bundle_write(project=reward_run.project, reward_run=reward_run, target="verl", out=out,
+                              prompts="snapshot")
+    trained_on = {json.dumps(json.loads(line)["prompt"])
+                  for line in snapshot_path(reward_run.snapshot).read_text().splitlines()}
+    assert bundle.manifest["train_prompts"] + bundle.manifest["test_prompts"] == len(trained_on)
     with tarfile.open(out) as tar:
         names = set(tar.getnames())
     for name in ("README.md", "weights.json", "manifest.json", "morm_reward.py", "data/train.parquet",
@@ -267,6 +272,8 @@ def test_an_openrlhf_bundle_for_a_served_model_holds_no_model_and_names_the_url(
     ({"weights": {"funny": 1.0}}, "weights"),
     ({"weights": {"helpful": float("nan")}}, "weights"),
     ({"prompts": "elsewhere"}, "prompts"),
+    # The run's snapshot is still queued (a run on the latest labels builds it on the worker).
+    ({"target": "openrlhf", "reward_url": "http://rm:8000/get_reward", "prompts": "snapshot"}, "prompts"),
     ({"reward_url": "http://rm:8000/score"}, "reward_url"),  # trl has no served-model form
     ({"target": "openrlhf", "reward_url": "ftp://rm"}, "reward_url"),
 ])
