@@ -210,5 +210,7 @@ def _helper_main(spec_file: str, rank: int) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _helper_main(sys.argv[1], int(sys.argv[2]))
+    # Through the package's module rather than this ``__main__`` copy: one `Ranks` class in the process.
+    from rm_worker.training.distributed import _helper_main as helper_main
+
+    helper_main(sys.argv[1], int(sys.argv[2]))
