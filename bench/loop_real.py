@@ -341,7 +341,7 @@ def report(oracle: Oracle, state: dict, out_path: Path | None) -> None:
                f"{o} {share(v['accuracy'])}" for o, v in (oracle_run.report or {}).get("objectives", {}).items()), "",
            "Seconds per stage (worker start → end; queue waits apart):", "",
            "| round | labels (auto) | snapshot | reward run | RM end → PPO start (fixed-set eval, queue) | PPO run | "
-           "generation | round wall (last label → generation end) |",
+           "generation | round wall (round start → generation end) |",
            "|---:|---|---:|---:|---:|---:|---:|---:|"]
     g0 = generations[0]
     out.append(f"| 0 (bootstrap, base policy) | — | — | — | — | — | {seconds(g0.started_at, g0.finished_at):.0f} | — |")
