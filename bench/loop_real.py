@@ -298,12 +298,6 @@ def drive(args) -> None:
             f"ties) in {counts['seconds']} s")
         if counts["labelled"] < args.pairs:
             raise SystemExit(f"{counts['labelled']} labels < retrain_every {args.pairs}: round {number} cannot start")
-        # Each round's generation with its own seed: with the configured one (the same every round) a policy a few
-        # PPO steps from the last samples largely the same responses to the same prompts, which the import skips as
-        # duplicates, and the next round never gets its retrain_every labels. The round reads this setting when
-        # its PPO run ends.
-        settings["regenerate_config"]["seed"] = number
-        admin.call("PATCH", "projects/demo/", {"regenerate_config": settings["regenerate_config"]})
         current = wait_round(number, demo.pk, timeout=args.round_timeout)
         state["rounds"].append(current.pk)
         state["generations"].append(current.generation_id)

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from rm_worker.training.schema import SEED_LIMIT
+
 from .. import sql
 from ..models import PolicyRun, Project, QueueOrder, RewardModelRun, Round, RoundTrigger, RunStatus, TrainingRun
 from .dispatch import round_eval_enqueue, round_start_enqueue
@@ -134,7 +136,15 @@ def _policy_run_finished(run_id: int) -> None:
     if project.regenerate_config is not None:
         _step(current, "generation", "Generation", lambda: generation_create(
             project=project, policy_run=current.policy_run, reward_run=current.reward_run,
-            overrides=project.regenerate_config))
+            overrides=_round_seeded(project.regenerate_config, current.number)))
+
+
+def _round_seeded(overrides: dict, number: int) -> dict:
+    """A round's generation settings with the seed moved on by the round's number (still reproducible): with one
+    seed every round draws the same prompts with the same sampling noise, a policy a few PPO steps on samples
+    largely the same pairs again, the import skips them as already there, and the next round never gets its
+    ``retrain_every`` new labels (seen in bench/loop_real.sh)."""
+    return {**overrides, "seed": (overrides.get("seed", 0) + number) % SEED_LIMIT}
 
 
 def _step(current: Round, field: str, name: str, create) -> None:

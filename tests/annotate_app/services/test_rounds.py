@@ -203,3 +203,20 @@ def test_submits_leave_the_counter_alone_while_retrain_is_off(sent):
     project = make_project(comparisons=1, overlap_k=1, gold_rate=0)
     annotate(project, member(project), {"harmless": 1})
     assert Project.objects.get(pk=project.pk).labels_since_retrain == 0
+
+
+def test_each_rounds_generation_draws_with_its_own_seed(project, sent, finish):
+    """With one seed every round would draw the same prompts and sampling noise, and a policy a few PPO steps on
+    would give pairs the import skips as already there (bench/loop_real.sh saw it): the seed moves on per round."""
+    Project.objects.filter(pk=project.pk).update(repolicy_config={"steps": 2},
+                                                 regenerate_config={"n_prompts": 5, "seed": 7})
+    seeds = []
+    for _ in range(2):
+        current = round_start(project=project)
+        finish(current.reward_run)
+        current.refresh_from_db()
+        finish(current.policy_run)
+        current.refresh_from_db()
+        seeds.append((current.number, current.generation.config["seed"]))
+    assert seeds == [(1, 8), (2, 9)]
+    assert Project.objects.get(pk=project.pk).regenerate_config["seed"] == 7  # the setting itself is unchanged
