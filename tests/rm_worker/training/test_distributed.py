@@ -3,12 +3,14 @@
 Each 2-process run starts a second interpreter (a few seconds); the models are tiny and the runs a few steps.
 """
 
+import billiard
 import pytest
 import torch
 import torch.distributed as dist
 
 from rm_worker.training import Callbacks, RewardModel, train_reward_model
 from rm_worker.training.checkpoint import CHECKPOINT_FILE
+from rm_worker.training.distributed import run_ranks
 from rm_worker.training.schema import ConfigError
 from rm_worker.training.trainer import CHECKPOINT_DIR
 from tests.tiny_models import rated_pairs, synthetic_pairs, tiny_bert_factory, tiny_config
@@ -139,6 +141,28 @@ def test_a_failing_process_fails_the_run(tmp_path, one_thread):
                            backbone_factory=_failing_backbone_factory)
     assert not dist.is_initialized()
     assert not (tmp_path / "model").exists()
+
+
+def _stop_asked_on_rank_0(ranks):
+    return ranks.agree(True)
+
+
+def _follow_rank_0(*, ranks):
+    ranks.agree(False)
+
+
+def _run_ranks_in(queue):
+    queue.put(run_ranks(2, torch.device("cpu"), _stop_asked_on_rank_0, (_follow_rank_0, ())))
+
+
+def test_ranks_start_from_a_daemonic_pool_process_as_celery_runs_tasks_in():
+    # Celery's prefork pool runs a task in a daemonic billiard process, from which multiprocessing refuses to
+    # start children ("daemonic processes are not allowed to have children"); the ranks are plain subprocesses.
+    queue = billiard.Queue()
+    pool_process = billiard.Process(target=_run_ranks_in, args=(queue,), daemon=True)
+    pool_process.start()
+    assert queue.get(timeout=120) is True
+    pool_process.join()
 
 
 @pytest.mark.skipif(torch.cuda.device_count() >= 2, reason="two GPUs are visible here")
