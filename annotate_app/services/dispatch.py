@@ -34,6 +34,15 @@ def round_start_enqueue(project_id: int) -> None:
     _send_on_commit(ROUND_START_TASK, project_id)
 
 
+def round_check_enqueue(run: TrainingRun) -> None:
+    """A reward-model run ended away from its worker (cancelled while queued, given up on by the crash reaper):
+    have a worker start the project's next round if labels came in meanwhile, after commit. The worker's own
+    end of a run does this in ``rounds.round_run_finished``; services that end runs cannot import the loop (it
+    imports them), so they send its task by name."""
+    if isinstance(run, RewardModelRun):
+        _send_on_commit(ROUND_START_TASK, run.project_id)
+
+
 def round_eval_enqueue(round_id: int) -> None:
     """Have a training worker measure the round's reward model on the fixed evaluation set, after commit."""
     _send_on_commit(ROUND_EVAL_TASK, round_id)

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from ..models import RunStatus, Snapshot, SnapshotStatus, TrainingRun
 from ..models.runs import FINISHED
-from .dispatch import RUN_TASKS, run_enqueue, snapshot_enqueue
+from .dispatch import RUN_TASKS, round_check_enqueue, run_enqueue, snapshot_enqueue
 from .webhooks import run_finished_emit, webhook_deliveries_recover
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def _end(work: TrainingRun | Snapshot, status: str, error: str) -> None:
     logger.warning("%s: %s", work, error)
     if isinstance(work, TrainingRun):
         run_finished_emit(work)
+        round_check_enqueue(work)
 
 
 def _requeue(work: TrainingRun | Snapshot, queued: str) -> None:

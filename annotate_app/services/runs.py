@@ -15,6 +15,7 @@ from django.utils import timezone
 from rm_worker.training.schema import ConfigError, TrainingConfig, value_from_text
 
 from ..models import Generation, PolicyRun, Project, RewardModelRun, RunStatus, TrainingRun
+from .dispatch import round_check_enqueue
 from .recovery import is_stale, lost_message
 from .run_settings import run_settings_checked
 from .webhooks import run_finished_emit
@@ -111,4 +112,5 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
         run.save(update_fields=["cancel_requested", "status", "error", "finished_at"])
         if run.is_finished:
             run_finished_emit(run)
+            round_check_enqueue(run)
     return run

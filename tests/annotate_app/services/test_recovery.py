@@ -51,7 +51,9 @@ def test_stale_runs_are_queued_again_failed_or_cancelled_and_live_ones_left_alon
     with django_capture_on_commit_callbacks(execute=True):
         counts = work_recover()
     assert counts["reward_runs"] == 3 and counts["policy_runs"] == 0
-    assert sent == [("rm_worker.train_reward_model", resumed.pk)]
+    # The run queued again is sent to a worker; the two it ended let the loop check whether a round is due.
+    assert sorted(sent) == [("rm_worker.start_round_if_due", project.pk)] * 2 + [("rm_worker.train_reward_model",
+                                                                                  resumed.pk)]
     statuses = dict(RewardModelRun.objects.values_list("pk", "status"))
     assert statuses[resumed.pk] == RunStatus.QUEUED and statuses[alive.pk] == RunStatus.RUNNING
     exhausted.refresh_from_db()

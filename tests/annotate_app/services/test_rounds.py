@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from annotate_app.models import Generation, PolicyRun, Project, RewardModelRun, Round, RoundTrigger, RunStatus
 from annotate_app.services.rounds import retrain_labels_added, round_run_finished, round_start, round_start_if_due
+from annotate_app.services.runs import run_cancel
 from rm_worker.tasks import start_round_if_due
 from tests.factories import annotate, labelled_project, make_project, member
 
@@ -220,3 +221,17 @@ def test_each_rounds_generation_draws_with_its_own_seed(project, sent, finish):
         seeds.append((current.number, current.generation.config["seed"]))
     assert seeds == [(1, 8), (2, 9)]
     assert Project.objects.get(pk=project.pk).regenerate_config["seed"] == 7  # the setting itself is unchanged
+
+
+def test_a_rounds_run_cancelled_while_queued_lets_the_labels_that_came_meanwhile_start_the_next(
+        project, sent, django_capture_on_commit_callbacks):
+    """A cancel ends the run away from its worker, so the worker's end-of-run hook never sees it: the cancel sends
+    the loop's check by name instead, and the labels counted meanwhile start round 2."""
+    _labels_without_tasks(project, 2)
+    first = round_start_if_due(project_id=project.pk)
+    _labels_without_tasks(project, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_cancel(run=first.reward_run)
+    assert sent.count(("rm_worker.start_round_if_due", project.pk)) == 1
+    assert start_round_if_due.apply(args=[project.pk]).get() == 2
+    assert Round.objects.get(project=project, number=2).reward_run.status == RunStatus.QUEUED
