@@ -82,9 +82,7 @@ def annotation_submit(
         if task.status == TaskStatus.SKIPPED:
             raise TaskConflict("This task was skipped and cannot be submitted.")
         project = comparison.project
-        rows = _judgment_rows(project, judgments, swapped=task.shown_swapped, objective_ids=objective_ids)
-        shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
-        flags_a, flags_b = reversed(shown_flags) if task.shown_swapped else shown_flags
+        rows, flags_a, flags_b = _as_stored(task, judgments, flags_a, flags_b, objective_ids)
         if task.status == TaskStatus.SUBMITTED:
             return _resubmitted(task, rows, flags_a, flags_b)
         # A lease past its expiry still holds its slot until it is reclaimed; a reclaimed
@@ -93,22 +91,39 @@ def annotation_submit(
         if retaken and comparison.is_full:
             raise TaskConflict("The lease on this task expired and the comparison was given to someone else.")
         now = timezone.now()
-        task.status, task.finished_at = TaskStatus.SUBMITTED, now
         annotation_id = counts_update(
             comparison=comparison, project=project, actor_id=user.pk, held=retaken, submitted=1, finishes=True,
             first=_annotation_insert(comparison, task, user, flags_a, flags_b, time_spent_ms, now),
             along=[_judgments_insert(rows),
                    (f"UPDATE {sql.TASK} SET status = %s, finished_at = %s WHERE id = %s",
-                    [task.status, sql.when(now), task.pk])])
+                    [TaskStatus.SUBMITTED, sql.when(now), task.pk])])
         if project.retrain_every:
             retrain_labels_added(project_id=project.pk)
-        annotation = Annotation(id=annotation_id, comparison=comparison, annotator=user, task=task, flags_a=flags_a,
-                                flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
-        for row in rows:
-            row.annotation = annotation
+        result = _created(annotation_id, task, user, rows, flags_a, flags_b, time_spent_ms, now)
         if webhooks_listening:
             webhook_event_emit(project_id=project.pk, event=WebhookEvent.ANNOTATION_CREATED,
-                               data=_created_event(annotation, rows))
+                               data=_created_event(result.annotation, rows))
+    return result
+
+
+def _as_stored(task: Task, judgments: Mapping[str, JudgmentInput], flags_a: list[str] | None,
+               flags_b: list[str] | None, objective_ids: Mapping[str, int]) -> tuple[list[Judgment], list, list]:
+    """A submit's judgments and flags checked and turned into canonical A/B orientation, as they are stored."""
+    project = task.project
+    rows = _judgment_rows(project, judgments, swapped=task.shown_swapped, objective_ids=objective_ids)
+    shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
+    flags_a, flags_b = reversed(shown_flags) if task.shown_swapped else shown_flags
+    return rows, flags_a, flags_b
+
+
+def _created(annotation_id: int, task: Task, user: AbstractBaseUser, rows: list[Judgment], flags_a: list[str],
+             flags_b: list[str], time_spent_ms: int | None, now: datetime) -> SubmitResult:
+    """The result of a submit that stored annotation ``annotation_id`` (its task now submitted)."""
+    task.status, task.finished_at = TaskStatus.SUBMITTED, now
+    annotation = Annotation(id=annotation_id, comparison_id=task.comparison_id, annotator=user, task=task,
+                            flags_a=flags_a, flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
+    for row in rows:
+        row.annotation = annotation
     return SubmitResult(annotation=annotation, created=True, judgments=rows)
 
 
@@ -130,9 +145,7 @@ def _submitted_at_once(task: Task, user: AbstractBaseUser, judgments: Mapping[st
     if (connection.vendor != "postgresql" or not objective_ids or project.retrain_every
             or task.status != TaskStatus.LEASED):
         return None
-    rows = _judgment_rows(project, judgments, swapped=task.shown_swapped, objective_ids=objective_ids)
-    shown_flags = (_valid_flags(project, flags_a, "flags_a"), _valid_flags(project, flags_b, "flags_b"))
-    flags_a, flags_b = reversed(shown_flags) if task.shown_swapped else shown_flags
+    rows, flags_a, flags_b = _as_stored(task, judgments, flags_a, flags_b, objective_ids)
     now = timezone.now()
     judgment = "(%s::bigint, %s::varchar, %s::smallint, %s::text, %s::float8, %s::float8)"
     row = sql.one(
@@ -160,14 +173,7 @@ def _submitted_at_once(task: Task, user: AbstractBaseUser, judgments: Mapping[st
                                                row.likert_a, row.likert_b)],
          sql.when(now), task.pk, task.comparison_id, project.pk, user.pk],
     )
-    if row is None:
-        return None
-    task.status, task.finished_at = TaskStatus.SUBMITTED, now
-    annotation = Annotation(id=row[0], comparison_id=task.comparison_id, annotator=user, task=task,
-                            flags_a=flags_a, flags_b=flags_b, time_spent_ms=time_spent_ms, created_at=now)
-    for judgment_row in rows:
-        judgment_row.annotation = annotation
-    return SubmitResult(annotation=annotation, created=True, judgments=rows)
+    return None if row is None else _created(row[0], task, user, rows, flags_a, flags_b, time_spent_ms, now)
 
 
 def _created_event(annotation: Annotation, rows: list[Judgment]) -> dict:
